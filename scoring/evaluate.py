@@ -1,0 +1,330 @@
+"""Score a folder (or zip) of predictions against a folder of reference masks.
+
+The I/O shell around :mod:`scoring.metrics`: pair files by id, stream the pairs across worker
+processes, count each pair into a joint (raw truth, prediction) histogram, fold, freeze a report.
+Memory stays at a few patches per worker plus one 256x256 table per domain, whatever the number
+of patches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import multiprocessing
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from scoring import metrics
+from scoring.classes import NUM_CLASSES
+from scoring.errors import DataError, MissingFileError, SubmissionError, summarize
+from scoring.masks import read_prediction, read_reference_mask
+from scoring.report import ScoreReport
+from scoring.tiles import domain_zone, format_id, index_tiles
+from scoring.zipsafe import extract_zip_safely
+
+ProgressCallback = Callable[[int, int], None]
+
+#: Domain key used when the truth folder is not in the ``<DOMAIN>/<ZONE>/msk/`` layout.
+NO_DOMAIN = ""
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One prediction matched to its reference mask by id."""
+
+    tile: int
+    pred: Path
+    truth: Path
+    domain: str
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """The matched pairs and what did not match."""
+
+    pairs: Tuple[Pair, ...]
+    missing: Tuple[int, ...]
+    extra: Tuple[int, ...]
+
+    @property
+    def has_domains(self) -> bool:
+        """True when every reference mask sits in the dataset's domain/zone layout."""
+        return bool(self.pairs) and all(p.domain != NO_DOMAIN for p in self.pairs)
+
+
+def _ids(tiles: Sequence[int]) -> str:
+    return summarize([format_id(t) for t in tiles])
+
+
+def pair_predictions(pred_dir: Path, truth_dir: Path, *, subset: bool = False) -> Pairing:
+    """Match ``PRED_<id>.tif`` / ``PRED_IMG_<id>.tif`` files to ``MSK_<id>.tif`` files by id.
+
+    Both folders are searched recursively; ``__MACOSX``, dot-files and other names are ignored.
+
+    Args:
+        pred_dir: folder of predictions.
+        truth_dir: folder of reference masks.
+        subset: score only the ids present in both (development use) instead of refusing a
+            submission with missing or extra ids.
+
+    Raises:
+        SubmissionError: no prediction, duplicate ids, or (without ``subset``) missing or extra ids.
+        DataError: no reference mask or duplicate reference ids.
+        MissingFileError: a folder does not exist.
+    """
+    truth = index_tiles(truth_dir, "mask")
+    if not truth.by_id:
+        raise DataError(f"{truth_dir}: no MSK_<id>.tif reference mask found (searched recursively)")
+    if truth.duplicates:
+        raise DataError(
+            f"{truth_dir}: duplicate reference ids {_ids(sorted(truth.duplicates))}; "
+            "each MSK_<id>.tif must occur once"
+        )
+    preds = index_tiles(pred_dir, "pred")
+    if not preds.by_id:
+        raise SubmissionError(
+            f"{pred_dir}: no PRED_<id>.tif file found (searched recursively); name each prediction "
+            "PRED_<6-digit id>.tif after its image IMG_<id>.tif"
+        )
+    if preds.duplicates:
+        details = [
+            f"{format_id(t)} ({', '.join(str(p) for p in paths)})"
+            for t, paths in sorted(preds.duplicates.items())
+        ]
+        raise SubmissionError(
+            f"duplicate prediction ids: {summarize(details)}; keep exactly one file per id"
+        )
+    missing = tuple(sorted(set(truth.by_id) - set(preds.by_id)))
+    extra = tuple(sorted(set(preds.by_id) - set(truth.by_id)))
+    if not subset and missing:
+        raise SubmissionError(
+            f"missing predictions for {len(missing)} of {len(truth.by_id)} ids: {_ids(missing)}; "
+            "write one PRED_<id>.tif per reference mask (or pass --subset to score only the "
+            "matched ids during development)"
+        )
+    if not subset and extra:
+        raise SubmissionError(
+            f"{len(extra)} predictions have no reference mask: {_ids(extra)}; remove them "
+            "(or pass --subset to score only the matched ids during development)"
+        )
+    pairs = []
+    for tile in sorted(set(truth.by_id) & set(preds.by_id)):
+        truth_path = truth.by_id[tile]
+        located = domain_zone(truth_path.relative_to(truth_dir))
+        pairs.append(Pair(tile, preds.by_id[tile], truth_path, located[0] if located else NO_DOMAIN))
+    if not pairs:
+        raise SubmissionError(
+            f"no prediction id matches a reference id (predictions: {_ids(sorted(preds.by_id))}; "
+            f"references: {_ids(sorted(truth.by_id))})"
+        )
+    return Pairing(tuple(pairs), missing, extra)
+
+
+def joint_histogram_of_pair(pair: Pair) -> np.ndarray:
+    """Read one pair and count it into a 256x256 (raw truth, prediction byte) histogram.
+
+    Raises:
+        SubmissionError: the prediction is undecodable, multi-band, of another shape than its
+            reference, or holds non-integer values.
+        DataError: the reference mask is unreadable.
+    """
+    truth = read_reference_mask(pair.truth)
+    pred = read_prediction(pair.pred)
+    if pred.shape != truth.shape:
+        raise SubmissionError(
+            f"{pair.pred}: prediction is {pred.shape[1]}x{pred.shape[0]} but reference "
+            f"MSK_{format_id(pair.tile)}.tif is {truth.shape[1]}x{truth.shape[0]}; predict at the "
+            "reference size"
+        )
+    try:
+        codes = metrics.prediction_to_codes(pred)
+    except ValueError as exc:
+        raise SubmissionError(
+            f"{pair.pred}: {exc} (dtype {pred.dtype}); expected integer class indices 0..12"
+        ) from exc
+    return metrics.joint_histogram(truth, codes)
+
+
+ChunkResult = Dict[str, Tuple[int, np.ndarray]]
+
+
+def _count_chunk(pairs: Sequence[Pair]) -> ChunkResult:
+    """Joint histograms of a chunk of pairs, one per domain, with patch counts."""
+    result: ChunkResult = {}
+    for pair in pairs:
+        joint = joint_histogram_of_pair(pair)
+        count, total = result.get(pair.domain, (0, None))
+        result[pair.domain] = (count + 1, joint if total is None else total + joint)
+    return result
+
+
+def default_workers() -> int:
+    """The number of cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    # fork starts workers in milliseconds; it is unsafe only once threads exist, where spawn is used.
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _chunks(pairs: Sequence[Pair], size: int) -> List[Sequence[Pair]]:
+    return [pairs[i : i + size] for i in range(0, len(pairs), size)]
+
+
+def count_pairs(
+    pairs: Sequence[Pair],
+    *,
+    workers: Optional[int] = None,
+    progress: Optional[ProgressCallback] = None,
+) -> Dict[str, Tuple[int, np.ndarray]]:
+    """Count every pair into per-domain joint histograms, in parallel when it pays.
+
+    Returns:
+        domain -> (number of patches, 256x256 int64 joint histogram).
+    """
+    workers = max(1, workers or default_workers())
+    total: Dict[str, Tuple[int, np.ndarray]] = {}
+    done = 0
+
+    def merge(result: ChunkResult, size: int) -> None:
+        nonlocal done
+        for domain, (count, joint) in result.items():
+            previous = total.get(domain)
+            total[domain] = (count, joint) if previous is None else (
+                previous[0] + count,
+                previous[1] + joint,
+            )
+        done += size
+        if progress is not None:
+            progress(done, len(pairs))
+
+    # Small chunks keep the progress bar live and the load balanced; 8 per worker is plenty.
+    chunk_size = max(1, min(128, math.ceil(len(pairs) / (workers * 8))))
+    chunks = _chunks(pairs, chunk_size)
+    if workers == 1 or len(chunks) == 1:
+        for chunk in chunks:
+            merge(_count_chunk(chunk), len(chunk))
+        return total
+    with _pool_context().Pool(processes=min(workers, len(chunks))) as pool:
+        sizes = iter(len(c) for c in chunks)
+        for result in pool.imap(_count_chunk, chunks):
+            merge(result, next(sizes))
+    return total
+
+
+def score_pairs(
+    pairing: Pairing,
+    *,
+    workers: Optional[int] = None,
+    progress: Optional[ProgressCallback] = None,
+    warnings: Tuple[str, ...] = (),
+) -> ScoreReport:
+    """Score matched pairs into a frozen report (per-domain when the truth layout allows it)."""
+    counted = count_pairs(pairing.pairs, workers=workers, progress=progress)
+    confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+    dropped = raw_zero = patches = 0
+    per_domain = {}
+    for domain, (count, joint) in counted.items():
+        tally = metrics.fold_joint_histogram(joint)
+        confusion += tally.confusion
+        dropped += tally.dropped_pixels
+        raw_zero += tally.raw_zero_truth_pixels
+        patches += count
+        if pairing.has_domains:
+            per_domain[domain] = (count, tally.confusion)
+    return ScoreReport.from_counts(confusion, patches, dropped, raw_zero, per_domain, warnings)
+
+
+def subset_warnings(pairing: Pairing) -> Tuple[str, ...]:
+    """Warnings that say a --subset score is not a full-test-set score."""
+    notes = []
+    if pairing.missing:
+        notes.append(
+            f"--subset: {len(pairing.missing)} reference ids have no prediction and are not "
+            f"scored: {_ids(pairing.missing)}"
+        )
+    if pairing.extra:
+        notes.append(
+            f"--subset: {len(pairing.extra)} predictions have no reference and are ignored: "
+            f"{_ids(pairing.extra)}"
+        )
+    return tuple(notes)
+
+
+def dropped_warning(report: ScoreReport) -> Tuple[str, ...]:
+    """A warning when prediction values outside 0..12 were silently dropped, as CodaLab does."""
+    if not report.dropped_pixels:
+        return ()
+    return (
+        f"{report.dropped_pixels} prediction pixels hold values outside 0..12 and were dropped "
+        "from the confusion matrix, as the official scorer drops them; predictions must be "
+        "class indices 0..12",
+    )
+
+
+def score_folders(
+    predictions: Path,
+    truth: Path,
+    *,
+    workers: Optional[int] = None,
+    subset: bool = False,
+    progress: Optional[ProgressCallback] = None,
+) -> ScoreReport:
+    """Score a folder or zip of predictions against a folder of reference masks.
+
+    Args:
+        predictions: folder of ``PRED_<id>.tif`` files (searched recursively) or a submission zip.
+        truth: folder of ``MSK_<id>.tif`` reference masks (searched recursively).
+        workers: worker processes; default all usable cores.
+        subset: score only the matched ids instead of refusing missing or extra ids.
+        progress: called with (pairs done, pairs total) as the work advances.
+
+    Returns:
+        The frozen report; its ``warnings`` say what a user should know (subset, dropped pixels).
+
+    Raises:
+        SubmissionError, DataError, MissingFileError: see :func:`pair_predictions` and
+            :func:`joint_histogram_of_pair`.
+    """
+    with submission_folder(predictions) as pred_dir:
+        pairing = pair_predictions(pred_dir, truth, subset=subset)
+        notes = subset_warnings(pairing) if subset else ()
+        report = score_pairs(pairing, workers=workers, progress=progress, warnings=notes)
+    extra = dropped_warning(report)
+    if extra:
+        report = dataclasses.replace(report, warnings=report.warnings + extra)
+    return report
+
+
+@contextlib.contextmanager
+def submission_folder(path: Path) -> Iterator[Path]:
+    """Yield a folder holding the submission: the folder itself, or a zip extracted safely.
+
+    A zip is checked and extracted into a private temporary folder that is removed afterwards.
+
+    Raises:
+        MissingFileError: the path does not exist.
+        SubmissionError: the zip is unsafe or corrupt.
+    """
+    if path.is_dir():
+        yield path
+        return
+    if not path.exists():
+        raise MissingFileError(f"{path}: not found; expected a folder of PRED files or a .zip")
+    with tempfile.TemporaryDirectory(prefix="flair-kit-submission-") as scratch:
+        extract_zip_safely(path, Path(scratch))
+        yield Path(scratch)

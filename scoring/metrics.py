@@ -1,0 +1,196 @@
+"""The official FLAIR metric as pure numpy functions (no I/O).
+
+Policy, identical to the challenge scorer (IGN's ``generate_miou``):
+
+- rows are truth, columns prediction; labels 0..12 (12 = 'other');
+- a pixel whose truth or prediction lies outside 0..12 is dropped from the matrix, as
+  ``sklearn.metrics.confusion_matrix(labels=range(13))`` drops it;
+- IoU_k = M[k,k] / (rowsum_k + colsum_k - M[k,k]); NaN where 0/0 (class absent from both);
+- mIoU = NaN-aware mean of IoU over classes 0..11: 'other' stays in the matrix (its pixels are
+  false positives of what they are predicted as) but is excluded from the mean.
+
+The fast path of the scorer never builds per-pixel index arrays: it counts the joint histogram of
+(raw truth byte, prediction byte), a 256x256 table from which the confusion matrix, the dropped
+pixels and the raw-0 truth pixels all follow exactly (:func:`fold_joint_histogram`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+
+from scoring.classes import NUM_CLASSES, NUM_SCORED_CLASSES, TRUTH_LUT
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+#: Byte value used for prediction pixels that the official scorer drops.
+DROPPED_CODE = 255
+
+
+def confusion_matrix(
+    truth: NDArray[np.integer], pred: NDArray[np.integer], *, num_classes: int = NUM_CLASSES
+) -> NDArray[np.int64]:
+    """Count (truth, prediction) pairs of class indices into a ``num_classes`` square matrix.
+
+    Pixels whose truth or prediction is outside ``[0, num_classes)`` are dropped, exactly as
+    ``sklearn.metrics.confusion_matrix(truth, pred, labels=range(num_classes))`` drops them.
+
+    Args:
+        truth: class indices (any integer dtype), any shape.
+        pred: class indices, same shape as ``truth``.
+        num_classes: size of the matrix.
+
+    Returns:
+        int64 matrix, rows = truth, columns = prediction.
+
+    Raises:
+        ValueError: the shapes differ.
+
+    >>> confusion_matrix(np.array([0, 1, 1]), np.array([0, 1, 0]), num_classes=2).tolist()
+    [[1, 0], [1, 1]]
+    """
+    truth = np.asarray(truth)
+    pred = np.asarray(pred)
+    if truth.shape != pred.shape:
+        raise ValueError(f"truth has shape {truth.shape} but prediction has shape {pred.shape}")
+    keep = (truth >= 0) & (truth < num_classes) & (pred >= 0) & (pred < num_classes)
+    codes = truth[keep].astype(np.int64) * num_classes + pred[keep].astype(np.int64)
+    counts = np.bincount(codes, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
+
+
+def truth_to_index(raw: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """Map raw uint8 label values to the 13 challenge classes as the official scorer does.
+
+    1..12 -> 0..11; 13..19 -> 12; 0 (wrapped to 255 by ``uint8 - 1``) -> 12.
+
+    >>> truth_to_index(np.array([0, 1, 12, 13, 19], dtype=np.uint8)).tolist()
+    [12, 0, 11, 12, 12]
+    """
+    if raw.dtype != np.uint8:
+        raise TypeError(f"raw labels must be uint8, got {raw.dtype}")
+    return TRUTH_LUT[raw]
+
+
+def prediction_to_codes(pred: NDArray) -> NDArray[np.uint8]:
+    """Turn a decoded prediction of any numeric dtype into bytes, marking dropped pixels 255.
+
+    Values 0..12 are kept; every other value (13..255, negatives, 256 and above in wider dtypes) is
+    dropped by the official scorer, so it becomes :data:`DROPPED_CODE`. Integral floats count as
+    their integer value, as sklearn treats them.
+
+    Raises:
+        ValueError: a float prediction holds non-integral or non-finite values (sklearn refuses
+            such 'continuous' targets too).
+
+    >>> prediction_to_codes(np.array([0, 12, 13, -1, 300])).tolist()
+    [0, 12, 255, 255, 255]
+    """
+    if pred.dtype == np.uint8:
+        return pred
+    if pred.dtype == np.bool_:
+        return pred.astype(np.uint8)
+    if np.issubdtype(pred.dtype, np.floating):
+        finite = np.isfinite(pred)
+        if not finite.all() or not np.array_equal(pred, np.floor(pred)):
+            raise ValueError("prediction holds non-integer float values")
+    elif not np.issubdtype(pred.dtype, np.integer):
+        raise ValueError(f"prediction has non-numeric dtype {pred.dtype}")
+    in_range = (pred >= 0) & (pred < NUM_CLASSES)
+    return np.where(in_range, pred, DROPPED_CODE).astype(np.uint8)
+
+
+def joint_histogram(raw_truth: NDArray[np.uint8], pred_codes: NDArray[np.uint8]) -> NDArray[np.int64]:
+    """Count pixels per (raw truth byte, prediction byte): a 256x256 int64 table.
+
+    Both inputs are uint8 arrays of the same shape. This is the scorer's hot loop: one shift-or into
+    a uint16 key and one ``np.bincount``.
+    """
+    if raw_truth.shape != pred_codes.shape:
+        raise ValueError(
+            f"truth has shape {raw_truth.shape} but prediction has shape {pred_codes.shape}"
+        )
+    keys = np.left_shift(raw_truth, 8, dtype=np.uint16)
+    np.bitwise_or(keys, pred_codes, out=keys)
+    return np.bincount(keys.ravel(), minlength=65536).reshape(256, 256)
+
+
+class Tally(NamedTuple):
+    """What the metric needs from a set of patches, folded from a joint histogram."""
+
+    confusion: NDArray[np.int64]
+    dropped_pixels: int
+    raw_zero_truth_pixels: int
+
+
+def fold_joint_histogram(joint: NDArray[np.int64]) -> Tally:
+    """Fold a (raw truth, prediction byte) histogram into the official 13x13 confusion matrix.
+
+    Rows are merged by the truth lookup table; prediction columns 0..12 are kept, the others are
+    the pixels the official scorer drops.
+    """
+    by_class = np.zeros((NUM_CLASSES, 256), dtype=np.int64)
+    np.add.at(by_class, TRUTH_LUT.astype(np.intp), joint)
+    confusion = np.ascontiguousarray(by_class[:, :NUM_CLASSES])
+    dropped = int(by_class[:, NUM_CLASSES:].sum())
+    return Tally(confusion, dropped, int(joint[0].sum()))
+
+
+def _safe_ratio(numerator: NDArray[np.int64], denominator: NDArray[np.int64]) -> NDArray[np.float64]:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return numerator / denominator
+
+
+def iou_per_class(confusion: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Per-class intersection over union; NaN for a class absent from both truth and prediction.
+
+    >>> iou_per_class(np.array([[2, 1], [0, 0]])).tolist()
+    [0.6666666666666666, 0.0]
+    """
+    diag = np.diag(confusion)
+    return _safe_ratio(diag, confusion.sum(0) + confusion.sum(1) - diag)
+
+
+def mean_iou_score(confusion: NDArray[np.int64], *, num_scored: int = NUM_SCORED_CLASSES) -> float:
+    """Mean IoU over the first ``num_scored`` classes, skipping NaN classes (the official mIoU).
+
+    Computed with the same numpy reductions as the official scorer (``nansum`` over the slice
+    divided by the count of non-NaN entries), so the float is bit-identical. NaN when every scored
+    class is absent.
+
+    >>> mean_iou_score(np.array([[2, 1, 0], [0, 0, 0], [0, 0, 5]]), num_scored=2)
+    0.3333333333333333
+    """
+    ious = iou_per_class(confusion)[:num_scored]
+    present = np.logical_not(np.isnan(ious)).sum()
+    if present == 0:
+        return float("nan")
+    return float(np.nansum(ious) / present)
+
+
+def precision_per_class(confusion: NDArray[np.int64]) -> NDArray[np.float64]:
+    """diag / column sum; NaN for a class never predicted."""
+    return _safe_ratio(np.diag(confusion), confusion.sum(0))
+
+
+def recall_per_class(confusion: NDArray[np.int64]) -> NDArray[np.float64]:
+    """diag / row sum; NaN for a class absent from the truth."""
+    return _safe_ratio(np.diag(confusion), confusion.sum(1))
+
+
+def f1_per_class(confusion: NDArray[np.int64]) -> NDArray[np.float64]:
+    """2 diag / (row sum + column sum): the harmonic mean of precision and recall.
+
+    Written this way it is 0, not NaN, for a class that is present but never hit, and NaN only
+    for a class absent from both truth and prediction.
+    """
+    diag = np.diag(confusion)
+    return _safe_ratio(2 * diag, confusion.sum(0) + confusion.sum(1))
+
+
+def overall_accuracy(confusion: NDArray[np.int64]) -> float:
+    """Trace over total of the full matrix ('other' included); NaN for an empty matrix."""
+    total = int(confusion.sum())
+    return float(np.trace(confusion) / total) if total else float("nan")

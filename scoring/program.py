@@ -1,0 +1,68 @@
+"""The CodaLab / Codabench scoring program: ``python -m scoring INPUT OUTPUT``.
+
+Reads ``INPUT/ref`` (reference masks) and ``INPUT/res`` (the participant's files, searched
+recursively; the platform's own ``metadata`` file and macOS debris are ignored) and writes
+``OUTPUT/scores.txt``, ``OUTPUT/scores.json`` and ``OUTPUT/detailed_results.html``. It never writes
+``OUTPUT/metadata`` (the platform appends its status there). An invalid submission prints one line
+on stderr and exits 1; nothing is written to OUTPUT then.
+
+Standard library, numpy and Pillow only; Python 3.9 with numpy 1.22 and Pillow 9 is enough.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import List, Optional
+
+from scoring.errors import FlairKitError
+from scoring.evaluate import dropped_warning, pair_predictions, score_pairs
+from scoring.render import render_html, render_text, scores_json, scores_txt
+
+USAGE = "usage: python -m scoring INPUT OUTPUT   (INPUT holds ref/ and res/)"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    handle, scratch = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.")
+    with os.fdopen(handle, "w", encoding="utf-8") as sink:
+        sink.write(text)
+    os.replace(scratch, path)
+
+
+def run(input_dir: Path, output_dir: Path) -> str:
+    """Score ``input_dir/res`` against ``input_dir/ref`` and write the output files.
+
+    Returns:
+        The text table, for the platform's stdout log.
+    """
+    ref, res = input_dir / "ref", input_dir / "res"
+    for folder, what in ((ref, "reference data"), (res, "submission")):
+        if not folder.is_dir():
+            raise FlairKitError(f"{folder}: missing {what} folder; the platform passes INPUT/ref and INPUT/res")
+    report = score_pairs(pair_predictions(res, ref))
+    for warning in dropped_warning(report):
+        print(f"warning: {warning}", file=sys.stderr)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomically(output_dir / "scores.json", scores_json(report))
+    _write_atomically(output_dir / "detailed_results.html", render_html(report))
+    # scores.txt last: its presence means the other files are complete.
+    _write_atomically(output_dir / "scores.txt", scores_txt(report))
+    return render_text(report)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print(USAGE, file=sys.stderr)
+        return 2
+    try:
+        text = run(Path(args[0]), Path(args[1]))
+    except FlairKitError as exc:
+        message = " ".join(str(exc).split())
+        print(f"Invalid submission: {message}", file=sys.stderr)
+        return 1
+    sys.stdout.write(text)
+    return 0

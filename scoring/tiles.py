@@ -1,0 +1,129 @@
+"""Tile identity: file-name patterns, id parsing, recursive discovery and the domain/zone layout.
+
+One regex per kind of file, one function to read an id, pairing through ``dict[id, path]``.
+Nothing here slices path strings by position (the original code's ``[-10:-4]``).
+
+FLAIR ids are 6-digit zero-padded integers, unique across splits. The official scorer sorts by
+``int(name.split('_')[-1][:-4])``, so it treats ``PRED_061713.tif`` and ``PRED_IMG_061713.tif``
+alike; :func:`tile_id` accepts both and returns the integer.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
+
+from scoring.errors import MissingFileError
+
+#: ``PRED_<id>.tif`` (challenge format) or ``PRED_IMG_<id>.tif`` (IGN's newer library).
+PRED_PATTERN = re.compile(r"^PRED_(?P<img>IMG_)?(?P<id>\d+)\.tif$")
+#: Reference masks.
+MASK_PATTERN = re.compile(r"^MSK_(?P<id>\d+)\.tif$")
+#: Aerial images.
+IMAGE_PATTERN = re.compile(r"^IMG_(?P<id>\d+)\.tif$")
+#: Strict official submission name, used by ``validate``.
+OFFICIAL_PRED_PATTERN = re.compile(r"^PRED_(?P<id>\d{6})\.tif$")
+#: ``D<3-digit département>_<4-digit year>``.
+DOMAIN_PATTERN = re.compile(r"^D\d{3}_\d{4}$")
+#: ``Z<n>_<2 capital letters>``.
+ZONE_PATTERN = re.compile(r"^Z\d+_[A-Z]{2}$")
+
+KIND_PATTERNS = {"pred": PRED_PATTERN, "mask": MASK_PATTERN, "image": IMAGE_PATTERN}
+KIND_NAMES = {"pred": "PRED_<id>.tif", "mask": "MSK_<id>.tif", "image": "IMG_<id>.tif"}
+
+
+def format_id(tile: int) -> str:
+    """Render an id the way FLAIR file names do (6 digits, zero-padded).
+
+    >>> format_id(717)
+    '000717'
+    """
+    return f"{tile:06d}"
+
+
+def is_ignored_name(name: str) -> bool:
+    """Say whether a file or folder name is platform debris that is never part of a dataset.
+
+    macOS zips carry ``__MACOSX/`` folders and ``._`` resource forks; editors leave dot-files.
+
+    >>> is_ignored_name("__MACOSX"), is_ignored_name("._PRED_000001.tif"), is_ignored_name("x")
+    (True, True, False)
+    """
+    return name == "__MACOSX" or name.startswith(".")
+
+
+def tile_id(name: str, kind: str) -> Optional[int]:
+    """Return the integer id of a file name of the given kind, or None if the name does not match.
+
+    Args:
+        name: a base name such as ``PRED_061713.tif``.
+        kind: ``"pred"``, ``"mask"`` or ``"image"``.
+
+    >>> tile_id("PRED_IMG_061713.tif", "pred"), tile_id("MSK_000001.tif", "mask")
+    (61713, 1)
+    >>> tile_id("PRED_061713.tiff", "pred") is None
+    True
+    """
+    match = KIND_PATTERNS[kind].match(name)
+    return int(match.group("id")) if match else None
+
+
+def walk_files(root: Path) -> Iterator[Path]:
+    """Yield every file under ``root`` recursively in sorted order, skipping platform debris."""
+    for folder, subdirs, files in os.walk(root):
+        subdirs[:] = sorted(d for d in subdirs if not is_ignored_name(d))
+        for name in sorted(files):
+            if not is_ignored_name(name):
+                yield Path(folder, name)
+
+
+class TileIndex(NamedTuple):
+    """Files of one kind found under a folder, indexed by id."""
+
+    by_id: Dict[int, Path]
+    duplicates: Dict[int, List[Path]]
+    unmatched: List[Path]
+
+
+def index_tiles(root: Path, kind: str) -> TileIndex:
+    """Find the files of one kind under ``root`` recursively and index them by id.
+
+    Files whose names do not match the kind's pattern are listed in ``unmatched``; ids that occur
+    more than once (in two folders, or as both ``PRED_x`` and ``PRED_IMG_x``) in ``duplicates``.
+
+    Raises:
+        MissingFileError: ``root`` is not a folder.
+    """
+    if not root.is_dir():
+        raise MissingFileError(f"{root}: folder not found; expected a folder of {KIND_NAMES[kind]} files")
+    by_id: Dict[int, Path] = {}
+    duplicates: Dict[int, List[Path]] = {}
+    unmatched: List[Path] = []
+    for path in walk_files(root):
+        tile = tile_id(path.name, kind)
+        if tile is None:
+            unmatched.append(path)
+        elif tile in by_id:
+            duplicates.setdefault(tile, [by_id[tile]]).append(path)
+        else:
+            by_id[tile] = path
+    return TileIndex(by_id, duplicates, unmatched)
+
+
+def domain_zone(path: Path) -> Optional[Tuple[str, str]]:
+    """Return ``(domain, zone)`` when ``path`` sits in the dataset layout ``<D>/<Z>/<leaf>/<file>``.
+
+    >>> domain_zone(Path("labels/D012_2019/Z10_UU/msk/MSK_062613.tif"))
+    ('D012_2019', 'Z10_UU')
+    >>> domain_zone(Path("flat/MSK_062613.tif")) is None
+    True
+    """
+    parts = path.parts
+    if len(parts) < 4:
+        return None
+    domain, zone = parts[-4], parts[-3]
+    if DOMAIN_PATTERN.match(domain) and ZONE_PATTERN.match(zone):
+        return domain, zone
+    return None

@@ -1,0 +1,156 @@
+"""The ``flair-kit`` command line: thin commands over library functions.
+
+Exit codes: 0 success, 1 a domain failure (invalid submission, unreadable data; one clear message on
+stderr, no traceback), 2 a usage error (typer does this). Results go to stdout, diagnostics and
+progress bars to stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, TypeVar
+
+import typer
+
+from scoring.errors import FlairKitError
+from starting_kit import __version__
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="FLAIR challenge kit: score, validate and pack submissions, toy data, baselines, bundles.",
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str) -> typer.Exit:
+    """Print one clear error line on stderr and return the exit to raise (code 1)."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=1)
+
+
+def domain_errors_exit(command: F) -> F:
+    """Turn the kit's errors into one stderr line and exit code 1, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except FlairKitError as exc:
+            raise fail(str(exc)) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(code=130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class StderrProgress:
+    """A progress bar on stderr, shown only for long runs on a terminal (or when forced)."""
+
+    def __init__(self, label: str, *, threshold: int = 200, force: Optional[bool] = None) -> None:
+        self.label = label
+        self.threshold = threshold
+        self.enabled = sys.stderr.isatty() if force is None else force
+        self._bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or total < self.threshold:
+            return
+        if self._bar is None:
+            self._bar = typer.progressbar(length=total, label=self.label, file=sys.stderr)
+            self._bar.__enter__()
+        self._bar.update(done - self._bar.pos)
+
+    def close(self) -> None:
+        """Finish the bar line, if one was drawn."""
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+def write_json_atomically(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` through a temporary file, so a reader never sees half a file."""
+    scratch = path.with_name(f".{path.name}.partial")
+    scratch.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(scratch, path)
+
+
+def _versions() -> Iterator[str]:
+    yield f"flair-kit {__version__}"
+    yield f"python {platform.python_version()} ({sys.executable})"
+    for module in ("numpy", "PIL", "rasterio", "typer", "yaml", "torch", "segmentation_models_pytorch"):
+        try:
+            imported = __import__(module)
+            yield f"{module} {getattr(imported, '__version__', '?')}"
+        except ImportError:
+            yield f"{module} not installed"
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"flair-kit {__version__}")
+        raise typer.Exit()
+
+
+def _show_versions_callback(value: bool) -> None:
+    if value:
+        for line in _versions():
+            typer.echo(line)
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version."
+    ),
+    show_versions: bool = typer.Option(
+        False,
+        "--show-versions",
+        callback=_show_versions_callback,
+        is_eager=True,
+        help="Print the versions of Python and every library the kit uses (for bug reports).",
+    ),
+) -> None:
+    """FLAIR challenge kit."""
+
+
+@app.command()
+@domain_errors_exit
+def score(
+    predictions: Path = typer.Argument(..., help="Folder of PRED_<id>.tif files, or a submission zip."),
+    truth: Path = typer.Argument(..., help="Folder of reference MSK_<id>.tif masks (searched recursively)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full report as JSON here."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Worker processes [default: all cores]."),
+    subset: bool = typer.Option(
+        False, "--subset", help="Score only the ids present in both (development use; warns)."
+    ),
+) -> None:
+    """Score predictions against reference masks with the official FLAIR metric (CodaLab-exact)."""
+    from scoring.evaluate import score_folders
+    from scoring.render import render_text
+
+    progress = StderrProgress("scoring")
+    try:
+        report = score_folders(predictions, truth, workers=workers, subset=subset, progress=progress)
+    finally:
+        progress.close()
+    typer.echo(render_text(report), nl=False)
+    for warning in report.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if json_out is not None:
+        write_json_atomically(json_out, report.to_dict())
+        typer.echo(f"report written to {json_out}", err=True)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
