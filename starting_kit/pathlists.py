@@ -1,0 +1,81 @@
+"""Read and write IGN's official path lists (``flair-1-paths-*.csv``).
+
+Format: no header, two comma-separated columns ``image_path,mask_path``, CRLF line endings, rows
+sorted lexicographically by image path; paths are relative and their roots differ between files
+(``../flair_aerial_train/...``, ``../data/flair_1_aerial_test/...``). Only the file names and the
+``<DOMAIN>/<ZONE>`` folders carry meaning; ids come from the names, never from string slicing.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path, PurePosixPath
+from typing import List, NamedTuple, Optional, Sequence
+
+from scoring.errors import DataError, MissingFileError
+from scoring.tiles import domain_zone, tile_id
+
+
+class PathRow(NamedTuple):
+    """One row of a path list, with the id and location read from the image name."""
+
+    line: int
+    image: PurePosixPath
+    mask: Optional[PurePosixPath]
+    tile: int
+    domain: Optional[str]
+    zone: Optional[str]
+
+
+def read_path_list(path: Path) -> List[PathRow]:
+    """Parse an official path csv (CRLF or LF, with or without the mask column).
+
+    Raises:
+        MissingFileError: the file does not exist.
+        DataError: a row has no ``IMG_<id>.tif`` image, a mask ``MSK_<id>.tif`` of another id, or
+            more than two columns; the message names the line.
+    """
+    if not path.is_file():
+        raise MissingFileError(f"{path}: path list not found")
+    rows: List[PathRow] = []
+    with open(path, newline="", encoding="utf-8") as handle:
+        for line_number, fields in enumerate(csv.reader(handle), start=1):
+            fields = [f.strip() for f in fields]
+            if not fields or all(not f for f in fields):
+                continue
+            if len(fields) > 2:
+                raise DataError(
+                    f"{path}:{line_number}: {len(fields)} columns; expected image_path,mask_path"
+                )
+            image = PurePosixPath(fields[0].replace("\\", "/"))
+            tile = tile_id(image.name, "image")
+            if tile is None:
+                raise DataError(
+                    f"{path}:{line_number}: first column {fields[0]!r} is not an IMG_<id>.tif path"
+                )
+            mask = None
+            if len(fields) == 2 and fields[1]:
+                mask = PurePosixPath(fields[1].replace("\\", "/"))
+                if tile_id(mask.name, "mask") != tile:
+                    raise DataError(
+                        f"{path}:{line_number}: mask {mask.name!r} does not belong to image "
+                        f"{image.name!r}; expected MSK_{tile:06d}.tif"
+                    )
+            located = domain_zone(Path(*image.parts))
+            rows.append(
+                PathRow(
+                    line_number,
+                    image,
+                    mask,
+                    tile,
+                    located[0] if located else None,
+                    located[1] if located else None,
+                )
+            )
+    return rows
+
+
+def format_path_list(rows: Sequence[tuple]) -> str:
+    """Render ``(image_path, mask_path)`` rows the official way: sorted, comma, CRLF, no header."""
+    lines = sorted(f"{image},{mask}" for image, mask in rows)
+    return "".join(f"{line}\r\n" for line in lines)
