@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, TypeVar
 
@@ -149,6 +150,79 @@ def score(
     if json_out is not None:
         write_json_atomically(json_out, report.to_dict())
         typer.echo(f"report written to {json_out}", err=True)
+
+
+class BundleDataset(str, Enum):
+    """Datasets a competition bundle can host."""
+
+    flair1 = "flair1"
+    flair2 = "flair2"
+
+
+class BundlePlatform(str, Enum):
+    """Platforms a competition bundle is written for."""
+
+    codalab = "codalab"
+    codabench = "codabench"
+
+
+@app.command()
+@domain_errors_exit
+def bundle(
+    dataset: Optional[BundleDataset] = typer.Option(None, "--dataset", help="Dataset of the competition."),
+    reference: Optional[Path] = typer.Option(
+        None, "--reference", help="Folder of reference MSK_<id>.tif masks (searched recursively)."
+    ),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Bundle zip to write."),
+    platform_name: BundlePlatform = typer.Option(
+        BundlePlatform.codalab, "--platform", help="CodaLab Competitions v1 or Codabench."
+    ),
+    check: Optional[Path] = typer.Option(None, "--check", help="Validate this bundle zip instead of building one."),
+    title: Optional[str] = typer.Option(None, "--title", help="Competition title."),
+    start: Optional[str] = typer.Option(None, "--start", help="First day of the phase, YYYY-MM-DD."),
+    end: Optional[str] = typer.Option(None, "--end", help="Last day, YYYY-MM-DD [default: never ends]."),
+    max_submissions: Optional[int] = typer.Option(None, "--max-submissions", min=1, help="Per participant [100]."),
+    max_per_day: Optional[int] = typer.Option(None, "--max-per-day", min=1, help="Per participant per day [5]."),
+    time_limit: Optional[int] = typer.Option(None, "--time-limit", min=60, help="Scoring time limit, s [1800]."),
+    max_size: Optional[int] = typer.Option(None, "--max-size-mb", min=1, help="Largest upload on CodaLab, MB [500]."),
+    docker_image: Optional[str] = typer.Option(
+        None, "--docker-image", help="Image the scorer runs in [codalab/codalab-legacy:py39]."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output zip."),
+) -> None:
+    """Build a CodaLab or Codabench competition bundle, or --check an existing one."""
+    from starting_kit.bundle import build_bundle, check_bundle, describe
+
+    if check is not None:
+        if dataset or reference or output:
+            raise typer.BadParameter("--check FILE takes no --dataset, --reference or --output")
+        verdict = check_bundle(check)
+        for warning in verdict.warnings:
+            typer.echo(f"warning: {warning}", err=True)
+        for error in verdict.errors:
+            typer.echo(f"error: {error}", err=True)
+        if not verdict.ok:
+            raise typer.Exit(code=1)
+        typer.echo(f"{check}: valid {verdict.platform} bundle ({len(verdict.warnings)} warnings)")
+        return
+    if dataset is None or reference is None or output is None:
+        raise typer.BadParameter("building a bundle needs --dataset, --reference and --output (or --check FILE)")
+    desc = describe(
+        dataset.value,
+        title=title,
+        start=start,
+        end=end,
+        max_submissions=max_submissions,
+        max_submissions_per_day=max_per_day,
+        execution_time_limit=time_limit,
+        max_submission_size_mb=max_size,
+        docker_image=docker_image,
+    )
+    summary = build_bundle(desc, reference, output, platform=platform_name.value, overwrite=overwrite)
+    typer.echo(
+        f"wrote {summary.path}: {summary.platform} bundle, {summary.reference_masks} reference masks, "
+        f"{summary.size_bytes} bytes, sha256 {summary.sha256}"
+    )
 
 
 def main() -> None:
