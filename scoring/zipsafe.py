@@ -129,6 +129,33 @@ def inspect_zip(path: Path, limits: ZipLimits = DEFAULT_LIMITS) -> List[ZipProbl
     return problems
 
 
+def read_entry(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ZipLimits = DEFAULT_LIMITS
+) -> bytes:
+    """Read one member of an open zip into memory, never expanding it beyond the per-entry cap.
+
+    The cap applies to the bytes actually produced, so a header that understates an entry's size
+    cannot overrun it; reading to the end makes :mod:`zipfile` check the CRC.
+
+    Raises:
+        SubmissionError: the entry expands beyond the cap or cannot be read (corrupt data, bad
+            CRC, truncated archive, unsupported compression or encryption).
+    """
+    try:
+        with archive.open(info) as source:
+            data = source.read(limits.max_entry_bytes + 1)
+    except Exception as exc:  # zipfile, zlib, bz2 and lzma each raise their own types.
+        reason = str(exc) or type(exc).__name__
+        raise SubmissionError(
+            f"{info.filename}: cannot be read from the zip ({reason}); re-create the zip"
+        ) from exc
+    if len(data) > limits.max_entry_bytes:
+        raise SubmissionError(
+            f"{info.filename}: expands beyond the cap of {limits.max_entry_bytes} bytes (zip bomb?)"
+        )
+    return data
+
+
 def extract_zip_safely(path: Path, destination: Path, limits: ZipLimits = DEFAULT_LIMITS) -> None:
     """Extract the regular files of a checked zip under ``destination``.
 

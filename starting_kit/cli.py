@@ -152,6 +152,81 @@ def score(
         typer.echo(f"report written to {json_out}", err=True)
 
 
+
+EXPECT_HELP = (
+    "Expected ids: flair1-test, flair1-toy-test, an official path-list csv, or a folder of "
+    "IMG_<id>.tif / MSK_<id>.tif files."
+)
+SIZE_HELP = "Mask width and height in pixels (always 512 for FLAIR; smaller only for synthetic data)."
+
+
+@app.command()
+@domain_errors_exit
+def validate(
+    submission: Path = typer.Argument(..., help="Submission zip, or folder of PRED_<id>.tif files."),
+    expect: Optional[str] = typer.Option(None, "--expect", help=EXPECT_HELP),
+    strict: bool = typer.Option(False, "--strict", help="Values outside 0..12 are errors, not warnings."),
+    size: int = typer.Option(512, "--size", min=1, help=SIZE_HELP),
+    show: int = typer.Option(20, "--show", min=0, help="Problems to list before the totals."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Worker processes [default: all cores]."),
+) -> None:
+    """Check a submission zip or folder (names, content, ids, zip safety); exit 1 on any error."""
+    from starting_kit.submission import render_report, validate_submission
+
+    progress = StderrProgress("validating")
+    try:
+        report = validate_submission(
+            submission, expect=expect, strict=strict, progress=progress, expected_size=size, workers=workers
+        )
+    finally:
+        progress.close()
+    typer.echo(render_report(report, limit=show), nl=False)
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+@domain_errors_exit
+def pack(
+    pred_dir: Path = typer.Argument(..., help="Folder of PRED_<id>.tif files (searched recursively)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Zip to write, e.g. submission.zip."),
+    expect: Optional[str] = typer.Option(None, "--expect", help=EXPECT_HELP),
+    fix: bool = typer.Option(
+        False, "--fix", help="Re-encode files valid in content but not in form (originals untouched)."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output zip."),
+    strict: bool = typer.Option(False, "--strict", help="Values outside 0..12 are errors, not warnings."),
+    size: int = typer.Option(512, "--size", min=1, help=SIZE_HELP),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Worker processes [default: all cores]."),
+) -> None:
+    """Validate predictions and write the flat zip to upload (stored, written atomically)."""
+    from starting_kit.submission import InvalidSubmissionError, pack_submission, render_report
+
+    progress = StderrProgress("packing")
+    try:
+        result = pack_submission(
+            pred_dir,
+            output,
+            expect=expect,
+            fix=fix,
+            overwrite=overwrite,
+            progress=progress,
+            strict=strict,
+            expected_size=size,
+            workers=workers,
+        )
+    except InvalidSubmissionError as exc:
+        progress.close()
+        typer.echo(render_report(exc.report), err=True, nl=False)
+        raise fail(f"{pred_dir}: not packed, nothing written ({len(exc.report.errors)} errors)") from None
+    finally:
+        progress.close()
+    if result.report.warnings:
+        typer.echo(render_report(result.report), err=True, nl=False)
+    if result.fixed:
+        typer.echo(f"re-encoded {len(result.fixed)} files in the official format (originals untouched)", err=True)
+    typer.echo(f"wrote {result.output}: {result.n_files} PRED files, {result.size_bytes / 1e6:.1f} MB")
+
 class BundleDataset(str, Enum):
     """Datasets a competition bundle can host."""
 
