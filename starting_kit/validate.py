@@ -369,7 +369,7 @@ def array_findings(array: np.ndarray, *, expected_size: int, strict: bool) -> Co
             )
         )
 
-    values = array.view(np.uint8) if array.dtype == np.bool_ else array
+    values = array.astype(np.uint8) if array.dtype == np.bool_ else array
     low, high = int(values.min()), int(values.max())
     if low < 0 or high >= NUM_CLASSES:
         valid = False
@@ -698,6 +698,8 @@ def check_members(
         progress: called with (done, total) after each chunk.
         total: the total reported to ``progress`` (default ``len(members)``).
     """
+    if not members:
+        return []
     workers = max(1, workers or default_workers())
     total = len(members) if total is None else total
     # Small chunks keep progress live and the load balanced; 8 per worker is plenty.

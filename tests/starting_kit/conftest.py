@@ -1,0 +1,59 @@
+"""Fixtures for the starting-kit tests: tiny generated files in the real layouts.
+
+Submission fixtures (issue 4) build small official-format predictions and the hostile corpus of
+``tests/starting_kit/corpus.py``; IGN's real example submission is used where it is present.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import List
+
+import pytest
+
+from tests.starting_kit.corpus import CORPUS_IDS, HostileCase, good_files, hostile_submissions, write_reference
+
+#: IGN's real files, beside the repository (read-only).
+IGN_REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference"
+
+
+@pytest.fixture(scope="session")
+def ign_example_submission() -> Path:
+    """IGN's official FLAIR #1 example submission zip (50 real PRED files)."""
+    path = IGN_REFERENCE / "flair1_example_submission_TOY.zip"
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ign_example_folder(ign_example_submission: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example submission extracted into a folder (treat as read-only)."""
+    folder = tmp_path_factory.mktemp("ign-example") / "predictions"
+    with zipfile.ZipFile(ign_example_submission) as archive:
+        archive.extractall(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def hostile_cases(tmp_path_factory: pytest.TempPathFactory) -> List[HostileCase]:
+    """Every case of the hostile corpus, built once per session."""
+    return hostile_submissions(tmp_path_factory.mktemp("hostile"))
+
+
+@pytest.fixture
+def corpus_reference(tmp_path: Path) -> Path:
+    """Reference masks MSK_<id>.tif for the corpus ids: the --expect folder of submission tests."""
+    return write_reference(tmp_path / "reference")
+
+
+@pytest.fixture
+def good_prediction_folder(tmp_path: Path) -> Path:
+    """A complete, valid folder of corpus predictions (official format, CORPUS_SIZE pixels)."""
+    folder = tmp_path / "predictions"
+    folder.mkdir()
+    for name, data in good_files(tmp_path).items():
+        (folder / name).write_bytes(data)
+    assert len(list(folder.iterdir())) == len(CORPUS_IDS)
+    return folder
