@@ -24,7 +24,7 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
-from typing import Callable, List, Tuple, TypeVar
+from typing import Callable, TypeVar
 
 from scoring.evaluate import default_workers
 from starting_kit.expect import expected_ids
@@ -38,13 +38,15 @@ TARGET_SECONDS = 30.0
 T = TypeVar("T")
 
 
-def example_files(example: Path) -> List[bytes]:
+def example_files(example: Path) -> list[bytes]:
     """The bytes of every PRED file of the example submission."""
     with zipfile.ZipFile(example) as archive:
         return [archive.read(info) for info in archive.infolist() if not info.is_dir()]
 
 
-def build_submission(folder: Path, sources: List[bytes], count: int, seed: int = 0) -> Tuple[int, int]:
+def build_submission(
+    folder: Path, sources: list[bytes], count: int, seed: int = 0
+) -> tuple[int, int]:
     """Write ``count`` PRED files named after the first flair1-test ids; returns (files, bytes)."""
     ids = sorted(expected_ids("flair1-test"))[:count]
     order = list(range(len(sources)))
@@ -57,19 +59,21 @@ def build_submission(folder: Path, sources: List[bytes], count: int, seed: int =
     return len(ids), total
 
 
-def timed(function: Callable[[], T]) -> Tuple[T, float]:
+def timed(function: Callable[[], T]) -> tuple[T, float]:
     """Run once and return (result, wall seconds)."""
     start = time.perf_counter()
     result = function()
     return result, time.perf_counter() - start
 
 
-def main(argv: List[str]) -> int:
+def main(argv: list[str]) -> int:
     """Build, time, print; returns 1 when a target is missed or a result is wrong."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=15700, help="number of PRED files [15700]")
     parser.add_argument("--workers", type=int, default=None, help="worker processes [all cores]")
-    parser.add_argument("--example", type=Path, default=EXAMPLE, help="IGN's example submission zip")
+    parser.add_argument(
+        "--example", type=Path, default=EXAMPLE, help="IGN's example submission zip"
+    )
     args = parser.parse_args(argv)
     if not args.example.is_file():
         print(f"{args.example}: not found; pass --example", file=sys.stderr)
@@ -99,7 +103,9 @@ def main(argv: List[str]) -> int:
             ("pack folder -> zip", pack_s, packed.n_files == n_files),
             ("validate zip", validate_zip_s, zip_report.ok),
         ]
-        print(f"archive {packed.size_bytes / 1e6:.1f} MB; warnings: {[str(w) for w in packed.report.warnings]}")
+        print(
+            f"archive {packed.size_bytes / 1e6:.1f} MB; warnings: {[str(w) for w in packed.report.warnings]}"
+        )
         print("| step | files | seconds | files/s | ms/file/worker | ok |")
         print("|---|---|---|---|---|---|")
         for step, seconds, ok in rows:

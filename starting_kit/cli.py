@@ -300,6 +300,147 @@ def bundle(
     )
 
 
+baseline_app = typer.Typer(
+    no_args_is_help=True,
+    help="Train or run the FLAIR #1 reference model (U-Net/ResNet34). Needs flair-kit[baseline].",
+)
+app.add_typer(baseline_app, name="baseline")
+
+
+class Device(str, Enum):
+    """Where the baseline runs."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class DemoDataset(str, Enum):
+    """Datasets the demo can run on."""
+
+    flair1 = "flair1"
+    flair2 = "flair2"
+
+
+@baseline_app.command("train")
+@domain_errors_exit
+def baseline_train(
+    config: str = typer.Option(
+        ..., "--config", help="YAML file, or a packaged config: flair1-baseline, flair1-toy-cpu."
+    ),
+    data: Optional[Path] = typer.Option(
+        None, "--data", help="Dataset root (flair_aerial_train/, flair_labels_train/) or a path csv."
+    ),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (checkpoints, metrics.csv, split.json)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Maximum number of epochs."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Images per step and process."),
+    device: Optional[Device] = typer.Option(None, "--device", help="auto, cpu or cuda."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of split, sampler, augmentation, weights."),
+    encoder_weights: Optional[str] = typer.Option(
+        None, "--encoder-weights", help="none, imagenet, or a local encoder weights file."
+    ),
+    metadata: Optional[Path] = typer.Option(None, "--metadata", help="Aerial metadata JSON (metadata models)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=0, help="DataLoader workers per process."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly where it stopped."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start over in a run folder that holds a run."),
+) -> None:
+    """Train the baseline (several GPUs/nodes: torchrun --nproc_per_node N -m starting_kit baseline train ...)."""
+    from baseline import require_dependencies
+
+    require_dependencies()
+    from baseline.config import load_config, with_overrides
+    from baseline.progress import ConsoleObserver, render_train_result
+    from baseline.train import train
+
+    overrides = {
+        "data.train": data,
+        "out": out,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "device": device.value if device else None,
+        "seed": seed,
+        "model.encoder_weights": encoder_weights,
+        "data.metadata": metadata,
+        "data.num_workers": workers,
+    }
+    cfg = with_overrides(load_config(config), **overrides)
+    result = train(cfg, resume=resume, overwrite=overwrite, observer=ConsoleObserver(sys.stderr))
+    if result.rank == 0:
+        typer.echo(render_train_result(result), nl=False)
+
+
+@baseline_app.command("predict")
+@domain_errors_exit
+def baseline_predict(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="best.pt or last.pt of a training run."),
+    data: Path = typer.Option(..., "--data", help="Dataset root, folder of test images, or a path csv."),
+    out: Path = typer.Option(..., "--out", help="Folder for the PRED_<id>.tif files."),
+    pack: Optional[Path] = typer.Option(None, "--pack", help="Also write the validated submission zip here."),
+    tta: bool = typer.Option(False, "--tta", help="Average the 8 flips/rotations (D4 test-time augmentation)."),
+    georeferenced: bool = typer.Option(
+        False, "--georeferenced", help="Keep the input's CRS and transform (rasterio) instead of plain TIFFs."
+    ),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Patches per forward pass."),
+    device: Device = typer.Option(Device.auto, "--device", help="auto, cpu or cuda."),
+    workers: int = typer.Option(2, "--workers", min=0, help="DataLoader reader processes."),
+    bands: Optional[str] = typer.Option(
+        None, "--bands", help="Comma-separated 1-based bands; must equal the checkpoint's [checkpoint's]."
+    ),
+    metadata: Optional[Path] = typer.Option(None, "--metadata", help="Aerial metadata JSON (metadata models)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing PRED files and zip."),
+) -> None:
+    """Predict test patches into official PRED_<id>.tif files (and a submission zip with --pack)."""
+    from baseline import require_dependencies
+
+    require_dependencies()
+    from baseline.predict import predict
+    from baseline.progress import ConsoleObserver, render_predict_result
+
+    try:
+        band_list = tuple(int(b) for b in bands.split(",")) if bands else None
+    except ValueError:
+        raise typer.BadParameter(f"--bands {bands!r}: expected comma-separated integers such as 1,2,3,4,5") from None
+    result = predict(
+        checkpoint,
+        data,
+        out,
+        batch_size=batch_size,
+        device=device.value,
+        tta=tta,
+        georeferenced=georeferenced,
+        num_workers=workers,
+        bands=band_list,
+        metadata=metadata,
+        pack=pack,
+        overwrite=overwrite,
+        observer=ConsoleObserver(sys.stderr, unit="tiles"),
+    )
+    typer.echo(render_predict_result(result), nl=False)
+
+
+@app.command()
+@domain_errors_exit
+def demo(
+    workdir: Path = typer.Option(Path("flair-kit-demo"), "--workdir", help="Folder for every output."),
+    dataset: DemoDataset = typer.Option(DemoDataset.flair1, "--dataset", help="Which challenge."),
+    device: Device = typer.Option(Device.auto, "--device", help="auto, cpu or cuda."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a previous demo in --workdir."),
+) -> None:
+    """Toy data, training, prediction, zip, validation and official score: the kit end to end."""
+    from baseline import require_dependencies
+
+    require_dependencies()
+    from baseline.demo import run_demo
+    from baseline.progress import ConsoleObserver, render_demo_result
+    from scoring.render import render_text
+
+    result = run_demo(
+        workdir, dataset.value, overwrite=overwrite, device=device.value, observer=ConsoleObserver(sys.stderr)
+    )
+    typer.echo(render_text(result.report), nl=False)
+    typer.echo(render_demo_result(result), nl=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

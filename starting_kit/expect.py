@@ -16,9 +16,9 @@ line; ``benchmarks/make_id_lists.py`` regenerates them from the reference csvs.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Union
 
 from scoring.errors import ConfigError, DataError, MissingFileError
 from scoring.tiles import format_id, index_tiles
@@ -77,7 +77,7 @@ def format_id_ranges(ids: Iterable[int]) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def builtin_ids(name: str) -> frozenset[int]:
     """Load a built-in id set shipped with the package.
 
@@ -112,7 +112,7 @@ def folder_ids(folder: Path) -> frozenset[int]:
     return images or masks
 
 
-def expected_ids(source: Union[str, Path]) -> frozenset[int]:
+def expected_ids(source: str | Path) -> frozenset[int]:
     """Resolve an ``--expect`` source into the set of ids a complete submission must hold.
 
     Args:

@@ -24,9 +24,9 @@ import shutil
 import stat
 import tempfile
 import zipfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 from scoring import zipsafe
 from scoring.errors import ConfigError, MissingFileError, OutputExistsError, SubmissionError
@@ -66,7 +66,7 @@ class PackResult:
     output: Path
     n_files: int
     size_bytes: int
-    fixed: Tuple[str, ...]
+    fixed: tuple[str, ...]
     report: ValidationReport
 
 
@@ -89,12 +89,14 @@ def _check_paths(pred_dir: Path, output: Path, overwrite: bool) -> None:
     if output.suffix.lower() != ".zip":
         raise ConfigError(f"{output}: the archive name must end in .zip, e.g. submission.zip")
     if output.is_dir():
-        raise ConfigError(f"{output}: is a folder; give the archive's file name, e.g. {output}/submission.zip")
+        raise ConfigError(
+            f"{output}: is a folder; give the archive's file name, e.g. {output}/submission.zip"
+        )
     if output.exists() and not overwrite:
         raise OutputExistsError(f"{output}: already exists; pass --overwrite to replace it")
 
 
-def skipped_problem(skipped: Sequence[str]) -> List[Problem]:
+def skipped_problem(skipped: Sequence[str]) -> list[Problem]:
     """One warning naming the files that are not predictions and stay out of the archive."""
     if not skipped:
         return []
@@ -109,7 +111,7 @@ def skipped_problem(skipped: Sequence[str]) -> List[Problem]:
     ]
 
 
-def size_problem(output: Path, size: int) -> List[Problem]:
+def size_problem(output: Path, size: int) -> list[Problem]:
     """A warning when the archive exceeds CodaLab's default upload limit."""
     if size <= UPLOAD_LIMIT_BYTES:
         return []
@@ -136,7 +138,7 @@ def _failure_message(pred_dir: Path, report: ValidationReport) -> str:
     )
 
 
-def _entries(results: Sequence[MemberResult]) -> List[Tuple[str, Path]]:
+def _entries(results: Sequence[MemberResult]) -> list[tuple[str, Path]]:
     entries = []
     for result in results:
         if result.fixed is not None:
@@ -168,22 +170,26 @@ def _publish(scratch: Path, output: Path, overwrite: bool) -> None:
     try:
         os.link(scratch, output)  # atomic and fails if output appeared meanwhile
     except FileExistsError:
-        raise OutputExistsError(f"{output}: already exists; pass --overwrite to replace it") from None
+        raise OutputExistsError(
+            f"{output}: already exists; pass --overwrite to replace it"
+        ) from None
     except OSError:  # a file system without hard links
         if output.exists():
-            raise OutputExistsError(f"{output}: already exists; pass --overwrite to replace it") from None
+            raise OutputExistsError(
+                f"{output}: already exists; pass --overwrite to replace it"
+            ) from None
         os.replace(scratch, output)
 
 
 def write_flat_zip(
-    entries: Sequence[Tuple[str, Path]],
+    entries: Sequence[tuple[str, Path]],
     output: Path,
     *,
     overwrite: bool = False,
     limits: zipsafe.ZipLimits = zipsafe.DEFAULT_LIMITS,
-    progress: Optional[ProgressCallback] = None,
+    progress: ProgressCallback | None = None,
     done: int = 0,
-    total: Optional[int] = None,
+    total: int | None = None,
 ) -> int:
     """Write ``(name in the archive, source file)`` pairs as a stored zip, atomically.
 
@@ -232,13 +238,13 @@ def pack_submission(
     pred_dir: Path,
     output: Path,
     *,
-    expect: Union[str, Path, None] = None,
+    expect: str | Path | None = None,
     fix: bool = False,
     overwrite: bool = False,
-    progress: Optional[ProgressCallback] = None,
+    progress: ProgressCallback | None = None,
     strict: bool = False,
     expected_size: int = PATCH_SIZE,
-    workers: Optional[int] = None,
+    workers: int | None = None,
     limits: zipsafe.ZipLimits = zipsafe.DEFAULT_LIMITS,
 ) -> PackResult:
     """Validate the PRED files under a folder and write them as a flat, stored zip.
@@ -313,7 +319,9 @@ def pack_submission(
         )
     extra = size_problem(output, size)
     if extra:
-        report = dataclasses.replace(report, problems=sorted_problems(report.problems + tuple(extra)))
+        report = dataclasses.replace(
+            report, problems=sorted_problems(report.problems + tuple(extra))
+        )
     return PackResult(
         output,
         len(entries),

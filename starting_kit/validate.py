@@ -31,9 +31,10 @@ import struct
 import threading
 import zipfile
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Literal
 
 import numpy as np
 
@@ -97,8 +98,10 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.severity}: {self.where}: {self.message}" if self.where else (
-            f"{self.severity}: {self.message}"
+        return (
+            f"{self.severity}: {self.where}: {self.message}"
+            if self.where
+            else (f"{self.severity}: {self.message}")
         )
 
 
@@ -113,18 +116,18 @@ class ValidationReport:
         expected: the size of the expected id set, or None when ids were not checked.
     """
 
-    problems: Tuple[Problem, ...]
+    problems: tuple[Problem, ...]
     n_files: int
-    ids: Tuple[int, ...]
-    expected: Optional[int] = None
+    ids: tuple[int, ...]
+    expected: int | None = None
 
     @property
-    def errors(self) -> Tuple[Problem, ...]:
+    def errors(self) -> tuple[Problem, ...]:
         """The problems that make the submission invalid."""
         return tuple(p for p in self.problems if p.severity == "error")
 
     @property
-    def warnings(self) -> Tuple[Problem, ...]:
+    def warnings(self) -> tuple[Problem, ...]:
         """The problems that still let the submission score."""
         return tuple(p for p in self.problems if p.severity == "warning")
 
@@ -134,7 +137,7 @@ class ValidationReport:
         return not self.errors
 
 
-def sorted_problems(problems: Sequence[Problem]) -> Tuple[Problem, ...]:
+def sorted_problems(problems: Sequence[Problem]) -> tuple[Problem, ...]:
     """Order problems for display: errors first, whole-submission ones first, then by file.
 
     >>> [p.where for p in sorted_problems([Problem("warning", "a", "m"), Problem("error", "b", "m"),
@@ -173,7 +176,7 @@ def render_report(report: ValidationReport, *, limit: int = SHOWN_PROBLEMS) -> s
 
 # --- pure checks --------------------------------------------------------------------------------
 
-Finding = Tuple[Severity, str]
+Finding = tuple[Severity, str]
 
 
 def container_format(data: bytes) -> str:
@@ -192,7 +195,7 @@ def container_format(data: bytes) -> str:
     return "unknown"
 
 
-def tiff_compression(data: bytes) -> Optional[int]:
+def tiff_compression(data: bytes) -> int | None:
     """Read the Compression tag (259) of a TIFF's first image, without decoding anything.
 
     Returns None when the header or the first directory cannot be parsed, and 1 (none) when the
@@ -229,7 +232,7 @@ def tiff_compression(data: bytes) -> Optional[int]:
         return None
 
 
-def name_findings(base: str) -> Tuple[List[Finding], List[Finding]]:
+def name_findings(base: str) -> tuple[list[Finding], list[Finding]]:
     """Check a ``PRED`` file name; returns (problems --fix cannot repair, problems it can).
 
     The name must match :data:`scoring.tiles.PRED_PATTERN` (the caller routes other names).
@@ -249,8 +252,10 @@ def name_findings(base: str) -> Tuple[List[Finding], List[Finding]]:
         return [
             (
                 "error",
-                f"id {tile} has more than 6 digits; FLAIR ids are 6-digit numbers: name each file "
-                "PRED_<id>.tif after its image IMG_<id>.tif",
+                (
+                    f"id {tile} has more than 6 digits; FLAIR ids are 6-digit numbers: name each file "
+                    "PRED_<id>.tif after its image IMG_<id>.tif"
+                ),
             )
         ], []
     official = prediction_name(tile)
@@ -258,8 +263,10 @@ def name_findings(base: str) -> Tuple[List[Finding], List[Finding]]:
         return [], [
             (
                 "warning",
-                f"PRED_IMG_<id>.tif is the name IGN's newer library writes; the official scorer "
-                f"accepts it, but the challenge format is {official}; {RENAME_HINT}",
+                (
+                    f"PRED_IMG_<id>.tif is the name IGN's newer library writes; the official scorer "
+                    f"accepts it, but the challenge format is {official}; {RENAME_HINT}"
+                ),
             )
         ]
     return [], [
@@ -286,9 +293,9 @@ class ContentFindings:
             the input of ``--fix``; None otherwise.
     """
 
-    problems: List[Finding]
-    form: List[Finding]
-    classes: Optional[np.ndarray]
+    problems: list[Finding]
+    form: list[Finding]
+    classes: np.ndarray | None
 
 
 def array_findings(array: np.ndarray, *, expected_size: int, strict: bool) -> ContentFindings:
@@ -299,8 +306,8 @@ def array_findings(array: np.ndarray, *, expected_size: int, strict: bool) -> Co
     >>> ok.problems, ok.form, ok.classes.shape
     ([], [], (4, 4))
     """
-    problems: List[Finding] = []
-    form: List[Finding] = []
+    problems: list[Finding] = []
+    form: list[Finding] = []
     valid = True
     if array.ndim == 3:
         bands = array.shape[2]
@@ -308,16 +315,20 @@ def array_findings(array: np.ndarray, *, expected_size: int, strict: bool) -> Co
             problems.append(
                 (
                     "error",
-                    f"{bands} bands of different values; expected a single band of class "
-                    f"indices 0..{NUM_CLASSES - 1}; {PRED_FORMAT_HINT}",
+                    (
+                        f"{bands} bands of different values; expected a single band of class "
+                        f"indices 0..{NUM_CLASSES - 1}; {PRED_FORMAT_HINT}"
+                    ),
                 )
             )
             return ContentFindings(problems, form, None)
         form.append(
             (
                 "error",
-                f"{bands} identical bands (an RGB or grey+alpha save of a class map?); the official "
-                f"scorer needs a single band; {FIX_HINT}",
+                (
+                    f"{bands} identical bands (an RGB or grey+alpha save of a class map?); the official "
+                    f"scorer needs a single band; {FIX_HINT}"
+                ),
             )
         )
         array = array[..., 0]
@@ -333,8 +344,10 @@ def array_findings(array: np.ndarray, *, expected_size: int, strict: bool) -> Co
         problems.append(
             (
                 "error",
-                f"{width}x{height} pixels; expected {expected_size}x{expected_size}: predict at the "
-                "full patch size (no crop, no resize)",
+                (
+                    f"{width}x{height} pixels; expected {expected_size}x{expected_size}: predict at the "
+                    "full patch size (no crop, no resize)"
+                ),
             )
         )
 
@@ -345,8 +358,10 @@ def array_findings(array: np.ndarray, *, expected_size: int, strict: bool) -> Co
             problems.append(
                 (
                     "error",
-                    f"{array.dtype} values that are not class indices (e.g. {example!r}); expected "
-                    f"uint8 class indices 0..{NUM_CLASSES - 1}: save argmax(scores).astype('uint8')",
+                    (
+                        f"{array.dtype} values that are not class indices (e.g. {example!r}); expected "
+                        f"uint8 class indices 0..{NUM_CLASSES - 1}: save argmax(scores).astype('uint8')"
+                    ),
                 )
             )
             return ContentFindings(problems, form, None)
@@ -354,8 +369,10 @@ def array_findings(array: np.ndarray, *, expected_size: int, strict: bool) -> Co
         problems.append(
             (
                 "error",
-                f"dtype {array.dtype} holding whole numbers; expected uint8 class indices "
-                f"0..{NUM_CLASSES - 1}; {PRED_FORMAT_HINT}",
+                (
+                    f"dtype {array.dtype} holding whole numbers; expected uint8 class indices "
+                    f"0..{NUM_CLASSES - 1}; {PRED_FORMAT_HINT}"
+                ),
             )
         )
     elif array.dtype != np.uint8:
@@ -377,17 +394,21 @@ def array_findings(array: np.ndarray, *, expected_size: int, strict: bool) -> Co
         problems.append(
             (
                 "error" if strict else "warning",
-                f"{outside:,} of {values.size:,} pixels hold values outside 0..{NUM_CLASSES - 1} "
-                f"(range {low}..{high}); the official scorer silently drops those pixels, which "
-                f"can inflate a score; predict class indices 0..{NUM_CLASSES - 1}",
+                (
+                    f"{outside:,} of {values.size:,} pixels hold values outside 0..{NUM_CLASSES - 1} "
+                    f"(range {low}..{high}); the official scorer silently drops those pixels, which "
+                    f"can inflate a score; predict class indices 0..{NUM_CLASSES - 1}"
+                ),
             )
         )
     if low >= 1 and high >= NUM_CLASSES and bool((values == NUM_CLASSES).any()):
         problems.append(
             (
                 "warning",
-                f"no pixel is 0 and some are {NUM_CLASSES}: the values look 1-based (raw labels "
-                f"1..{NUM_CLASSES}?); subtract 1 so that classes run 0..{NUM_CLASSES - 1}",
+                (
+                    f"no pixel is 0 and some are {NUM_CLASSES}: the values look 1-based (raw labels "
+                    f"1..{NUM_CLASSES}?); subtract 1 so that classes run 0..{NUM_CLASSES - 1}"
+                ),
             )
         )
     if low == high:
@@ -412,12 +433,10 @@ class _LabelledBuffer(io.BytesIO):
 
 def _strip_location(message: str, label: str) -> str:
     prefix = f"{label}: "
-    return message[len(prefix) :] if message.startswith(prefix) else message
+    return message.removeprefix(prefix)
 
 
-def file_findings(
-    data: bytes, label: str, *, expected_size: int, strict: bool
-) -> ContentFindings:
+def file_findings(data: bytes, label: str, *, expected_size: int, strict: bool) -> ContentFindings:
     """Check one prediction file's bytes: decodable by Pillow, TIFF, LZW, then its array.
 
     Args:
@@ -438,7 +457,10 @@ def file_findings(
     if container != "TIFF":
         found.form.insert(
             0,
-            ("error", f"holds {container} data, not a TIFF; expected an LZW-compressed TIFF; {FIX_HINT}"),
+            (
+                "error",
+                f"holds {container} data, not a TIFF; expected an LZW-compressed TIFF; {FIX_HINT}",
+            ),
         )
     else:
         code = tiff_compression(data)
@@ -463,7 +485,7 @@ class Member:
 
     name: str
     tile: int
-    source: Union[Path, int]
+    source: Path | int
 
 
 @dataclass(frozen=True)
@@ -472,8 +494,8 @@ class CheckOptions:
 
     expected_size: int
     strict: bool
-    zip_path: Optional[Path] = None
-    fix_dir: Optional[Path] = None
+    zip_path: Path | None = None
+    fix_dir: Path | None = None
     limits: zipsafe.ZipLimits = zipsafe.DEFAULT_LIMITS
 
 
@@ -482,19 +504,19 @@ class MemberResult:
     """The problems of one member, and its re-encoded copy when ``--fix`` repaired it."""
 
     member: Member
-    problems: Tuple[Problem, ...]
-    fixed: Optional[Path] = None
+    problems: tuple[Problem, ...]
+    fixed: Path | None = None
 
 
 @dataclass(frozen=True)
 class Listing:
     """A submission's files before their content is read."""
 
-    members: Tuple[Member, ...]
-    problems: Tuple[Problem, ...]
+    members: tuple[Member, ...]
+    problems: tuple[Problem, ...]
     n_files: int
-    skipped: Tuple[str, ...]
-    in_folders: Tuple[str, ...]
+    skipped: tuple[str, ...]
+    in_folders: tuple[str, ...]
 
 
 def _other_name_problem(name: str) -> Problem:
@@ -519,7 +541,7 @@ def _other_name_problem(name: str) -> Problem:
     return Problem("error", name, message)
 
 
-def _route(name: str, source: Union[Path, int], pack: bool, listing: Dict[str, Any]) -> None:
+def _route(name: str, source: Path | int, pack: bool, listing: dict[str, Any]) -> None:
     """File one non-debris file of a submission as a member, a problem or a left-out file."""
     base = PurePosixPath(name).name
     match = PRED_PATTERN.match(base)
@@ -534,7 +556,7 @@ def _route(name: str, source: Union[Path, int], pack: bool, listing: Dict[str, A
 
 def list_folder(root: Path, *, pack: bool = False) -> Listing:
     """List a folder submission recursively (debris skipped), in sorted order."""
-    listing: Dict[str, Any] = {"members": [], "problems": [], "skipped": []}
+    listing: dict[str, Any] = {"members": [], "problems": [], "skipped": []}
     n_files = 0
     for path in walk_files(root):
         n_files += 1
@@ -549,7 +571,11 @@ def list_folder(root: Path, *, pack: bool = False) -> Listing:
             )
         _route(name, path, pack, listing)
     return Listing(
-        tuple(listing["members"]), tuple(listing["problems"]), n_files, tuple(listing["skipped"]), ()
+        tuple(listing["members"]),
+        tuple(listing["problems"]),
+        n_files,
+        tuple(listing["skipped"]),
+        (),
     )
 
 
@@ -572,7 +598,7 @@ def list_zip(path: Path, limits: zipsafe.ZipLimits = zipsafe.DEFAULT_LIMITS) -> 
         infos = archive.infolist()
     if "" in flagged:
         return Listing((), tuple(problems), len(infos), (), ())
-    listing: Dict[str, Any] = {"members": [], "problems": problems, "skipped": []}
+    listing: dict[str, Any] = {"members": [], "problems": problems, "skipped": []}
     counts = Counter(info.filename for info in infos)
     in_folders = []
     n_files = 0
@@ -605,7 +631,7 @@ def list_zip(path: Path, limits: zipsafe.ZipLimits = zipsafe.DEFAULT_LIMITS) -> 
 
 # --- reading members in worker processes --------------------------------------------------------
 
-_WORKER: Dict[str, Any] = {}
+_WORKER: dict[str, Any] = {}
 
 
 def _start_worker(options: CheckOptions) -> None:
@@ -650,7 +676,9 @@ def check_member(member: Member, options: CheckOptions) -> MemberResult:
     except SubmissionError as exc:
         message = _strip_location(str(exc), member.name)
         return MemberResult(member, (Problem("error", member.name, message),))
-    found = file_findings(data, member.name, expected_size=options.expected_size, strict=options.strict)
+    found = file_findings(
+        data, member.name, expected_size=options.expected_size, strict=options.strict
+    )
     form = name_form + found.form
     blocking = name_blocking + found.problems
     can_fix = (
@@ -665,11 +693,13 @@ def check_member(member: Member, options: CheckOptions) -> MemberResult:
         fixed = options.fix_dir / prediction_name(member.tile)
         write_prediction(fixed, found.classes)
         form = []
-    problems = tuple(Problem(severity, member.name, message) for severity, message in form + blocking)
+    problems = tuple(
+        Problem(severity, member.name, message) for severity, message in form + blocking
+    )
     return MemberResult(member, problems, fixed)
 
 
-def _check_chunk(members: Sequence[Member]) -> List[MemberResult]:
+def _check_chunk(members: Sequence[Member]) -> list[MemberResult]:
     options = _WORKER["options"]
     return [check_member(member, options) for member in members]
 
@@ -685,10 +715,10 @@ def check_members(
     members: Sequence[Member],
     options: CheckOptions,
     *,
-    workers: Optional[int] = None,
-    progress: Optional[ProgressCallback] = None,
-    total: Optional[int] = None,
-) -> List[MemberResult]:
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+    total: int | None = None,
+) -> list[MemberResult]:
     """Check every member, in parallel when it pays; results keep the members' order.
 
     Args:
@@ -705,9 +735,9 @@ def check_members(
     # Small chunks keep progress live and the load balanced; 8 per worker is plenty.
     size = max(1, min(128, math.ceil(len(members) / (workers * 8))))
     chunks = [members[i : i + size] for i in range(0, len(members), size)]
-    results: List[MemberResult] = []
+    results: list[MemberResult] = []
 
-    def collect(chunk_results: List[MemberResult]) -> None:
+    def collect(chunk_results: list[MemberResult]) -> None:
         results.extend(chunk_results)
         if progress is not None:
             progress(len(results), total)
@@ -735,9 +765,9 @@ def _ids(tiles: Sequence[int]) -> str:
     return summarize([format_id(t) for t in tiles])
 
 
-def id_problems(members: Sequence[Member], expected: Optional[frozenset]) -> List[Problem]:
+def id_problems(members: Sequence[Member], expected: frozenset | None) -> list[Problem]:
     """Duplicate ids, and missing or extra ids against the expected set."""
-    by_tile: Dict[int, List[str]] = {}
+    by_tile: dict[int, list[str]] = {}
     for member in members:
         by_tile.setdefault(member.tile, []).append(member.name)
     problems = [
@@ -775,7 +805,7 @@ def id_problems(members: Sequence[Member], expected: Optional[frozenset]) -> Lis
     return problems
 
 
-def layout_problem(in_folders: Sequence[str]) -> List[Problem]:
+def layout_problem(in_folders: Sequence[str]) -> list[Problem]:
     """One warning when zip entries sit inside folders instead of at the archive root."""
     if not in_folders:
         return []
@@ -791,7 +821,7 @@ def layout_problem(in_folders: Sequence[str]) -> List[Problem]:
     ]
 
 
-def _no_prediction_problem(listing: Listing) -> List[Problem]:
+def _no_prediction_problem(listing: Listing) -> list[Problem]:
     if listing.members or any(p.severity == "error" and p.where == "" for p in listing.problems):
         return []
     what = "the submission is empty" if listing.n_files == 0 else "no PRED_<id>.tif file found"
@@ -808,11 +838,11 @@ def _no_prediction_problem(listing: Listing) -> List[Problem]:
 def validate_submission(
     path: Path,
     *,
-    expect: Union[str, Path, None] = None,
+    expect: str | Path | None = None,
     strict: bool = False,
-    progress: Optional[ProgressCallback] = None,
+    progress: ProgressCallback | None = None,
     expected_size: int = PATCH_SIZE,
-    workers: Optional[int] = None,
+    workers: int | None = None,
     limits: zipsafe.ZipLimits = zipsafe.DEFAULT_LIMITS,
 ) -> ValidationReport:
     """Check a submission zip or folder and collect every problem.
@@ -844,7 +874,9 @@ def validate_submission(
         listing = list_zip(path, limits)
         options = CheckOptions(expected_size, strict, zip_path=path, limits=limits)
     else:
-        raise MissingFileError(f"{path}: not found; expected a submission .zip or a folder of PRED files")
+        raise MissingFileError(
+            f"{path}: not found; expected a submission .zip or a folder of PRED files"
+        )
     results = check_members(listing.members, options, workers=workers, progress=progress)
     problems = list(listing.problems)
     problems += _no_prediction_problem(listing)

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import List
 
 import pytest
 
-from tests.starting_kit.corpus import CORPUS_IDS, HostileCase, good_files, hostile_submissions, write_reference
+from tests.starting_kit.corpus import (
+    CORPUS_IDS,
+    HostileCase,
+    good_files,
+    hostile_submissions,
+    write_reference,
+)
 
 #: IGN's real files, beside the repository (read-only).
 IGN_REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference"
@@ -28,7 +33,9 @@ def ign_example_submission() -> Path:
 
 
 @pytest.fixture(scope="session")
-def ign_example_folder(ign_example_submission: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def ign_example_folder(
+    ign_example_submission: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """The example submission extracted into a folder (treat as read-only)."""
     folder = tmp_path_factory.mktemp("ign-example") / "predictions"
     with zipfile.ZipFile(ign_example_submission) as archive:
@@ -37,7 +44,7 @@ def ign_example_folder(ign_example_submission: Path, tmp_path_factory: pytest.Te
 
 
 @pytest.fixture(scope="session")
-def hostile_cases(tmp_path_factory: pytest.TempPathFactory) -> List[HostileCase]:
+def hostile_cases(tmp_path_factory: pytest.TempPathFactory) -> list[HostileCase]:
     """Every case of the hostile corpus, built once per session."""
     return hostile_submissions(tmp_path_factory.mktemp("hostile"))
 

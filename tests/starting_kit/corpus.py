@@ -26,9 +26,10 @@ import struct
 import warnings
 import zipfile
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Literal, Optional, Sequence, Tuple
+from typing import Literal
 
 import numpy as np
 from PIL import Image
@@ -38,7 +39,7 @@ from starting_kit.predictions import prediction_name, write_prediction
 #: Width and height of every corpus mask (the official format is 512; see the module docstring).
 CORPUS_SIZE = 32
 #: The ids of a complete corpus submission: four FLAIR #1 test ids.
-CORPUS_IDS: Tuple[int, ...] = (61713, 61714, 61715, 61716)
+CORPUS_IDS: tuple[int, ...] = (61713, 61714, 61715, 61716)
 #: The password of the encrypted case.
 PASSWORD = b"flair"
 
@@ -64,7 +65,7 @@ class HostileCase:
     is_zip: bool = True
     severity: Literal["error", "warning"] = "error"
     strict: bool = False
-    expect: Optional[Path] = None
+    expect: Path | None = None
     size: int = CORPUS_SIZE
 
 
@@ -85,7 +86,9 @@ def official_bytes(classes: np.ndarray, scratch: Path) -> bytes:
     return data
 
 
-def pillow_bytes(array: np.ndarray, *, fmt: str = "TIFF", compression: Optional[str] = "tiff_lzw") -> bytes:
+def pillow_bytes(
+    array: np.ndarray, *, fmt: str = "TIFF", compression: str | None = "tiff_lzw"
+) -> bytes:
     """Encode an array with Pillow, as a participant's own code would."""
     buffer = io.BytesIO()
     options = {"compression": compression} if fmt == "TIFF" and compression else {}
@@ -102,12 +105,14 @@ def write_reference(folder: Path, ids: Sequence[int] = CORPUS_IDS, size: int = C
     return folder
 
 
-def good_files(scratch: Path) -> Dict[str, bytes]:
+def good_files(scratch: Path) -> dict[str, bytes]:
     """The files of a complete, valid corpus submission: official name -> bytes."""
     return {prediction_name(t): official_bytes(corpus_classes(t), scratch) for t in CORPUS_IDS}
 
 
-def write_zip(path: Path, files: Dict[str, bytes], *, compression: int = zipfile.ZIP_DEFLATED) -> Path:
+def write_zip(
+    path: Path, files: dict[str, bytes], *, compression: int = zipfile.ZIP_DEFLATED
+) -> Path:
     """Zip ``name -> bytes`` entries as an ordinary tool does."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # zipfile warns about duplicate names; some cases want them
@@ -117,7 +122,7 @@ def write_zip(path: Path, files: Dict[str, bytes], *, compression: int = zipfile
     return path
 
 
-def write_folder(path: Path, files: Dict[str, bytes]) -> Path:
+def write_folder(path: Path, files: dict[str, bytes]) -> Path:
     """Write ``relative name -> bytes`` files under a folder."""
     for name, data in files.items():
         target = path / name
@@ -129,7 +134,8 @@ def write_folder(path: Path, files: Dict[str, bytes]) -> Path:
 
 # --- ZipCrypto, to build a genuinely encrypted entry (zipfile only decrypts) ---------------------
 
-def _crc_table() -> List[int]:
+
+def _crc_table() -> list[int]:
     table = []
     for value in range(256):
         for _ in range(8):
@@ -169,14 +175,25 @@ class _ZipCrypto:
         return bytes(out)
 
 
-def _raw_zip(path: Path, entries: List[Tuple[str, bytes, int, int, int]]) -> Path:
+def _raw_zip(path: Path, entries: list[tuple[str, bytes, int, int, int]]) -> Path:
     """Write stored entries byte by byte: (name, stored bytes, crc, plain size, flag bits)."""
     local, central = bytearray(), bytearray()
     for name, stored, crc, plain_size, flags in entries:
         encoded = name.encode()
         offset = len(local)
         local += struct.pack(
-            "<IHHHHHIIIHH", 0x04034B50, 20, flags, 0, 0, 0x21, crc, len(stored), plain_size, len(encoded), 0
+            "<IHHHHHIIIHH",
+            0x04034B50,
+            20,
+            flags,
+            0,
+            0,
+            0x21,
+            crc,
+            len(stored),
+            plain_size,
+            len(encoded),
+            0,
         )
         local += encoded + stored
         central += struct.pack(
@@ -200,12 +217,14 @@ def _raw_zip(path: Path, entries: List[Tuple[str, bytes, int, int, int]]) -> Pat
             offset,
         )
         central += encoded
-    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(central), len(local), 0)
+    end = struct.pack(
+        "<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(central), len(local), 0
+    )
     path.write_bytes(bytes(local + central + end))
     return path
 
 
-def encrypted_zip(path: Path, files: Dict[str, bytes], password: bytes = PASSWORD) -> Path:
+def encrypted_zip(path: Path, files: dict[str, bytes], password: bytes = PASSWORD) -> Path:
     """A zip whose entries are ZipCrypto-encrypted, as ``zip -e`` makes them."""
     entries = []
     for name, data in files.items():
@@ -217,7 +236,7 @@ def encrypted_zip(path: Path, files: Dict[str, bytes], password: bytes = PASSWOR
     return _raw_zip(path, entries)
 
 
-def corrupt_zip(path: Path, files: Dict[str, bytes], broken: str) -> Path:
+def corrupt_zip(path: Path, files: dict[str, bytes], broken: str) -> Path:
     """A stored zip in which one entry's data no longer matches its CRC (a damaged upload)."""
     entries = []
     for name, data in files.items():
@@ -230,13 +249,14 @@ def corrupt_zip(path: Path, files: Dict[str, bytes], broken: str) -> Path:
 
 # --- the corpus ----------------------------------------------------------------------------------
 
-def _replace(files: Dict[str, bytes], tile: int, name: str, data: bytes) -> Dict[str, bytes]:
+
+def _replace(files: dict[str, bytes], tile: int, name: str, data: bytes) -> dict[str, bytes]:
     changed = {k: v for k, v in files.items() if k != prediction_name(tile)}
     changed[name] = data
     return changed
 
 
-def hostile_submissions(tmp: Path) -> List[HostileCase]:
+def hostile_submissions(tmp: Path) -> list[HostileCase]:
     """Build every broken or hostile case under ``tmp``; see the module docstring."""
     tmp.mkdir(parents=True, exist_ok=True)
     scratch = tmp / "scratch"
@@ -247,55 +267,101 @@ def hostile_submissions(tmp: Path) -> List[HostileCase]:
     first_name = prediction_name(first)
     classes = corpus_classes(first)
     size = CORPUS_SIZE
-    cases: List[HostileCase] = []
+    cases: list[HostileCase] = []
 
     def add(name: str, path: Path, expected: str, **options: object) -> None:
         cases.append(HostileCase(name, path, expected, expect=expect, **options))  # type: ignore[arg-type]
 
-    def zipped(name: str, files: Dict[str, bytes], **kwargs: int) -> Path:
+    def zipped(name: str, files: dict[str, bytes], **kwargs: int) -> Path:
         return write_zip(tmp / f"{name}.zip", files, **kwargs)
 
     def one_file(name: str, data: bytes, entry: str = first_name) -> Path:
         return zipped(name, _replace(good, first, entry, data))
 
     # Names.
-    add("other_name", one_file("other_name", good[first_name], "prediction_061713.tif"), "not a prediction")
+    add(
+        "other_name",
+        one_file("other_name", good[first_name], "prediction_061713.tif"),
+        "not a prediction",
+    )
     add(
         "pred_img_name",
         one_file("pred_img_name", good[first_name], "PRED_IMG_061713.tif"),
         "PRED_IMG_<id>.tif is the name",
         severity="warning",
     )
-    add("unpadded_id", one_file("unpadded_id", good[first_name], "PRED_61713.tif"), "not written with 6 digits")
+    add(
+        "unpadded_id",
+        one_file("unpadded_id", good[first_name], "PRED_61713.tif"),
+        "not written with 6 digits",
+    )
     # Content.
-    add("not_an_image", one_file("not_an_image", b"these are not the pixels you are looking for"), "cannot be decoded by Pillow")
+    add(
+        "not_an_image",
+        one_file("not_an_image", b"these are not the pixels you are looking for"),
+        "cannot be decoded by Pillow",
+    )
     add("empty_file", one_file("empty_file", b""), "empty file")
     data = good[first_name]
-    add("truncated_tiff", one_file("truncated_tiff", data[: len(data) // 2]), "cannot be decoded by Pillow")
-    add("png_renamed", one_file("png_renamed", pillow_bytes(classes, fmt="PNG")), "holds PNG data, not a TIFF")
+    add(
+        "truncated_tiff",
+        one_file("truncated_tiff", data[: len(data) // 2]),
+        "cannot be decoded by Pillow",
+    )
+    add(
+        "png_renamed",
+        one_file("png_renamed", pillow_bytes(classes, fmt="PNG")),
+        "holds PNG data, not a TIFF",
+    )
     two_band = np.dstack([classes, np.full_like(classes, 255)])
     add("two_band", one_file("two_band", pillow_bytes(two_band)), "2 bands of different values")
     rgb = np.dstack([classes] * 3)
-    add("rgb_identical_bands", one_file("rgb_identical_bands", pillow_bytes(rgb)), "3 identical bands")
+    add(
+        "rgb_identical_bands",
+        one_file("rgb_identical_bands", pillow_bytes(rgb)),
+        "3 identical bands",
+    )
     small = corpus_classes(first, size // 2)
-    add("wrong_size", one_file("wrong_size", pillow_bytes(small)), f"{size // 2}x{size // 2} pixels; expected {size}x{size}")
+    add(
+        "wrong_size",
+        one_file("wrong_size", pillow_bytes(small)),
+        f"{size // 2}x{size // 2} pixels; expected {size}x{size}",
+    )
     add("uint16", one_file("uint16", pillow_bytes(classes.astype(np.uint16))), "dtype uint16")
     add("int32", one_file("int32", pillow_bytes(classes.astype(np.int32))), "dtype int32")
     probabilities = classes.astype(np.float32) / 13.0
-    add("float_values", one_file("float_values", pillow_bytes(probabilities)), "float32 values that are not class indices")
+    add(
+        "float_values",
+        one_file("float_values", pillow_bytes(probabilities)),
+        "float32 values that are not class indices",
+    )
     whole_floats = classes.astype(np.float32)
-    add("float_whole_numbers", one_file("float_whole_numbers", pillow_bytes(whole_floats)), "dtype float32 holding whole numbers")
+    add(
+        "float_whole_numbers",
+        one_file("float_whole_numbers", pillow_bytes(whole_floats)),
+        "dtype float32 holding whole numbers",
+    )
     dropped = classes.copy()
     dropped[:4, :] = 255
     dropped_bytes = official_like(dropped)
-    add("values_out_of_range", one_file("values_out_of_range", dropped_bytes), "outside 0..12", severity="warning")
+    add(
+        "values_out_of_range",
+        one_file("values_out_of_range", dropped_bytes),
+        "outside 0..12",
+        severity="warning",
+    )
     add(
         "values_out_of_range_strict",
         one_file("values_out_of_range_strict", dropped_bytes),
         "outside 0..12",
         strict=True,
     )
-    add("one_based", one_file("one_based", official_like(classes + 1)), "look 1-based", severity="warning")
+    add(
+        "one_based",
+        one_file("one_based", official_like(classes + 1)),
+        "look 1-based",
+        severity="warning",
+    )
     add(
         "constant_mask",
         one_file("constant_mask", official_bytes(np.zeros_like(classes), scratch)),
@@ -326,15 +392,32 @@ def hostile_submissions(tmp: Path) -> List[HostileCase]:
     add("duplicate_in_two_folders", zipped("duplicate_in_two_folders", in_two), "occurs in 2 files")
     both_names = dict(good)
     both_names["PRED_IMG_061713.tif"] = good[first_name]
-    add("duplicate_pred_and_pred_img", zipped("duplicate_pred_and_pred_img", both_names), "id 061713 occurs in 2 files")
+    add(
+        "duplicate_pred_and_pred_img",
+        zipped("duplicate_pred_and_pred_img", both_names),
+        "id 061713 occurs in 2 files",
+    )
     # Layout.
     wrapped = {f"predictions/{k}": v for k, v in good.items()}
-    add("inside_a_folder", zipped("inside_a_folder", wrapped), "not at the zip root", severity="warning")
+    add(
+        "inside_a_folder",
+        zipped("inside_a_folder", wrapped),
+        "not at the zip root",
+        severity="warning",
+    )
     backslash = _replace(good, first, "predictions\\" + first_name, good[first_name])
     add("windows_backslash", zipped("windows_backslash", backslash), "backslash in the entry name")
     # Zip safety.
-    add("zip_slip", one_file("zip_slip", good[first_name], "../" + first_name), "path escapes the archive")
-    add("absolute_path", one_file("absolute_path", good[first_name], "/tmp/" + first_name), "absolute path")
+    add(
+        "zip_slip",
+        one_file("zip_slip", good[first_name], "../" + first_name),
+        "path escapes the archive",
+    )
+    add(
+        "absolute_path",
+        one_file("absolute_path", good[first_name], "/tmp/" + first_name),
+        "absolute path",
+    )
     add("symlink", symlink_zip(tmp / "symlink.zip", good, first_name), "symbolic link")
     add("encrypted", encrypted_zip(tmp / "encrypted.zip", good), "encrypted entry")
     inner = write_zip(scratch / "inner.zip", good)
@@ -347,14 +430,24 @@ def hostile_submissions(tmp: Path) -> List[HostileCase]:
     bomb[first_name] = b"\0" * (16 * 1024 * 1024)
     add("zip_bomb", zipped("zip_bomb", bomb), "exceeds 200:1 (zip bomb?)")
     duplicated = [(k, v) for k, v in good.items()] + [(first_name, good[first_name])]
-    add("duplicate_entry_names", duplicate_entries_zip(tmp / "duplicate_entry_names.zip", duplicated), "entries of this name")
-    add("corrupt_entry", corrupt_zip(tmp / "corrupt_entry.zip", good, first_name), "cannot be read from the zip")
+    add(
+        "duplicate_entry_names",
+        duplicate_entries_zip(tmp / "duplicate_entry_names.zip", duplicated),
+        "entries of this name",
+    )
+    add(
+        "corrupt_entry",
+        corrupt_zip(tmp / "corrupt_entry.zip", good, first_name),
+        "cannot be read from the zip",
+    )
     add("empty_zip", zipped("empty_zip", {}), "the submission is empty")
     not_zip = tmp / "not_a_zip.zip"
     not_zip.write_text("PRED_061713.tif\nPRED_061714.tif\n", encoding="utf-8")
     add("not_a_zip", not_zip, "not a readable zip")
     # Folders.
-    folder = write_folder(tmp / "folder_broken_symlink", {k: v for k, v in good.items() if k != first_name})
+    folder = write_folder(
+        tmp / "folder_broken_symlink", {k: v for k, v in good.items() if k != first_name}
+    )
     (folder / first_name).symlink_to(tmp / "does-not-exist.tif")
     add("folder_broken_symlink", folder, "cannot be read", is_zip=False)
     shutil.rmtree(scratch)
@@ -366,7 +459,7 @@ def official_like(classes: np.ndarray) -> bytes:
     return pillow_bytes(np.ascontiguousarray(classes, dtype=np.uint8))
 
 
-def symlink_zip(path: Path, files: Dict[str, bytes], link_name: str) -> Path:
+def symlink_zip(path: Path, files: dict[str, bytes], link_name: str) -> Path:
     """A zip in which ``link_name`` is a Unix symlink entry (``zip --symlinks``) to /etc/passwd."""
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, data in files.items():
@@ -380,7 +473,7 @@ def symlink_zip(path: Path, files: Dict[str, bytes], link_name: str) -> Path:
     return path
 
 
-def duplicate_entries_zip(path: Path, entries: List[Tuple[str, bytes]]) -> Path:
+def duplicate_entries_zip(path: Path, entries: list[tuple[str, bytes]]) -> Path:
     """A zip holding the same entry name twice (appending with ``zip`` tools can do this)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

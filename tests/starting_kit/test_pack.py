@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import stat
 import zipfile
 from pathlib import Path
-from typing import Dict, List
 
 import numpy as np
 import pytest
@@ -41,12 +41,12 @@ def pack(pred_dir: Path, output: Path, **options: object) -> PackResult:
     return pack_submission(pred_dir, output, **options)  # type: ignore[arg-type]
 
 
-def members(path: Path) -> Dict[str, bytes]:
+def members(path: Path) -> dict[str, bytes]:
     with zipfile.ZipFile(path) as archive:
         return {info.filename: archive.read(info) for info in archive.infolist()}
 
 
-def digest(folder: Path) -> Dict[str, str]:
+def digest(folder: Path) -> dict[str, str]:
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(folder.rglob("*"))
@@ -54,7 +54,7 @@ def digest(folder: Path) -> Dict[str, str]:
     }
 
 
-def leftovers(folder: Path) -> List[str]:
+def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
 
@@ -78,7 +78,9 @@ def test_packing_ign_example_gives_identical_members(
     assert validate_submission(output, expect="flair1-toy-test").problems == ()
 
 
-def test_fix_leaves_official_files_alone(ign_example_folder: Path, ign_example_submission: Path, tmp_path: Path) -> None:
+def test_fix_leaves_official_files_alone(
+    ign_example_folder: Path, ign_example_submission: Path, tmp_path: Path
+) -> None:
     result = pack_submission(ign_example_folder, tmp_path / "s.zip", fix=True, workers=2)
     assert result.fixed == ()
     assert members(tmp_path / "s.zip") == members(ign_example_submission)
@@ -87,7 +89,9 @@ def test_fix_leaves_official_files_alone(ign_example_folder: Path, ign_example_s
 # --- packing a folder ---------------------------------------------------------------------------
 
 
-def test_pack_finds_files_recursively_and_writes_flat(good_prediction_folder: Path, corpus_reference: Path, tmp_path: Path) -> None:
+def test_pack_finds_files_recursively_and_writes_flat(
+    good_prediction_folder: Path, corpus_reference: Path, tmp_path: Path
+) -> None:
     nested = good_prediction_folder / "D012_2019" / "Z1_UU"
     nested.mkdir(parents=True)
     shutil.move(str(good_prediction_folder / "PRED_061713.tif"), nested / "PRED_061713.tif")
@@ -107,13 +111,17 @@ def validate(path: Path, expect: Path) -> object:
     return validate_submission(path, expect=expect, expected_size=CORPUS_SIZE, workers=1)
 
 
-def test_pack_refuses_invalid_predictions_and_writes_nothing(good_prediction_folder: Path, corpus_reference: Path, tmp_path: Path) -> None:
+def test_pack_refuses_invalid_predictions_and_writes_nothing(
+    good_prediction_folder: Path, corpus_reference: Path, tmp_path: Path
+) -> None:
     (good_prediction_folder / "PRED_061713.tif").write_bytes(b"not a tiff")
     sub = good_prediction_folder / "b"
     sub.mkdir()
     shutil.copy(good_prediction_folder / "PRED_061714.tif", sub / "PRED_061714.tif")
     output = tmp_path / "out" / "submission.zip"
-    with pytest.raises(InvalidSubmissionError, match="not packed, nothing written: 2 errors") as caught:
+    with pytest.raises(
+        InvalidSubmissionError, match="not packed, nothing written: 2 errors"
+    ) as caught:
         pack(good_prediction_folder, output, expect=corpus_reference)
     assert isinstance(caught.value, SubmissionError)
     assert {p.where for p in caught.value.report.errors} == {"", "PRED_061713.tif"}
@@ -121,9 +129,13 @@ def test_pack_refuses_invalid_predictions_and_writes_nothing(good_prediction_fol
     assert not output.parent.exists() or leftovers(output.parent) == []
 
 
-def test_pack_checks_expected_ids(good_prediction_folder: Path, corpus_reference: Path, tmp_path: Path) -> None:
+def test_pack_checks_expected_ids(
+    good_prediction_folder: Path, corpus_reference: Path, tmp_path: Path
+) -> None:
     (good_prediction_folder / "PRED_061716.tif").unlink()
-    with pytest.raises(InvalidSubmissionError, match="missing predictions for 1 of 4 expected ids: 061716"):
+    with pytest.raises(
+        InvalidSubmissionError, match="missing predictions for 1 of 4 expected ids: 061716"
+    ):
         pack(good_prediction_folder, tmp_path / "s.zip", expect=corpus_reference)
     assert leftovers(tmp_path) == ["predictions", "reference"]
 
@@ -139,11 +151,15 @@ def test_strict_pack_refuses_dropped_values(good_prediction_folder: Path, tmp_pa
     classes[0, 0] = 13
     (good_prediction_folder / "PRED_061713.tif").write_bytes(official_like(classes))
     assert pack(good_prediction_folder, tmp_path / "lenient.zip").report.warnings
-    with pytest.raises(InvalidSubmissionError, match="1 of 1,024 pixels hold values outside 0..12"):
+    with pytest.raises(
+        InvalidSubmissionError, match=re.escape("1 of 1,024 pixels hold values outside 0..12")
+    ):
         pack(good_prediction_folder, tmp_path / "strict.zip", strict=True)
 
 
-def test_pack_refuses_more_files_than_the_zip_cap(good_prediction_folder: Path, tmp_path: Path) -> None:
+def test_pack_refuses_more_files_than_the_zip_cap(
+    good_prediction_folder: Path, tmp_path: Path
+) -> None:
     from scoring.zipsafe import ZipLimits
 
     with pytest.raises(InvalidSubmissionError, match="4 files, more than the zip cap of 3"):
@@ -153,7 +169,7 @@ def test_pack_refuses_more_files_than_the_zip_cap(good_prediction_folder: Path, 
 # --- --fix --------------------------------------------------------------------------------------
 
 
-def _broken_in_form(folder: Path) -> Dict[str, np.ndarray]:
+def _broken_in_form(folder: Path) -> dict[str, np.ndarray]:
     """Replace the good files by files valid in content but not in form; returns id -> classes."""
     for path in folder.iterdir():
         path.unlink()
@@ -167,13 +183,20 @@ def _broken_in_form(folder: Path) -> Dict[str, np.ndarray]:
     return classes
 
 
-def test_fix_re_encodes_into_the_official_format(good_prediction_folder: Path, corpus_reference: Path, tmp_path: Path) -> None:
+def test_fix_re_encodes_into_the_official_format(
+    good_prediction_folder: Path, corpus_reference: Path, tmp_path: Path
+) -> None:
     classes = _broken_in_form(good_prediction_folder)
     before = digest(good_prediction_folder)
     output = tmp_path / "fixed.zip"
     result = pack(good_prediction_folder, output, expect=corpus_reference, fix=True, workers=2)
     assert digest(good_prediction_folder) == before  # originals untouched
-    assert result.fixed == ("PRED_061714.tif", "PRED_061715.tif", "PRED_IMG_061713.tif", "sub/PRED_61716.tif")
+    assert result.fixed == (
+        "PRED_061714.tif",
+        "PRED_061715.tif",
+        "PRED_IMG_061713.tif",
+        "sub/PRED_61716.tif",
+    )
     assert result.report.problems == ()
     scratch = tmp_path / "scratch"
     scratch.mkdir()
@@ -182,13 +205,17 @@ def test_fix_re_encodes_into_the_official_format(good_prediction_folder: Path, c
     assert validate(output, corpus_reference).problems == ()
 
 
-def test_without_fix_form_errors_stop_packing_and_say_fix(good_prediction_folder: Path, tmp_path: Path) -> None:
+def test_without_fix_form_errors_stop_packing_and_say_fix(
+    good_prediction_folder: Path, tmp_path: Path
+) -> None:
     _broken_in_form(good_prediction_folder)
     with pytest.raises(InvalidSubmissionError, match=r"4 errors \(4 can be repaired with --fix\)"):
         pack(good_prediction_folder, tmp_path / "s.zip")
 
 
-def test_fix_keeps_warning_only_files_as_they_are_without_fix(good_prediction_folder: Path, tmp_path: Path) -> None:
+def test_fix_keeps_warning_only_files_as_they_are_without_fix(
+    good_prediction_folder: Path, tmp_path: Path
+) -> None:
     data = pillow_bytes(corpus_classes(CORPUS_IDS[0]), compression=None)
     (good_prediction_folder / "PRED_061713.tif").write_bytes(data)
     result = pack(good_prediction_folder, tmp_path / "s.zip")
@@ -204,7 +231,10 @@ def test_fix_does_not_touch_invalid_content(good_prediction_folder: Path, tmp_pa
     result = pack(good_prediction_folder, tmp_path / "s.zip", fix=True)
     assert result.fixed == ()
     assert members(tmp_path / "s.zip")["PRED_061713.tif"] == uncompressed_dropped
-    assert sorted(p.message[:16] for p in result.report.warnings) == ["64 of 1,024 pixe", "compression none"]
+    assert sorted(p.message[:16] for p in result.report.warnings) == [
+        "64 of 1,024 pixe",
+        "compression none",
+    ]
     small = pillow_bytes(corpus_classes(CORPUS_IDS[1], 16).astype(np.uint16))
     (good_prediction_folder / "PRED_061714.tif").write_bytes(small)
     with pytest.raises(InvalidSubmissionError, match="16x16 pixels; expected 32x32"):
@@ -217,7 +247,9 @@ def test_fix_does_not_touch_invalid_content(good_prediction_folder: Path, tmp_pa
 def test_existing_output_needs_overwrite(good_prediction_folder: Path, tmp_path: Path) -> None:
     output = tmp_path / "s.zip"
     output.write_bytes(b"previous upload")
-    with pytest.raises(OutputExistsError, match="s.zip: already exists; pass --overwrite to replace it"):
+    with pytest.raises(
+        OutputExistsError, match=re.escape("s.zip: already exists; pass --overwrite to replace it")
+    ):
         pack(good_prediction_folder, output)
     assert output.read_bytes() == b"previous upload"
     result = pack(good_prediction_folder, output, overwrite=True)
@@ -243,7 +275,10 @@ def test_output_appearing_during_packing_is_not_overwritten(
 
 @pytest.mark.parametrize("failure", [OSError("disk full"), KeyboardInterrupt()])
 def test_failure_while_writing_leaves_no_file(
-    good_prediction_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: BaseException
+    good_prediction_folder: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: BaseException,
 ) -> None:
     calls = []
     real = shutil.copyfileobj
@@ -275,10 +310,20 @@ def test_archive_mode_follows_the_umask(good_prediction_folder: Path, tmp_path: 
 @pytest.mark.parametrize(
     ("pred", "output", "error", "match"),
     [
-        ("missing", "s.zip", MissingFileError, "missing: not found; expected a folder of PRED_<id>.tif"),
+        (
+            "missing",
+            "s.zip",
+            MissingFileError,
+            "missing: not found; expected a folder of PRED_<id>.tif",
+        ),
         ("file.zip", "s.zip", ConfigError, "pack takes a folder of PRED_<id>.tif files"),
         ("predictions", "s.tar", ConfigError, "s.tar: the archive name must end in .zip"),
-        ("predictions", "dir.zip", ConfigError, "dir.zip: is a folder; give the archive's file name"),
+        (
+            "predictions",
+            "dir.zip",
+            ConfigError,
+            "dir.zip: is a folder; give the archive's file name",
+        ),
     ],
 )
 def test_pack_path_errors(
@@ -290,7 +335,9 @@ def test_pack_path_errors(
         pack(tmp_path / pred, tmp_path / output)
 
 
-def test_size_above_the_upload_limit_warns(good_prediction_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_size_above_the_upload_limit_warns(
+    good_prediction_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(starting_kit.pack, "UPLOAD_LIMIT_BYTES", 1000)
     result = pack(good_prediction_folder, tmp_path / "s.zip")
     assert [p.where for p in result.report.warnings] == ["s.zip"]
@@ -308,9 +355,20 @@ def test_progress_covers_checking_and_writing(good_prediction_folder: Path, tmp_
 # --- command line -------------------------------------------------------------------------------
 
 
-def test_cli_pack_writes_and_reports(good_prediction_folder: Path, corpus_reference: Path, tmp_path: Path) -> None:
+def test_cli_pack_writes_and_reports(
+    good_prediction_folder: Path, corpus_reference: Path, tmp_path: Path
+) -> None:
     output = tmp_path / "s.zip"
-    args = ["pack", str(good_prediction_folder), "-o", str(output), "--size", str(CORPUS_SIZE), "--workers", "1"]
+    args = [
+        "pack",
+        str(good_prediction_folder),
+        "-o",
+        str(output),
+        "--size",
+        str(CORPUS_SIZE),
+        "--workers",
+        "1",
+    ]
     result = runner.invoke(app, [*args, "--expect", str(corpus_reference)])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"wrote {output}: 4 PRED files, 0.0 MB")
@@ -322,7 +380,14 @@ def test_cli_pack_writes_and_reports(good_prediction_folder: Path, corpus_refere
 
 def test_cli_pack_failure_lists_problems(good_prediction_folder: Path, tmp_path: Path) -> None:
     _broken_in_form(good_prediction_folder)
-    args = ["pack", str(good_prediction_folder), "-o", str(tmp_path / "s.zip"), "--size", str(CORPUS_SIZE)]
+    args = [
+        "pack",
+        str(good_prediction_folder),
+        "-o",
+        str(tmp_path / "s.zip"),
+        "--size",
+        str(CORPUS_SIZE),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 1
     assert "error: PRED_061714.tif: dtype uint16" in result.stderr
@@ -335,7 +400,17 @@ def test_cli_pack_failure_lists_problems(good_prediction_folder: Path, tmp_path:
 
 def test_cli_pack_shows_warnings(good_prediction_folder: Path, tmp_path: Path) -> None:
     (good_prediction_folder / "README.md").write_text("hi", encoding="utf-8")
-    args = ["pack", str(good_prediction_folder), "-o", str(tmp_path / "s.zip"), "--size", str(CORPUS_SIZE)]
+    args = [
+        "pack",
+        str(good_prediction_folder),
+        "-o",
+        str(tmp_path / "s.zip"),
+        "--size",
+        str(CORPUS_SIZE),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0
-    assert "warning: 1 files are not named PRED_<id>.tif and are left out of the archive: README.md" in result.stderr
+    assert (
+        "warning: 1 files are not named PRED_<id>.tif and are left out of the archive: README.md"
+        in result.stderr
+    )

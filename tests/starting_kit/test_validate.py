@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import io
+import re
 import struct
 import zipfile
 from pathlib import Path
-from typing import List
 
 import numpy as np
 import pytest
@@ -45,21 +45,25 @@ def validate(path: Path, expect: Path | str | None = None, **options: object) ->
     return validate_submission(path, expect=expect, **options)  # type: ignore[arg-type]
 
 
-def messages(report: ValidationReport) -> List[str]:
+def messages(report: ValidationReport) -> list[str]:
     return [str(problem) for problem in report.problems]
 
 
 # --- acceptance: IGN's real example submission -------------------------------------------------
 
 
-def test_ign_example_submission_is_valid_against_the_toy_test_ids(ign_example_submission: Path) -> None:
+def test_ign_example_submission_is_valid_against_the_toy_test_ids(
+    ign_example_submission: Path,
+) -> None:
     report = validate_submission(ign_example_submission, expect="flair1-toy-test")
     assert report.problems == ()
     assert report.ok and report.n_files == 50 and len(report.ids) == 50
     assert set(report.ids) == expected_ids("flair1-toy-test")
 
 
-def test_ign_example_submission_misses_most_of_the_full_test_set(ign_example_submission: Path) -> None:
+def test_ign_example_submission_misses_most_of_the_full_test_set(
+    ign_example_submission: Path,
+) -> None:
     report = validate_submission(ign_example_submission, expect="flair1-test", workers=1)
     assert not report.ok
     assert [p.message[:48] for p in report.errors] == [
@@ -76,7 +80,10 @@ def test_ign_example_folder_is_valid_too(ign_example_folder: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "csv_name", "count"),
-    [("flair1-test", "flair-1-paths-test.csv", 15700), ("flair1-toy-test", "flair-1-paths-toy-test.csv", 50)],
+    [
+        ("flair1-test", "flair-1-paths-test.csv", 15700),
+        ("flair1-toy-test", "flair-1-paths-toy-test.csv", 50),
+    ],
 )
 def test_builtin_id_lists_match_ign_path_lists(name: str, csv_name: str, count: int) -> None:
     ids = expected_ids(name)
@@ -122,12 +129,12 @@ def test_expected_ids_from_folders(tmp_path: Path) -> None:
 def test_expected_ids_refuses_images_and_masks_that_disagree(tmp_path: Path) -> None:
     (tmp_path / "IMG_000001.tif").write_bytes(b"")
     (tmp_path / "MSK_000002.tif").write_bytes(b"")
-    with pytest.raises(DataError, match="different ids.*point --expect at the test image folder"):
+    with pytest.raises(DataError, match=r"different ids.*point --expect at the test image folder"):
         expected_ids(tmp_path)
 
 
 def test_expected_ids_refuses_a_folder_without_tiles(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="no IMG_<id>.tif or MSK_<id>.tif file found"):
+    with pytest.raises(DataError, match=re.escape("no IMG_<id>.tif or MSK_<id>.tif file found")):
         expected_ids(tmp_path)
 
 
@@ -139,7 +146,9 @@ def test_expected_ids_refuses_an_empty_csv(tmp_path: Path) -> None:
 
 
 def test_expected_ids_refuses_an_unknown_source(tmp_path: Path) -> None:
-    with pytest.raises(MissingFileError, match="flair1-tset: not found; --expect takes a built-in name"):
+    with pytest.raises(
+        MissingFileError, match="flair1-tset: not found; --expect takes a built-in name"
+    ):
         expected_ids("flair1-tset")
 
 
@@ -153,38 +162,62 @@ def test_builtin_ids_refuses_unknown_names() -> None:
 # --- the hostile corpus -------------------------------------------------------------------------
 
 
-def test_corpus_covers_every_check(hostile_cases: List[HostileCase]) -> None:
+def test_corpus_covers_every_check(hostile_cases: list[HostileCase]) -> None:
     names = {case.name for case in hostile_cases}
     assert len(hostile_cases) >= 25
     assert len(names) == len(hostile_cases)
     required = {
-        "zip_bomb", "zip_slip", "symlink", "truncated_tiff", "png_renamed", "two_band", "wrong_size",
-        "float_values", "duplicate_in_two_folders", "encrypted", "nested_zip", "metadata_entry",
-        "empty_zip", "not_a_zip", "other_name", "pred_img_name", "values_out_of_range", "one_based",
-        "constant_mask", "uncompressed", "missing_id", "extra_id", "inside_a_folder", "absolute_path",
+        "zip_bomb",
+        "zip_slip",
+        "symlink",
+        "truncated_tiff",
+        "png_renamed",
+        "two_band",
+        "wrong_size",
+        "float_values",
+        "duplicate_in_two_folders",
+        "encrypted",
+        "nested_zip",
+        "metadata_entry",
+        "empty_zip",
+        "not_a_zip",
+        "other_name",
+        "pred_img_name",
+        "values_out_of_range",
+        "one_based",
+        "constant_mask",
+        "uncompressed",
+        "missing_id",
+        "extra_id",
+        "inside_a_folder",
+        "absolute_path",
     }
     assert required <= names
     assert all(case.is_zip == case.path.is_file() for case in hostile_cases)
 
 
-def test_every_hostile_case_reports_its_message(hostile_cases: List[HostileCase]) -> None:
+def test_every_hostile_case_reports_its_message(hostile_cases: list[HostileCase]) -> None:
     failures = []
     for case in hostile_cases:
         report = validate(case.path, case.expect, strict=case.strict, expected_size=case.size)
         hits = [p for p in report.problems if case.expected in p.message]
-        if not hits or hits[0].severity != case.severity or report.ok != (case.severity == "warning"):
+        if (
+            not hits
+            or hits[0].severity != case.severity
+            or report.ok != (case.severity == "warning")
+        ):
             failures.append(f"{case.name}: {messages(report)}")
     assert failures == []
 
 
-def test_warning_cases_carry_no_other_problem(hostile_cases: List[HostileCase]) -> None:
+def test_warning_cases_carry_no_other_problem(hostile_cases: list[HostileCase]) -> None:
     for case in hostile_cases:
         if case.severity == "warning":
             report = validate(case.path, case.expect, strict=case.strict, expected_size=case.size)
             assert {p.severity for p in report.problems} == {"warning"}, case.name
 
 
-def test_encrypted_case_is_real_zipcrypto(hostile_cases: List[HostileCase], tmp_path: Path) -> None:
+def test_encrypted_case_is_real_zipcrypto(hostile_cases: list[HostileCase], tmp_path: Path) -> None:
     from tests.starting_kit.corpus import PASSWORD, good_files
 
     case = next(c for c in hostile_cases if c.name == "encrypted")
@@ -196,7 +229,7 @@ def test_encrypted_case_is_real_zipcrypto(hostile_cases: List[HostileCase], tmp_
     assert data == good_files(tmp_path)[names[0]]
 
 
-def test_zip_safety_errors_also_stop_score(hostile_cases: List[HostileCase]) -> None:
+def test_zip_safety_errors_also_stop_score(hostile_cases: list[HostileCase]) -> None:
     # flair-kit score reads zips through the same scoring.zipsafe checks.
     for name in ("zip_slip", "symlink", "encrypted", "zip_bomb", "metadata_entry"):
         case = next(c for c in hostile_cases if c.name == name)
@@ -207,7 +240,9 @@ def test_zip_safety_errors_also_stop_score(hostile_cases: List[HostileCase]) -> 
 # --- whole submissions --------------------------------------------------------------------------
 
 
-def test_good_folder_and_zip_have_no_problem(good_prediction_folder: Path, corpus_reference: Path, tmp_path: Path) -> None:
+def test_good_folder_and_zip_have_no_problem(
+    good_prediction_folder: Path, corpus_reference: Path, tmp_path: Path
+) -> None:
     report = validate(good_prediction_folder, corpus_reference)
     assert report.problems == ()
     assert report.ids == CORPUS_IDS and report.n_files == 4 and report.expected == 4
@@ -216,7 +251,9 @@ def test_good_folder_and_zip_have_no_problem(good_prediction_folder: Path, corpu
     assert validate(zipped, corpus_reference).problems == ()
 
 
-def test_platform_debris_is_ignored(good_prediction_folder: Path, corpus_reference: Path, tmp_path: Path) -> None:
+def test_platform_debris_is_ignored(
+    good_prediction_folder: Path, corpus_reference: Path, tmp_path: Path
+) -> None:
     files = {p.name: p.read_bytes() for p in good_prediction_folder.iterdir()}
     files["__MACOSX/._PRED_061713.tif"] = b"\0\5\26\7 AppleDouble"
     files[".DS_Store"] = b"junk"
@@ -258,20 +295,24 @@ def test_strict_turns_dropped_values_into_errors(tmp_path: Path, corpus_referenc
     assert [p.message[: len(expected)] for p in strict.errors] == [expected]
 
 
-def test_parallel_workers_give_the_same_report(hostile_cases: List[HostileCase]) -> None:
+def test_parallel_workers_give_the_same_report(hostile_cases: list[HostileCase]) -> None:
     case = next(c for c in hostile_cases if c.name == "duplicate_in_two_folders")
     calls: list = []
     serial = validate(case.path, case.expect, workers=1)
-    parallel = validate(case.path, case.expect, workers=2, progress=lambda d, t: calls.append((d, t)))
+    parallel = validate(
+        case.path, case.expect, workers=2, progress=lambda d, t: calls.append((d, t))
+    )
     assert serial == parallel
     assert calls[-1] == (5, 5) and len(calls) > 1
 
 
-def test_parallel_workers_read_folders_too(good_prediction_folder: Path, corpus_reference: Path) -> None:
+def test_parallel_workers_read_folders_too(
+    good_prediction_folder: Path, corpus_reference: Path
+) -> None:
     assert validate(good_prediction_folder, corpus_reference, workers=2).problems == ()
 
 
-def test_ids_are_not_checked_without_expect(hostile_cases: List[HostileCase]) -> None:
+def test_ids_are_not_checked_without_expect(hostile_cases: list[HostileCase]) -> None:
     case = next(c for c in hostile_cases if c.name == "missing_id")
     report = validate(case.path)
     assert report.ok and report.expected is None and len(report.ids) == 3
@@ -285,11 +326,15 @@ def test_entry_count_cap_skips_reading(good_prediction_folder: Path, tmp_path: P
 
 
 def test_missing_submission_raises(tmp_path: Path) -> None:
-    with pytest.raises(MissingFileError, match="nope.zip: not found; expected a submission .zip"):
+    with pytest.raises(
+        MissingFileError, match=re.escape("nope.zip: not found; expected a submission .zip")
+    ):
         validate(tmp_path / "nope.zip")
 
 
-def test_folder_symlink_to_a_real_file_is_a_warning(good_prediction_folder: Path, corpus_reference: Path, tmp_path: Path) -> None:
+def test_folder_symlink_to_a_real_file_is_a_warning(
+    good_prediction_folder: Path, corpus_reference: Path, tmp_path: Path
+) -> None:
     target = tmp_path / "elsewhere.tif"
     link = good_prediction_folder / "PRED_061713.tif"
     target.write_bytes(link.read_bytes())
@@ -309,8 +354,14 @@ def test_rasterio_written_prediction_is_accepted_with_a_name_warning(tmp_path: P
     folder.mkdir()
     classes = corpus_classes(CORPUS_IDS[0])
     profile = {
-        "driver": "GTiff", "width": CORPUS_SIZE, "height": CORPUS_SIZE, "count": 1, "dtype": "uint8",
-        "crs": "EPSG:2154", "transform": Affine(0.2, 0, 900000, 0, -0.2, 6500000), "compress": "lzw",
+        "driver": "GTiff",
+        "width": CORPUS_SIZE,
+        "height": CORPUS_SIZE,
+        "count": 1,
+        "dtype": "uint8",
+        "crs": "EPSG:2154",
+        "transform": Affine(0.2, 0, 900000, 0, -0.2, 6500000),
+        "compress": "lzw",
     }
     with rasterio.open(folder / "PRED_IMG_061713.tif", "w", **profile) as sink:
         sink.write(classes, 1)
@@ -337,7 +388,10 @@ def test_read_entry_enforces_the_cap_on_actual_bytes(tmp_path: Path) -> None:
     with zipfile.ZipFile(path) as archive:
         info = archive.infolist()[0]
         assert zipsafe.read_entry(archive, info) == b"x" * 5000
-        with pytest.raises(SubmissionError, match="PRED_061713.tif: expands beyond the cap of 4096 bytes"):
+        with pytest.raises(
+            SubmissionError,
+            match=re.escape("PRED_061713.tif: expands beyond the cap of 4096 bytes"),
+        ):
             zipsafe.read_entry(archive, info, zipsafe.ZipLimits(max_entry_bytes=4096))
 
 
@@ -373,7 +427,12 @@ def test_tiff_compression_gives_none_for_unparseable_headers(data: bytes) -> Non
 
 
 def test_tiff_without_compression_tag_means_none() -> None:
-    data = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 1) + struct.pack("<HHIHH", 256, 3, 1, 4, 0)
+    data = (
+        b"II*\x00"
+        + struct.pack("<I", 8)
+        + struct.pack("<H", 1)
+        + struct.pack("<HHIHH", 256, 3, 1, 4, 0)
+    )
     assert tiff_compression(data + b"\0\0\0\0") == 1
 
 
@@ -394,7 +453,7 @@ def test_name_findings(name: str, blocking: list, fixable: list) -> None:
 
 
 def test_name_findings_refuses_non_pred_names() -> None:
-    with pytest.raises(ValueError, match="'MSK_000001.tif' is not a PRED file name"):
+    with pytest.raises(ValueError, match=re.escape("'MSK_000001.tif' is not a PRED file name")):
         name_findings("MSK_000001.tif")
 
 
@@ -404,7 +463,7 @@ def test_palette_and_bilevel_masks(tmp_path: Path) -> None:
     buffer = io.BytesIO()
     palette.save(buffer, format="TIFF", compression="tiff_lzw")
     bilevel = io.BytesIO()
-    Image.fromarray((classes > 6)).save(bilevel, format="TIFF")
+    Image.fromarray(classes > 6).save(bilevel, format="TIFF")
     files = {"PRED_061713.tif": buffer.getvalue(), "PRED_061714.tif": bilevel.getvalue()}
     report = validate(write_zip(tmp_path / "modes.zip", files))
     assert "PRED_061713.tif" not in {p.where for p in report.problems}
@@ -419,11 +478,15 @@ def test_palette_and_bilevel_masks(tmp_path: Path) -> None:
 
 def test_render_report_limits_and_totals() -> None:
     problems = tuple(Problem("error", f"PRED_{i:06d}.tif", "broken") for i in range(25))
-    report = ValidationReport(problems + (Problem("warning", "", "look"),), 26, tuple(range(25)), 15700)
+    report = ValidationReport(
+        (*problems, Problem("warning", "", "look")), 26, tuple(range(25)), 15700
+    )
     text = render_report(report, limit=20).splitlines()
     assert len(text) == 22
     assert text[20] == "... 6 more problems not shown"
-    assert text[21] == "INVALID: 25 errors, 1 warning in 26 files (25 PRED ids; expected 15,700 ids)"
+    assert (
+        text[21] == "INVALID: 25 errors, 1 warning in 26 files (25 PRED ids; expected 15,700 ids)"
+    )
     assert render_report(ValidationReport((), 1, (5,), None)) == (
         "valid: 0 errors, 0 warnings in 1 file (1 PRED ids; ids not checked: pass --expect)\n"
     )
@@ -433,29 +496,46 @@ def test_render_report_limits_and_totals() -> None:
 
 
 def test_cli_validate_real_example_exits_0(ign_example_submission: Path) -> None:
-    result = runner.invoke(app, ["validate", str(ign_example_submission), "--expect", "flair1-toy-test"])
+    result = runner.invoke(
+        app, ["validate", str(ign_example_submission), "--expect", "flair1-toy-test"]
+    )
     assert result.exit_code == 0, result.output
     assert "valid: 0 errors, 0 warnings in 50 files" in result.stdout
 
 
-def test_cli_validate_lists_problems_and_exits_1(hostile_cases: List[HostileCase]) -> None:
+def test_cli_validate_lists_problems_and_exits_1(hostile_cases: list[HostileCase]) -> None:
     case = next(c for c in hostile_cases if c.name == "zip_slip")
     result = runner.invoke(
-        app, ["validate", str(case.path), "--expect", str(case.expect), "--size", str(CORPUS_SIZE), "--workers", "1"]
+        app,
+        [
+            "validate",
+            str(case.path),
+            "--expect",
+            str(case.expect),
+            "--size",
+            str(CORPUS_SIZE),
+            "--workers",
+            "1",
+        ],
     )
     assert result.exit_code == 1
     assert "error: ../PRED_061713.tif: path escapes the archive with '..'" in result.stdout
     assert "INVALID: 2 errors" in result.stdout
 
 
-def test_cli_validate_show_and_strict(hostile_cases: List[HostileCase]) -> None:
+def test_cli_validate_show_and_strict(hostile_cases: list[HostileCase]) -> None:
     case = next(c for c in hostile_cases if c.name == "values_out_of_range")
     base = ["validate", str(case.path), "--size", str(CORPUS_SIZE), "--workers", "1"]
     lenient = runner.invoke(app, base)
-    assert lenient.exit_code == 0 and "warning: PRED_061713.tif: 128 of 1,024 pixels" in lenient.stdout
+    assert (
+        lenient.exit_code == 0 and "warning: PRED_061713.tif: 128 of 1,024 pixels" in lenient.stdout
+    )
     strict = runner.invoke(app, [*base, "--strict", "--show", "0"])
     assert strict.exit_code == 1
-    assert strict.stdout == "... 1 more problems not shown\nINVALID: 1 error, 0 warnings in 4 files (4 PRED ids; ids not checked: pass --expect)\n"
+    assert (
+        strict.stdout
+        == "... 1 more problems not shown\nINVALID: 1 error, 0 warnings in 4 files (4 PRED ids; ids not checked: pass --expect)\n"
+    )
 
 
 def test_cli_validate_default_size_is_512(good_prediction_folder: Path) -> None:
@@ -468,10 +548,15 @@ def test_cli_validate_default_size_is_512(good_prediction_folder: Path) -> None:
     ("args", "message"),
     [
         (["missing.zip"], "missing.zip: not found"),
-        (["{good}", "--expect", "flair9-test"], "flair9-test: not found; --expect takes a built-in name"),
+        (
+            ["{good}", "--expect", "flair9-test"],
+            "flair9-test: not found; --expect takes a built-in name",
+        ),
     ],
 )
-def test_cli_validate_domain_errors_exit_1(args: list, message: str, good_prediction_folder: Path) -> None:
+def test_cli_validate_domain_errors_exit_1(
+    args: list, message: str, good_prediction_folder: Path
+) -> None:
     args = [a.replace("{good}", str(good_prediction_folder)) for a in args]
     result = runner.invoke(app, ["validate", *args])
     assert result.exit_code == 1
