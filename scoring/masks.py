@@ -37,6 +37,8 @@ def decode_image(path: Path) -> NDArray:
     """
     try:
         with warnings.catch_warnings():
+            # Pillow warns about corrupt EXIF in truncated files; the error below says it better.
+            warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 width, height = image.size
