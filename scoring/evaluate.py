@@ -219,10 +219,24 @@ def count_pairs(
         for chunk in chunks:
             merge(_count_chunk(chunk), len(chunk))
         return total
+    failure: Optional[Exception] = None
     with _pool_context().Pool(processes=min(workers, len(chunks))) as pool:
-        sizes = iter(len(c) for c in chunks)
-        for result in pool.imap(_count_chunk, chunks):
-            merge(result, next(sizes))
+        results = pool.imap(_count_chunk, chunks)
+        for chunk in chunks:
+            try:
+                result = next(results)
+            except Exception as exc:  # a worker's error (an invalid file): keep draining
+                failure = failure or exc
+                continue
+            if failure is None:
+                merge(result, len(chunk))
+        # Leave through close/join, never terminate() with results in flight: on Python 3.9 it
+        # deadlocks when a worker is blocked sending its 512 KB histogram (seen under the
+        # emulated CodaLab image). Draining costs the remaining chunks, only on failure.
+        pool.close()
+        pool.join()
+    if failure is not None:
+        raise failure
     return total
 
 
