@@ -29,6 +29,7 @@ import math
 import multiprocessing
 import struct
 import threading
+import warnings
 import zipfile
 from collections import Counter
 from collections.abc import Sequence
@@ -42,7 +43,7 @@ from scoring import zipsafe
 from scoring.classes import NUM_CLASSES
 from scoring.errors import DataError, MissingFileError, SubmissionError, summarize
 from scoring.evaluate import default_workers
-from scoring.masks import PRED_FORMAT_HINT, decode_image
+from scoring.masks import MAX_PIXELS, PRED_FORMAT_HINT, decode_image
 from scoring.tiles import OFFICIAL_PRED_PATTERN, PRED_PATTERN, format_id, walk_files
 from starting_kit.expect import expected_ids
 from starting_kit.predictions import prediction_name, write_prediction
@@ -436,6 +437,29 @@ def _strip_location(message: str, label: str) -> str:
     return message.removeprefix(prefix)
 
 
+def gdal_single_band(data: bytes) -> np.ndarray | None:
+    """Read a single-band TIFF that Pillow cannot decode with GDAL (rasterio), if installed.
+
+    Returns None when rasterio is missing, the data is not a TIFF, has several bands or more
+    pixels than :data:`scoring.masks.MAX_PIXELS`, or GDAL reports any error (a truncated file).
+    """
+    if container_format(data) not in ("TIFF", "BigTIFF"):
+        return None
+    try:
+        from rasterio.io import MemoryFile
+    except ImportError:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # NotGeoreferencedWarning: predictions need no CRS
+            with MemoryFile(data) as memory, memory.open() as dataset:
+                if dataset.count != 1 or dataset.width * dataset.height > MAX_PIXELS:
+                    return None
+                return dataset.read(1)
+    except Exception:  # noqa: BLE001 (rasterio and GDAL raise many types for unreadable data)
+        return None
+
+
 def file_findings(data: bytes, label: str, *, expected_size: int, strict: bool) -> ContentFindings:
     """Check one prediction file's bytes: decodable by Pillow, TIFF, LZW, then its array.
 
@@ -451,7 +475,23 @@ def file_findings(data: bytes, label: str, *, expected_size: int, strict: bool) 
         reason = _strip_location(str(exc), label)
         if not data:
             reason = "empty file"
-        return ContentFindings([("error", f"{reason}; {PRED_FORMAT_HINT}")], [], None)
+        gdal = gdal_single_band(data)
+        if gdal is None:
+            return ContentFindings([("error", f"{reason}; {PRED_FORMAT_HINT}")], [], None)
+        # A complete TIFF that only GDAL reads (int64 and other types Pillow has no mode for):
+        # the official scorer cannot read it, but its content may be valid, so --fix can save it.
+        found = array_findings(gdal, expected_size=expected_size, strict=strict)
+        found.form.insert(
+            0,
+            (
+                "error",
+                (
+                    f"the official scorer's decoder (Pillow) cannot read this {gdal.dtype} TIFF, "
+                    f"only GDAL can; {FIX_HINT}"
+                ),
+            ),
+        )
+        return found
     found = array_findings(array, expected_size=expected_size, strict=strict)
     container = container_format(data)
     if container != "TIFF":

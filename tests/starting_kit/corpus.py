@@ -341,6 +341,11 @@ def hostile_submissions(tmp: Path) -> list[HostileCase]:
         one_file("float_whole_numbers", pillow_bytes(whole_floats)),
         "dtype float32 holding whole numbers",
     )
+    add(
+        "int64_gdal_only",
+        one_file("int64_gdal_only", gdal_bytes(classes.astype(np.int64))),
+        "cannot read this int64 TIFF, only GDAL can",
+    )
     dropped = classes.copy()
     dropped[:4, :] = 255
     dropped_bytes = official_like(dropped)
@@ -452,6 +457,27 @@ def hostile_submissions(tmp: Path) -> list[HostileCase]:
     add("folder_broken_symlink", folder, "cannot be read", is_zip=False)
     shutil.rmtree(scratch)
     return cases
+
+
+def gdal_bytes(array: np.ndarray) -> bytes:
+    """Encode a 2-D array as a GDAL (rasterio) LZW GeoTIFF, as IGN's newer library writes."""
+    from affine import Affine
+    from rasterio.io import MemoryFile
+
+    profile = {
+        "driver": "GTiff",
+        "width": array.shape[1],
+        "height": array.shape[0],
+        "count": 1,
+        "dtype": str(array.dtype),
+        "crs": "EPSG:2154",
+        "transform": Affine(0.2, 0.0, 900000.0, 0.0, -0.2, 6500000.0),
+        "compress": "lzw",
+    }
+    with MemoryFile() as memory:
+        with memory.open(**profile) as dataset:
+            dataset.write(array, 1)
+        return bytes(memory.read())
 
 
 def official_like(classes: np.ndarray) -> bytes:

@@ -414,3 +414,15 @@ def test_cli_pack_shows_warnings(good_prediction_folder: Path, tmp_path: Path) -
         "warning: 1 files are not named PRED_<id>.tif and are left out of the archive: README.md"
         in result.stderr
     )
+
+
+def test_fix_rescues_a_tiff_only_gdal_reads(good_prediction_folder: Path, tmp_path: Path) -> None:
+    from tests.starting_kit.corpus import gdal_bytes
+
+    classes = corpus_classes(CORPUS_IDS[0])
+    (good_prediction_folder / "PRED_061713.tif").write_bytes(gdal_bytes(classes.astype(np.int64)))
+    with pytest.raises(InvalidSubmissionError, match="cannot read this int64 TIFF, only GDAL can"):
+        pack(good_prediction_folder, tmp_path / "s.zip")
+    result = pack(good_prediction_folder, tmp_path / "s.zip", fix=True)
+    assert result.fixed == ("PRED_061713.tif",)
+    assert members(tmp_path / "s.zip")["PRED_061713.tif"] == official_bytes(classes, tmp_path)

@@ -561,3 +561,41 @@ def test_cli_validate_domain_errors_exit_1(
     result = runner.invoke(app, ["validate", *args])
     assert result.exit_code == 1
     assert message in result.stderr
+
+
+def test_truncated_gdal_only_tiff_is_not_rescued(tmp_path: Path) -> None:
+    from tests.starting_kit.corpus import gdal_bytes
+
+    data = gdal_bytes(corpus_classes(CORPUS_IDS[0]).astype(np.int64))
+    report = validate(write_zip(tmp_path / "t.zip", {"PRED_061713.tif": data[: len(data) // 2]}))
+    assert [p.severity for p in report.problems] == ["error"]
+    assert report.problems[0].message.startswith("cannot be decoded by Pillow")
+    assert "--fix" not in report.problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        (
+            zipsafe.ZipLimits(max_total_bytes=3000),
+            "total uncompressed size 4096 bytes exceeds 3000",
+        ),
+        (
+            zipsafe.ZipLimits(max_entry_bytes=1000),
+            "uncompressed size 1024 bytes exceeds the cap of 1000",
+        ),
+    ],
+)
+def test_zip_size_caps(tmp_path: Path, limits: zipsafe.ZipLimits, message: str) -> None:
+    files = {f"PRED_{t:06d}.tif": bytes(range(256)) * 4 for t in CORPUS_IDS}
+    path = write_zip(tmp_path / "big.zip", files, compression=zipfile.ZIP_STORED)
+    report = validate(path, limits=limits)
+    assert not report.ok
+    assert any(message in p.message for p in report.errors), messages(report)
+
+
+@pytest.mark.parametrize("command", ["validate", "pack"])
+def test_cli_help(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0
+    assert "--expect" in result.stdout and "--size" in result.stdout
