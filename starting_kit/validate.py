@@ -33,7 +33,7 @@ import warnings
 import zipfile
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Literal
 
@@ -581,42 +581,59 @@ def _other_name_problem(name: str) -> Problem:
     return Problem("error", name, message)
 
 
-def _route(name: str, source: Path | int, pack: bool, listing: dict[str, Any]) -> None:
-    """File one non-debris file of a submission as a member, a problem or a left-out file."""
-    base = PurePosixPath(name).name
-    match = PRED_PATTERN.match(base)
-    if match is None:
-        if pack:
-            listing["skipped"].append(name)
+@dataclass
+class _ListingBuilder:
+    """Collects a submission's files while its folder or zip directory is walked."""
+
+    pack: bool
+    members: list[Member] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    in_folders: list[str] = field(default_factory=list)
+    n_files: int = 0
+
+    def add(self, name: str, source: Path | int) -> None:
+        """File one non-debris file as a member, a problem, or (when packing) a left-out file."""
+        match = PRED_PATTERN.match(PurePosixPath(name).name)
+        if match is not None:
+            self.members.append(Member(name, int(match.group("id")), source))
+        elif self.pack:
+            self.skipped.append(name)
         else:
-            listing["problems"].append(_other_name_problem(name))
-        return
-    listing["members"].append(Member(name, int(match.group("id")), source))
+            self.problems.append(_other_name_problem(name))
+
+    def freeze(self) -> Listing:
+        """The immutable listing."""
+        return Listing(
+            tuple(self.members),
+            tuple(self.problems),
+            self.n_files,
+            tuple(self.skipped),
+            tuple(self.in_folders),
+        )
 
 
 def list_folder(root: Path, *, pack: bool = False) -> Listing:
-    """List a folder submission recursively (debris skipped), in sorted order."""
-    listing: dict[str, Any] = {"members": [], "problems": [], "skipped": []}
-    n_files = 0
+    """List a folder submission recursively (debris skipped), in sorted order.
+
+    Args:
+        root: the folder.
+        pack: list files that are not predictions as left out, instead of as errors.
+    """
+    builder = _ListingBuilder(pack)
     for path in walk_files(root):
-        n_files += 1
+        builder.n_files += 1
         name = path.relative_to(root).as_posix()
         if path.is_symlink():
-            listing["problems"].append(
+            builder.problems.append(
                 Problem(
                     "warning",
                     name,
                     "symbolic link: the file it points to is read (and packed as a regular file)",
                 )
             )
-        _route(name, path, pack, listing)
-    return Listing(
-        tuple(listing["members"]),
-        tuple(listing["problems"]),
-        n_files,
-        tuple(listing["skipped"]),
-        (),
-    )
+        builder.add(name, path)
+    return builder.freeze()
 
 
 def list_zip(path: Path, limits: zipsafe.ZipLimits = zipsafe.DEFAULT_LIMITS) -> Listing:
@@ -625,33 +642,32 @@ def list_zip(path: Path, limits: zipsafe.ZipLimits = zipsafe.DEFAULT_LIMITS) -> 
     Entries with a safety error are reported and never read. When the archive as a whole breaks
     a cap (entry count, total size), no entry is read at all.
     """
+    builder = _ListingBuilder(pack=False)
     try:
         safety = zipsafe.inspect_zip(path, limits)
     except SubmissionError as exc:
         message = _strip_location(str(exc), str(path))
-        return Listing(
-            (), (Problem("error", "", f"{message}; upload a .zip of the PRED files"),), 0, (), ()
-        )
-    problems = [Problem(p.severity, p.entry, p.message) for p in safety]  # type: ignore[arg-type]
+        builder.problems.append(Problem("error", "", f"{message}; upload a .zip of the PRED files"))
+        return builder.freeze()
+    builder.problems += [Problem(p.severity, p.entry, p.message) for p in safety]  # type: ignore[arg-type]
     flagged = {p.entry for p in safety if p.severity == "error"}
     with zipfile.ZipFile(path) as archive:
         infos = archive.infolist()
     if "" in flagged:
-        return Listing((), tuple(problems), len(infos), (), ())
-    listing: dict[str, Any] = {"members": [], "problems": problems, "skipped": []}
+        builder.n_files = len(infos)
+        return builder.freeze()
     counts = Counter(info.filename for info in infos)
-    in_folders = []
-    n_files = 0
+    reported = set()
     for index, info in enumerate(infos):
         name = info.filename
-        if name in flagged:
-            n_files += 1
+        if name not in flagged and (info.is_dir() or zipsafe.is_debris(name)):
             continue
-        if info.is_dir() or zipsafe.is_debris(name):
+        builder.n_files += 1
+        if name in flagged or name in reported:
             continue
-        n_files += 1
         if counts[name] > 1:
-            problems.append(
+            reported.add(name)
+            builder.problems.append(
                 Problem(
                     "error",
                     name,
@@ -659,14 +675,11 @@ def list_zip(path: Path, limits: zipsafe.ZipLimits = zipsafe.DEFAULT_LIMITS) -> 
                     "be extracted); re-create the zip with flair-kit pack",
                 )
             )
-            counts[name] = 0  # report once
             continue
-        if counts[name] == 0:
-            continue
-        if "/" in name.rstrip("/"):
-            in_folders.append(name)
-        _route(name, index, False, listing)
-    return Listing(tuple(listing["members"]), tuple(problems), n_files, (), tuple(in_folders))
+        if "/" in name:
+            builder.in_folders.append(name)
+        builder.add(name, index)
+    return builder.freeze()
 
 
 # --- reading members in worker processes --------------------------------------------------------
@@ -721,18 +734,12 @@ def check_member(member: Member, options: CheckOptions) -> MemberResult:
     )
     form = name_form + found.form
     blocking = name_blocking + found.problems
-    can_fix = (
-        options.fix_dir is not None
-        and bool(form)
-        and found.classes is not None
-        and not any(severity == "error" for severity, _ in blocking)
-    )
     fixed = None
-    if can_fix:
-        assert options.fix_dir is not None  # for the type checker; can_fix implies it
+    content_valid = found.classes is not None and all(s != "error" for s, _ in blocking)
+    if options.fix_dir is not None and form and content_valid:
         fixed = options.fix_dir / prediction_name(member.tile)
         write_prediction(fixed, found.classes)
-        form = []
+        form = []  # repaired: the archive holds the official re-encoding
     problems = tuple(
         Problem(severity, member.name, message) for severity, message in form + blocking
     )
