@@ -441,6 +441,41 @@ def demo(
     typer.echo(render_demo_result(result), nl=False)
 
 
+class ToyDataName(str, Enum):
+    """Challenges whose layout the toy-data generator reproduces."""
+
+    flair1 = "flair1"
+    flair2 = "flair2"
+
+
+@app.command("toy-data")
+@domain_errors_exit
+def toy_data(
+    out: Path = typer.Argument(..., help="Folder to create; must be new or empty (or hold this very toy set)."),
+    dataset: ToyDataName = typer.Option(ToyDataName.flair1, "--dataset", help="Which challenge's layout."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Random seed; the same seed gives identical files."),
+    size: int = typer.Option(512, "--size", min=16, max=2048, help="Patch side in pixels (real data: 512)."),
+    n_train: Optional[int] = typer.Option(
+        None, "--train", min=1, help="Train patches, validation domains included (default: IGN's 200 toy ones)."
+    ),
+    n_test: Optional[int] = typer.Option(None, "--test", min=1, help="Test patches (default: IGN's 50 toy ones)."),
+) -> None:
+    """Write a toy FLAIR #1 or #2 dataset in the official formats, learnable in a few CPU minutes."""
+    import time
+
+    from starting_kit.toydata import generate_toy_dataset, render_summary
+
+    started = time.perf_counter()
+    progress = StderrProgress("generating", threshold=50)
+    try:
+        result = generate_toy_dataset(
+            out, dataset=dataset.value, seed=seed, size=size, n_train=n_train, n_test=n_test, progress=progress
+        )
+    finally:
+        progress.close()
+    typer.echo(render_summary(result, time.perf_counter() - started), nl=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
