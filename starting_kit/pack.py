@@ -38,11 +38,10 @@ from starting_kit.validate import (
     Problem,
     ProgressCallback,
     ValidationReport,
-    _no_prediction_problem,
     check_members,
-    id_problems,
     list_folder,
     sorted_problems,
+    submission_problems,
 )
 
 #: CodaLab's default ``max_submission_size`` (300 MB); counted in decimal megabytes, the
@@ -285,10 +284,8 @@ def pack_submission(
         results = check_members(
             listing.members, options, workers=workers, progress=progress, total=total
         )
-        problems = list(listing.problems)
-        problems += _no_prediction_problem(listing)
+        problems = submission_problems(listing, expected)
         problems += skipped_problem(listing.skipped)
-        problems += id_problems(listing.members, expected)
         if len(listing.members) > limits.max_entries:
             problems.append(
                 Problem(

@@ -525,7 +525,8 @@ class Member:
 
     name: str
     tile: int
-    source: Path | int
+    #: A folder file, a zip entry's index, or None for an entry too unsafe to read.
+    source: Path | int | None
 
 
 @dataclass(frozen=True)
@@ -592,7 +593,7 @@ class _ListingBuilder:
     in_folders: list[str] = field(default_factory=list)
     n_files: int = 0
 
-    def add(self, name: str, source: Path | int) -> None:
+    def add(self, name: str, source: Path | int | None) -> None:
         """File one non-debris file as a member, a problem, or (when packing) a left-out file."""
         match = PRED_PATTERN.match(PurePosixPath(name).name)
         if match is not None:
@@ -663,7 +664,12 @@ def list_zip(path: Path, limits: zipsafe.ZipLimits = zipsafe.DEFAULT_LIMITS) -> 
         if name not in flagged and (info.is_dir() or zipsafe.is_debris(name)):
             continue
         builder.n_files += 1
-        if name in flagged or name in reported:
+        if name in flagged:
+            # Never read, but its id counts: "missing" would only repeat the safety error.
+            if PRED_PATTERN.match(PurePosixPath(name).name):
+                builder.add(name, None)
+            continue
+        if name in reported:
             continue
         if counts[name] > 1:
             reported.add(name)
@@ -705,6 +711,8 @@ def _stop_worker() -> None:
 
 
 def _read_member(member: Member, options: CheckOptions) -> bytes:
+    if member.source is None:
+        raise ValueError(f"{member.name}: an unsafe entry is never read")
     if isinstance(member.source, int):
         info = _WORKER["infos"][member.source]
         return zipsafe.read_entry(_WORKER["archive"], info, options.limits)
@@ -722,6 +730,8 @@ def _read_member(member: Member, options: CheckOptions) -> bytes:
 
 def check_member(member: Member, options: CheckOptions) -> MemberResult:
     """Check one member; with ``options.fix_dir``, re-encode it there when only its form is wrong."""
+    if member.source is None:  # an unsafe zip entry, already reported
+        return MemberResult(member, ())
     base = PurePosixPath(member.name).name
     name_blocking, name_form = name_findings(base)
     try:
@@ -882,6 +892,19 @@ def _no_prediction_problem(listing: Listing) -> list[Problem]:
     ]
 
 
+def submission_problems(listing: Listing, expected: frozenset[int] | None) -> list[Problem]:
+    """The whole-submission problems of a listing: safety, emptiness, layout, then ids.
+
+    Id checks are skipped when the submission as a whole is already in error (an unreadable zip,
+    a broken cap, no prediction at all): every id would be "missing", which only repeats it.
+    """
+    problems = list(listing.problems) + _no_prediction_problem(listing)
+    problems += layout_problem(listing.in_folders)
+    if not any(p.severity == "error" and p.where == "" for p in problems):
+        problems += id_problems(listing.members, expected)
+    return problems
+
+
 def validate_submission(
     path: Path,
     *,
@@ -925,10 +948,7 @@ def validate_submission(
             f"{path}: not found; expected a submission .zip or a folder of PRED files"
         )
     results = check_members(listing.members, options, workers=workers, progress=progress)
-    problems = list(listing.problems)
-    problems += _no_prediction_problem(listing)
-    problems += layout_problem(listing.in_folders)
-    problems += id_problems(listing.members, expected)
+    problems = submission_problems(listing, expected)
     for result in results:
         problems += result.problems
     return ValidationReport(

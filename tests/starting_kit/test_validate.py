@@ -237,6 +237,19 @@ def test_zip_safety_errors_also_stop_score(hostile_cases: list[HostileCase]) -> 
             score_folders(case.path, case.expect)
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["zip_slip", "zip_bomb", "symlink", "absolute_path", "not_a_zip", "empty_zip"],
+)
+def test_safety_errors_do_not_cascade_into_id_errors(
+    hostile_cases: list[HostileCase], name: str
+) -> None:
+    case = next(c for c in hostile_cases if c.name == name)
+    report = validate(case.path, case.expect)
+    assert len(report.problems) == 1, messages(report)
+    assert case.expected in report.problems[0].message
+
+
 # --- whole submissions --------------------------------------------------------------------------
 
 
@@ -520,7 +533,7 @@ def test_cli_validate_lists_problems_and_exits_1(hostile_cases: list[HostileCase
     )
     assert result.exit_code == 1
     assert "error: ../PRED_061713.tif: path escapes the archive with '..'" in result.stdout
-    assert "INVALID: 2 errors" in result.stdout
+    assert "INVALID: 1 error, 0 warnings in 4 files (4 PRED ids; expected 4 ids)" in result.stdout
 
 
 def test_cli_validate_show_and_strict(hostile_cases: list[HostileCase]) -> None:
