@@ -1,9 +1,9 @@
 """Score a folder (or zip) of predictions against a folder of reference masks.
 
 The I/O shell around :mod:`scoring.metrics`: pair files by id, stream the pairs across worker
-processes, count each pair into a joint (raw truth, prediction) histogram, fold, freeze a report.
-Memory stays at a few patches per worker plus one 256x256 table per domain, whatever the number
-of patches.
+processes, count each pair into a histogram of (truth, prediction) codes, fold, freeze a report.
+Memory stays at a few patches per worker plus 196 counts per domain, whatever the number of
+patches.
 """
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
+from PIL import ImageChops
 
 from scoring import metrics
 from scoring.classes import NUM_CLASSES
 from scoring.errors import DataError, MissingFileError, SubmissionError, summarize
-from scoring.masks import read_prediction, read_reference_mask
+from scoring.masks import check_prediction, check_reference_mask, load_image, load_prediction
 from scoring.report import ScoreReport
 from scoring.tiles import domain_zone, format_id, index_tiles
 from scoring.zipsafe import extract_zip_safely
@@ -127,16 +128,31 @@ def pair_predictions(pred_dir: Path, truth_dir: Path, *, subset: bool = False) -
     return Pairing(tuple(pairs), missing, extra)
 
 
-def joint_histogram_of_pair(pair: Pair) -> np.ndarray:
-    """Read one pair and count it into a 256x256 (raw truth, prediction byte) histogram.
+# Pillow's point() takes its lookup table as a list.
+_TRUTH_POINT = metrics.TRUTH_CODE_LUT.tolist()
+_PRED_POINT = metrics.PRED_CODE_LUT.tolist()
+_CODES = metrics.CODE_SIDE * metrics.CODE_SIDE
+
+
+def count_pair(pair: Pair) -> np.ndarray:
+    """Read one pair and count its pixels into the 196-code histogram of :mod:`scoring.metrics`.
+
+    The common case (two 8-bit single-band images) never leaves Pillow's C code: both images go
+    through their code lookup table, are added byte-wise and histogrammed, which costs a fraction of
+    the decoding. Any other layout takes the numpy path, which checks and converts it.
 
     Raises:
         SubmissionError: the prediction is undecodable, multi-band, of another shape than its
             reference, or holds non-integer values.
-        DataError: the reference mask is unreadable.
+        DataError: the reference mask is unreadable, multi-band or not uint8.
     """
-    truth = read_reference_mask(pair.truth)
-    pred = read_prediction(pair.pred)
+    truth_image = load_image(pair.truth)
+    pred_image = load_prediction(pair.pred)
+    if truth_image.mode == "L" and pred_image.mode == "L" and truth_image.size == pred_image.size:
+        codes = ImageChops.add_modulo(truth_image.point(_TRUTH_POINT), pred_image.point(_PRED_POINT))
+        return np.array(codes.histogram()[:_CODES], dtype=np.int64)
+    truth = check_reference_mask(np.asarray(truth_image), pair.truth)
+    pred = check_prediction(np.asarray(pred_image), pair.pred)
     if pred.shape != truth.shape:
         raise SubmissionError(
             f"{pair.pred}: prediction is {pred.shape[1]}x{pred.shape[0]} but reference "
@@ -144,24 +160,40 @@ def joint_histogram_of_pair(pair: Pair) -> np.ndarray:
             "reference size"
         )
     try:
-        codes = metrics.prediction_to_codes(pred)
+        pred_codes = metrics.prediction_to_codes(pred)
     except ValueError as exc:
         raise SubmissionError(
             f"{pair.pred}: {exc} (dtype {pred.dtype}); expected integer class indices 0..12"
         ) from exc
-    return metrics.joint_histogram(truth, codes)
+    return metrics.pair_histogram(truth, pred_codes)
 
 
 ChunkResult = Dict[str, Tuple[int, np.ndarray]]
 
+# Set in pool workers: once a pair has failed, the remaining chunks are skipped, not counted.
+_STOP: Optional[Any] = None
+
+
+def _init_worker(stop: Any) -> None:
+    global _STOP
+    _STOP = stop
+
+
+def _add_counts(total: ChunkResult, domain: str, count: int, histogram: np.ndarray) -> None:
+    previous = total.get(domain)
+    if previous is None:
+        total[domain] = (count, histogram)
+    else:
+        total[domain] = (previous[0] + count, previous[1] + histogram)
+
 
 def _count_chunk(pairs: Sequence[Pair]) -> ChunkResult:
-    """Joint histograms of a chunk of pairs, one per domain, with patch counts."""
+    """Code histograms of a chunk of pairs, one per domain, with patch counts."""
     result: ChunkResult = {}
+    if _STOP is not None and _STOP.is_set():
+        return result
     for pair in pairs:
-        joint = joint_histogram_of_pair(pair)
-        count, total = result.get(pair.domain, (0, None))
-        result[pair.domain] = (count + 1, joint if total is None else total + joint)
+        _add_counts(result, pair.domain, 1, count_pair(pair))
     return result
 
 
@@ -191,23 +223,19 @@ def count_pairs(
     workers: Optional[int] = None,
     progress: Optional[ProgressCallback] = None,
 ) -> Dict[str, Tuple[int, np.ndarray]]:
-    """Count every pair into per-domain joint histograms, in parallel when it pays.
+    """Count every pair into per-domain code histograms, in parallel when it pays.
 
     Returns:
-        domain -> (number of patches, 256x256 int64 joint histogram).
+        domain -> (number of patches, 196 int64 code counts, see :func:`scoring.metrics.pair_histogram`).
     """
     workers = max(1, workers or default_workers())
-    total: Dict[str, Tuple[int, np.ndarray]] = {}
+    total: ChunkResult = {}
     done = 0
 
     def merge(result: ChunkResult, size: int) -> None:
         nonlocal done
-        for domain, (count, joint) in result.items():
-            previous = total.get(domain)
-            total[domain] = (count, joint) if previous is None else (
-                previous[0] + count,
-                previous[1] + joint,
-            )
+        for domain, (count, histogram) in result.items():
+            _add_counts(total, domain, count, histogram)
         done += size
         if progress is not None:
             progress(done, len(pairs))
@@ -220,19 +248,22 @@ def count_pairs(
             merge(_count_chunk(chunk), len(chunk))
         return total
     failure: Optional[Exception] = None
-    with _pool_context().Pool(processes=min(workers, len(chunks))) as pool:
+    context = _pool_context()
+    stop = context.Event()
+    with context.Pool(min(workers, len(chunks)), _init_worker, (stop,)) as pool:
         results = pool.imap(_count_chunk, chunks)
         for chunk in chunks:
             try:
                 result = next(results)
-            except Exception as exc:  # a worker's error (an invalid file): keep draining
+            except Exception as exc:  # a worker's error (an invalid file): stop the others
                 failure = failure or exc
+                stop.set()
                 continue
             if failure is None:
                 merge(result, len(chunk))
         # Leave through close/join, never terminate() with results in flight: on Python 3.9 it
-        # deadlocks when a worker is blocked sending its 512 KB histogram (seen under the
-        # emulated CodaLab image). Draining costs the remaining chunks, only on failure.
+        # can deadlock while a worker is sending a result (seen under the emulated CodaLab image).
+        # The stop event makes the remaining chunks return at once, so draining is cheap.
         pool.close()
         pool.join()
     if failure is not None:
@@ -252,8 +283,8 @@ def score_pairs(
     confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
     dropped = raw_zero = patches = 0
     per_domain = {}
-    for domain, (count, joint) in counted.items():
-        tally = metrics.fold_joint_histogram(joint)
+    for domain, (count, histogram) in counted.items():
+        tally = metrics.fold_pair_histogram(histogram)
         confusion += tally.confusion
         dropped += tally.dropped_pixels
         raw_zero += tally.raw_zero_truth_pixels
@@ -312,7 +343,7 @@ def score_folders(
 
     Raises:
         SubmissionError, DataError, MissingFileError: see :func:`pair_predictions` and
-            :func:`joint_histogram_of_pair`.
+            :func:`count_pair`.
     """
     with submission_folder(predictions) as pred_dir:
         pairing = pair_predictions(pred_dir, truth, subset=subset)

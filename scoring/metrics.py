@@ -9,9 +9,10 @@ Policy, identical to the challenge scorer (IGN's ``generate_miou``):
 - mIoU = NaN-aware mean of IoU over classes 0..11: 'other' stays in the matrix (its pixels are
   false positives of what they are predicted as) but is excluded from the mean.
 
-The fast path of the scorer never builds per-pixel index arrays: it counts the joint histogram of
-(raw truth byte, prediction byte), a 256x256 table from which the confusion matrix, the dropped
-pixels and the raw-0 truth pixels all follow exactly (:func:`fold_joint_histogram`).
+The scorer never builds per-pixel index arrays: each pixel becomes one byte, a code of
+(truth class or raw 0, prediction class or dropped), and one histogram of those 196 codes gives the
+confusion matrix, the dropped pixels and the raw-0 truth pixels exactly (:func:`pair_histogram`,
+:func:`fold_pair_histogram`).
 """
 
 from __future__ import annotations
@@ -102,40 +103,71 @@ def prediction_to_codes(pred: NDArray) -> NDArray[np.uint8]:
     return np.where(in_range, pred, DROPPED_CODE).astype(np.uint8)
 
 
-def joint_histogram(raw_truth: NDArray[np.uint8], pred_codes: NDArray[np.uint8]) -> NDArray[np.int64]:
-    """Count pixels per (raw truth byte, prediction byte): a 256x256 int64 table.
+#: Side of the code table the scorer counts into: rows are truth classes 0..12 plus row 13 for a
+#: raw 0 (kept apart only to be counted; it folds into 'other'), columns are prediction classes
+#: 0..12 plus column 13 for the values the official scorer drops. 14 x 14 = 196 codes fit a byte.
+CODE_SIDE = NUM_CLASSES + 1
+RAW_ZERO_ROW = NUM_CLASSES
+DROPPED_COLUMN = NUM_CLASSES
 
-    Both inputs are uint8 arrays of the same shape. This is the scorer's hot loop: one shift-or into
-    a uint16 key and one ``np.bincount``.
+
+def _truth_code_lut() -> np.ndarray:
+    lut = (TRUTH_LUT.astype(np.uint16) * CODE_SIDE).astype(np.uint8)
+    lut[0] = RAW_ZERO_ROW * CODE_SIDE
+    return lut
+
+
+def _pred_code_lut() -> np.ndarray:
+    lut = np.full(256, DROPPED_COLUMN, dtype=np.uint8)
+    lut[:NUM_CLASSES] = np.arange(NUM_CLASSES, dtype=np.uint8)
+    return lut
+
+
+#: Raw truth byte -> row offset of its code (class * 14; raw 0 -> 13 * 14).
+TRUTH_CODE_LUT: np.ndarray = _truth_code_lut()
+#: Prediction byte -> column of its code (0..12 kept, anything else 13 = dropped).
+PRED_CODE_LUT: np.ndarray = _pred_code_lut()
+for _lut in (TRUTH_CODE_LUT, PRED_CODE_LUT):
+    _lut.setflags(write=False)
+
+
+def pair_histogram(raw_truth: NDArray[np.uint8], pred_codes: NDArray[np.uint8]) -> NDArray[np.int64]:
+    """Count the pixels of one pair per (truth code, prediction code): 196 int64 counts.
+
+    Both inputs are uint8 arrays of the same shape: raw truth bytes and prediction bytes (see
+    :func:`prediction_to_codes`). The code of a pixel is ``TRUTH_CODE_LUT[t] + PRED_CODE_LUT[p]``,
+    which fits a byte, so one ``np.bincount`` counts everything the report needs.
+
+    Raises:
+        ValueError: the shapes differ.
     """
     if raw_truth.shape != pred_codes.shape:
         raise ValueError(
             f"truth has shape {raw_truth.shape} but prediction has shape {pred_codes.shape}"
         )
-    keys = np.left_shift(raw_truth, 8, dtype=np.uint16)
-    np.bitwise_or(keys, pred_codes, out=keys)
-    return np.bincount(keys.ravel(), minlength=65536).reshape(256, 256)
+    codes = TRUTH_CODE_LUT[raw_truth]
+    codes += PRED_CODE_LUT[pred_codes]
+    return np.bincount(codes.ravel(), minlength=256)[: CODE_SIDE * CODE_SIDE].astype(np.int64)
 
 
 class Tally(NamedTuple):
-    """What the metric needs from a set of patches, folded from a joint histogram."""
+    """What the metric needs from a set of patches, folded from a code histogram."""
 
     confusion: NDArray[np.int64]
     dropped_pixels: int
     raw_zero_truth_pixels: int
 
 
-def fold_joint_histogram(joint: NDArray[np.int64]) -> Tally:
-    """Fold a (raw truth, prediction byte) histogram into the official 13x13 confusion matrix.
+def fold_pair_histogram(histogram: NDArray[np.int64]) -> Tally:
+    """Fold 196 code counts into the official 13x13 confusion matrix and the side counts.
 
-    Rows are merged by the truth lookup table; prediction columns 0..12 are kept, the others are
-    the pixels the official scorer drops.
+    The raw-0 row joins 'other' (the official ``uint8 - 1`` wraps it to 255, then clips to 12);
+    the dropped column leaves the matrix, as sklearn's ``labels=`` filter drops those pixels.
     """
-    by_class = np.zeros((NUM_CLASSES, 256), dtype=np.int64)
-    np.add.at(by_class, TRUTH_LUT.astype(np.intp), joint)
-    confusion = np.ascontiguousarray(by_class[:, :NUM_CLASSES])
-    dropped = int(by_class[:, NUM_CLASSES:].sum())
-    return Tally(confusion, dropped, int(joint[0].sum()))
+    table = np.asarray(histogram, dtype=np.int64).reshape(CODE_SIDE, CODE_SIDE)
+    confusion = table[:NUM_CLASSES, :NUM_CLASSES].copy()
+    confusion[NUM_CLASSES - 1] += table[RAW_ZERO_ROW, :NUM_CLASSES]
+    return Tally(confusion, int(table[:, DROPPED_COLUMN].sum()), int(table[RAW_ZERO_ROW].sum()))
 
 
 def _safe_ratio(numerator: NDArray[np.int64], denominator: NDArray[np.int64]) -> NDArray[np.float64]:

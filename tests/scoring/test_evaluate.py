@@ -300,3 +300,29 @@ def test_a_png_renamed_tif_is_decoded_like_the_official_scorer(tmp_path: Path) -
     (tmp_path / "p").mkdir()
     Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "p" / "PRED_000001.tif", format="PNG")
     assert score_folders(tmp_path / "p", tmp_path / "t").miou == 1.0
+
+
+def test_pillow_fast_path_equals_numpy_path_and_official(tmp_path: Path, rng: np.random.Generator) -> None:
+    from scoring.evaluate import Pair, count_pair
+    from scoring.metrics import fold_pair_histogram, pair_histogram
+
+    for case in range(20):
+        shape = tuple(rng.integers(1, 40, size=2))
+        truth = rng.choice([0, 1, 5, 12, 13, 19, 200, 255], size=shape).astype(np.uint8)
+        pred = rng.choice([0, 3, 11, 12, 13, 99, 255], size=shape).astype(np.uint8)
+        pair = Pair(case, save_tif(tmp_path / f"p{case}.tif", pred), save_tif(tmp_path / f"t{case}.tif", truth), "")
+        fast = count_pair(pair)
+        assert np.array_equal(fast, pair_histogram(truth, pred))
+        tally = fold_pair_histogram(fast)
+        assert np.array_equal(tally.confusion, official_patch_matrix(truth, pred))
+        assert tally.dropped_pixels == int((pred > 12).sum())
+        assert tally.raw_zero_truth_pixels == int((truth == 0).sum())
+
+
+def test_first_error_stops_the_pool(tmp_path: Path) -> None:
+    for tile in range(1, 41):
+        save_tif(tmp_path / "t" / f"MSK_{tile:06d}.tif", np.ones((4, 4), np.uint8))
+        save_tif(tmp_path / "p" / f"PRED_{tile:06d}.tif", np.zeros((4, 4), np.uint8))
+    (tmp_path / "p" / "PRED_000003.tif").write_bytes(b"broken")
+    with pytest.raises(SubmissionError, match="PRED_000003.tif: cannot be decoded"):
+        score_folders(tmp_path / "p", tmp_path / "t", workers=2)

@@ -24,8 +24,8 @@ shapes = st.tuples(st.integers(1, 24), st.integers(1, 24))
 
 
 def our_patch(truth_raw: np.ndarray, pred: np.ndarray) -> metrics.Tally:
-    joint = metrics.joint_histogram(truth_raw, metrics.prediction_to_codes(pred))
-    return metrics.fold_joint_histogram(joint)
+    histogram = metrics.pair_histogram(truth_raw, metrics.prediction_to_codes(pred))
+    return metrics.fold_pair_histogram(histogram)
 
 
 @settings(max_examples=300, deadline=None)
@@ -153,11 +153,11 @@ def test_class_absent_from_truth_only_scores_zero() -> None:
 def test_accumulation_equals_concatenation(rng: np.random.Generator) -> None:
     a_t, b_t = rng.integers(0, 20, (2, 32, 32), dtype=np.uint8)
     a_p, b_p = rng.integers(0, 16, (2, 32, 32), dtype=np.uint8)
-    separate = metrics.fold_joint_histogram(
-        metrics.joint_histogram(a_t, a_p) + metrics.joint_histogram(b_t, b_p)
+    separate = metrics.fold_pair_histogram(
+        metrics.pair_histogram(a_t, a_p) + metrics.pair_histogram(b_t, b_p)
     )
-    together = metrics.fold_joint_histogram(
-        metrics.joint_histogram(np.concatenate([a_t, b_t]), np.concatenate([a_p, b_p]))
+    together = metrics.fold_pair_histogram(
+        metrics.pair_histogram(np.concatenate([a_t, b_t]), np.concatenate([a_p, b_p]))
     )
     assert np.array_equal(separate.confusion, together.confusion)
     assert separate.dropped_pixels == together.dropped_pixels
@@ -167,7 +167,7 @@ def test_shape_mismatch_is_refused() -> None:
     with pytest.raises(ValueError, match=r"truth has shape \(2,\) but prediction has shape \(3,\)"):
         metrics.confusion_matrix(np.zeros(2), np.zeros(3))
     with pytest.raises(ValueError, match="truth has shape"):
-        metrics.joint_histogram(np.zeros((2, 2), np.uint8), np.zeros((2, 3), np.uint8))
+        metrics.pair_histogram(np.zeros((2, 2), np.uint8), np.zeros((2, 3), np.uint8))
 
 
 @pytest.mark.parametrize("bad", [np.array([1.5]), np.array([np.nan]), np.array([np.inf])])

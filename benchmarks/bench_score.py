@@ -1,0 +1,153 @@
+"""Benchmark the scorer against a faithful re-implementation of the official per-patch loop.
+
+Builds N realistic pairs from IGN's 50 real example predictions (LZW, 512x512) and references
+derived from them like ``submissions/make_example.py`` does, then prints:
+
+- per-pair cost of our scorer on one core, with its breakdown (decode truth, decode prediction,
+  code lookup + byte add + histogram): the decode is the floor for any scorer that reads the files;
+- per-pair cost of the official loop (Pillow + ``sklearn.metrics.confusion_matrix`` per patch) on a
+  sample of the same files, and the ratio; both confusion matrices must be identical;
+- wall time for all N pairs with all cores (process start-up excluded: the call is in-process);
+- peak resident memory of the main process and of the largest worker.
+
+Usage: ``python benchmarks/bench_score.py [--n 15700] [--official-sample 400] [--workers N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import io
+import resource
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from scoring import metrics  # noqa: E402
+from scoring.evaluate import Pair, count_pairs, default_workers, score_folders  # noqa: E402
+from scoring.evaluate import count_pair  # noqa: E402
+from scoring.masks import load_image, load_prediction  # noqa: E402
+from tests.scoring.official import official_score_folders  # noqa: E402
+
+EXAMPLE_ZIP = REPO.parent / "shared" / "reference" / "flair1_example_submission_TOY.zip"
+
+
+def _derive_reference():
+    spec = importlib.util.spec_from_file_location("make_example", REPO / "submissions" / "make_example.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.derive_reference
+
+
+def build_pairs(root: Path, n: int) -> tuple:
+    """Write n prediction and n reference files (the 50 real patterns, cycled) under root."""
+    derive = _derive_reference()
+    sources = []
+    with zipfile.ZipFile(EXAMPLE_ZIP) as archive:
+        for name in sorted(archive.namelist()):
+            pred_bytes = archive.read(name)
+            pred = np.asarray(Image.open(io.BytesIO(pred_bytes)))
+            buffer = io.BytesIO()
+            truth = derive(pred, np.random.default_rng(len(sources)))
+            Image.fromarray(truth).save(buffer, format="TIFF", compression="tiff_lzw")
+            sources.append((pred_bytes, buffer.getvalue()))
+    pred_dir, truth_dir = root / "pred", root / "truth"
+    pred_dir.mkdir()
+    truth_dir.mkdir()
+    for i in range(n):
+        tile = 61713 + i
+        pred_bytes, truth_bytes = sources[i % len(sources)]
+        (pred_dir / f"PRED_{tile:06d}.tif").write_bytes(pred_bytes)
+        (truth_dir / f"MSK_{tile:06d}.tif").write_bytes(truth_bytes)
+    return pred_dir, truth_dir
+
+
+def breakdown(pairs: list) -> dict:
+    """Milliseconds per pair for each step of our hot loop, one core."""
+    totals = {"decode truth": 0.0, "decode prediction": 0.0, "count (LUT+add+hist)": 0.0}
+    for pair in pairs:
+        t0 = time.perf_counter()
+        load_image(pair.truth)
+        t1 = time.perf_counter()
+        load_prediction(pair.pred)
+        t2 = time.perf_counter()
+        count_pair(pair)
+        t3 = time.perf_counter()
+        totals["decode truth"] += t1 - t0
+        totals["decode prediction"] += t2 - t1
+        # count_pair decodes both again: its own share is what is left after the two decodes.
+        totals["count (LUT+add+hist)"] += (t3 - t2) - (t2 - t0)
+    return {k: 1000 * v / len(pairs) for k, v in totals.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=15700, help="pairs to score (FLAIR #1 test: 15,700)")
+    parser.add_argument("--official-sample", type=int, default=400, help="pairs timed with the official loop")
+    parser.add_argument("--workers", type=int, default=None, help="worker processes [all cores]")
+    args = parser.parse_args()
+    workers = args.workers or default_workers()
+
+    with tempfile.TemporaryDirectory(prefix="bench-score-") as scratch:
+        root = Path(scratch)
+        t = time.perf_counter()
+        pred_dir, truth_dir = build_pairs(root, args.n)
+        print(f"built {args.n} pairs in {time.perf_counter() - t:.1f} s under {root}")
+
+        sample = min(args.official_sample, args.n)
+        sample_root = root / "sample"
+        (sample_root / "pred").mkdir(parents=True)
+        (sample_root / "truth").mkdir()
+        for i in range(sample):
+            tile = 61713 + i
+            for folder, name in (("pred", f"PRED_{tile:06d}.tif"), ("truth", f"MSK_{tile:06d}.tif")):
+                (sample_root / folder / name).write_bytes((root / folder / name).read_bytes())
+        pairs = [
+            Pair(61713 + i, sample_root / "pred" / f"PRED_{61713 + i:06d}.tif",
+                 sample_root / "truth" / f"MSK_{61713 + i:06d}.tif", "")
+            for i in range(sample)
+        ]
+
+        breakdown(pairs[:20])  # warm the page cache and imports
+        parts = breakdown(pairs)
+        t = time.perf_counter()
+        ours_one = count_pairs(pairs, workers=1)
+        ours_ms = 1000 * (time.perf_counter() - t) / sample
+        t = time.perf_counter()
+        official_miou, official_matrix = official_score_folders(sample_root / "pred", sample_root / "truth")
+        official_ms = 1000 * (time.perf_counter() - t) / sample
+        ours_matrix = metrics.fold_pair_histogram(ours_one[""][1]).confusion
+        identical = np.array_equal(ours_matrix, official_matrix)
+        ours_miou = metrics.mean_iou_score(ours_matrix)
+
+        print(f"\nper pair, one core, {sample} pairs:")
+        for step, ms in parts.items():
+            print(f"  {step:<20}{ms:7.3f} ms")
+        print(f"  {'ours (total)':<20}{ours_ms:7.3f} ms")
+        print(f"  {'official loop':<20}{official_ms:7.3f} ms")
+        print(f"  speed-up            {official_ms / ours_ms:7.1f}x")
+        print(f"  confusion matrices identical: {identical}; mIoU ours {ours_miou!r} official {official_miou!r}")
+
+        t = time.perf_counter()
+        report = score_folders(pred_dir, truth_dir, workers=workers)
+        elapsed = time.perf_counter() - t
+        print(f"\nall {report.n_patches} pairs, {workers} workers: {elapsed:.2f} s "
+              f"({1000 * elapsed / report.n_patches:.3f} ms per pair), mIoU {report.miou:.5f}")
+
+    main_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"peak RSS: main process {main_peak:.0f} MB, largest worker {child_peak:.0f} MB")
+    if not identical:
+        sys.exit("confusion matrices differ")
+
+
+if __name__ == "__main__":
+    main()
