@@ -64,3 +64,48 @@ def good_prediction_folder(tmp_path: Path) -> Path:
         (folder / name).write_bytes(data)
     assert len(list(folder.iterdir())) == len(CORPUS_IDS)
     return folder
+
+
+# --- Toy datasets and discovery (issue 3) ----------------------------------------------------
+# Small generated sets in the official layout, shared read-only by tests/starting_kit/
+# test_toydata.py and test_discovery.py; tests that modify a tree work on `toy_tree_copy`.
+
+#: Patch size and counts of the shared toy sets: small, yet every class occurs in each split.
+TOY_SIZE = 64
+TOY_TRAIN, TOY_TEST = 24, 12
+
+
+@pytest.fixture(scope="session")
+def toy_flair1(tmp_path_factory: pytest.TempPathFactory):
+    """A FLAIR #1 toy dataset: 24 train (6 in validation domains) + 12 test patches of 64 px."""
+    from starting_kit.toydata import generate_toy_dataset
+
+    return generate_toy_dataset(
+        tmp_path_factory.mktemp("toy-flair1") / "data",
+        dataset="flair1",
+        size=TOY_SIZE,
+        n_train=TOY_TRAIN,
+        n_test=TOY_TEST,
+    )
+
+
+@pytest.fixture(scope="session")
+def toy_flair2(tmp_path_factory: pytest.TempPathFactory):
+    """A FLAIR #2 toy dataset: 8 train + 4 test patches of 64 px with their Sentinel-2 zones."""
+    from starting_kit.toydata import generate_toy_dataset
+
+    return generate_toy_dataset(
+        tmp_path_factory.mktemp("toy-flair2") / "data",
+        dataset="flair2",
+        size=TOY_SIZE,
+        n_train=8,
+        n_test=4,
+    )
+
+
+@pytest.fixture
+def toy_tree_copy(toy_flair2, tmp_path: Path) -> Path:
+    """A private copy of the FLAIR #2 toy dataset root, for tests that break it."""
+    import shutil
+
+    return Path(shutil.copytree(toy_flair2.root, tmp_path / "data"))
