@@ -11,8 +11,9 @@ import os
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, List, Tuple, Union
+from typing import Union
 
 from PIL import Image
 
@@ -46,7 +47,7 @@ def _zip_info(name: str, compress: int) -> zipfile.ZipInfo:
     return info
 
 
-def write_zip(path: Path, entries: Iterable[Tuple[str, Source]]) -> None:
+def write_zip(path: Path, entries: Iterable[tuple[str, Source]]) -> None:
     """Write a reproducible zip of ``(name, bytes or file path)`` entries, sorted by name.
 
     Members whose name ends in ``.zip`` are stored; the others are deflated at level 9.
@@ -72,16 +73,16 @@ def write_zip(path: Path, entries: Iterable[Tuple[str, Source]]) -> None:
                 shutil.copyfileobj(reader, writer, 1 << 20)
 
 
-def scoring_package_files() -> List[Tuple[str, Path]]:
+def scoring_package_files() -> list[tuple[str, Path]]:
     """The ``scoring`` package's modules as ``(scoring/<name>.py, path)``: no caches, no tests."""
     package = Path(scoring.__file__).resolve().parent
     return [(f"scoring/{path.name}", path) for path in sorted(package.glob("*.py"))]
 
 
-def scoring_program_entries() -> List[Tuple[str, Source]]:
+def scoring_program_entries() -> list[tuple[str, Source]]:
     """Entries of ``scoring_program.zip``: ``metadata`` and ``score.py`` at the root, the package."""
     package = Path(scoring.__file__).resolve().parent
-    entries: List[Tuple[str, Source]] = [
+    entries: list[tuple[str, Source]] = [
         ("metadata", PROGRAM_METADATA.encode("utf-8")),
         (ENTRY_SCRIPT, package / ENTRY_SCRIPT),
     ]
@@ -94,7 +95,9 @@ def _check_reference_mask(path: Path) -> None:
         with Image.open(path) as image:
             mode, size = image.mode, image.size
     except Exception as exc:  # Pillow signals bad files with many exception types.
-        raise DataError(f"{path}: cannot be read by Pillow ({exc}); expected a uint8 TIFF mask") from exc
+        raise DataError(
+            f"{path}: cannot be read by Pillow ({exc}); expected a uint8 TIFF mask"
+        ) from exc
     if mode != "L":
         raise DataError(
             f"{path}: reference mask has Pillow mode {mode} ({size[0]}x{size[1]}); expected a "
@@ -102,7 +105,7 @@ def _check_reference_mask(path: Path) -> None:
         )
 
 
-def reference_entries(truth_dir: Path) -> List[Tuple[str, Source]]:
+def reference_entries(truth_dir: Path) -> list[tuple[str, Source]]:
     """Find ``MSK_<id>.tif`` masks under ``truth_dir`` recursively and list them flat.
 
     Raises:
@@ -110,7 +113,9 @@ def reference_entries(truth_dir: Path) -> List[Tuple[str, Source]]:
         DataError: no mask, two masks with the same id, or a mask that is not single-band uint8.
     """
     if not truth_dir.is_dir():
-        raise MissingFileError(f"{truth_dir}: reference folder not found; pass the folder of MSK_<id>.tif files")
+        raise MissingFileError(
+            f"{truth_dir}: reference folder not found; pass the folder of MSK_<id>.tif files"
+        )
     index = index_tiles(truth_dir, "mask")
     if index.duplicates:
         details = [
@@ -128,7 +133,7 @@ def reference_entries(truth_dir: Path) -> List[Tuple[str, Source]]:
     return [(path.name, path) for _, path in sorted(index.by_id.items())]
 
 
-def write_atomically(path: Path, entries: Iterable[Tuple[str, Source]], *, overwrite: bool) -> None:
+def write_atomically(path: Path, entries: Iterable[tuple[str, Source]], *, overwrite: bool) -> None:
     """Write a zip through a temporary file beside ``path``, so a reader never sees half a zip.
 
     Raises:
@@ -139,7 +144,9 @@ def write_atomically(path: Path, entries: Iterable[Tuple[str, Source]], *, overw
         raise OutputExistsError(f"{path}: already exists; pass --overwrite to replace it")
     if not path.parent.is_dir():
         raise MissingFileError(f"{path.parent}: output folder not found; create it first")
-    handle, scratch = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=".partial")
+    handle, scratch = tempfile.mkstemp(
+        dir=str(path.parent), prefix=f".{path.name}.", suffix=".partial"
+    )
     os.close(handle)
     try:
         write_zip(Path(scratch), entries)

@@ -6,7 +6,6 @@ import hashlib
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Tuple
 
 from scoring.errors import ConfigError
 from starting_kit.bundle.archive import (
@@ -98,7 +97,7 @@ def build_bundle(
         reference_zip = Path(scratch, REFERENCE_FILE)
         write_zip(program_zip, scoring_program_entries())
         write_zip(reference_zip, references)
-        entries: List[Tuple[str, Source]] = [
+        entries: list[tuple[str, Source]] = [
             (YAML_FILE, yaml_text.encode("utf-8")),
             (LOGO_FILE, render_logo(desc.dataset.edition)),
             (PROGRAM_FILE, program_zip),

@@ -11,7 +11,7 @@ import io
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import yaml
 from PIL import Image
@@ -31,7 +31,16 @@ from starting_kit.bundle.dialects import (
 
 #: Keys of a ``metadata`` file that CodaLab v1's worker does not fetch as URLs.
 V1_NON_URL_KEYS = frozenset(
-    {"description", "command", "exitCode", "elapsedTime", "stdout", "stderr", "submitted-by", "submitted-at"}
+    {
+        "description",
+        "command",
+        "exitCode",
+        "elapsedTime",
+        "stdout",
+        "stderr",
+        "submitted-by",
+        "submitted-at",
+    }
 )
 #: The keys a program's ``metadata`` should hold.
 PROGRAM_METADATA_KEYS = frozenset({"command", "description"})
@@ -48,9 +57,9 @@ class BundleCheck:
     """The verdict on a bundle: valid when there is no error."""
 
     path: Path
-    platform: Optional[str]
-    errors: Tuple[str, ...]
-    warnings: Tuple[str, ...]
+    platform: str | None
+    errors: tuple[str, ...]
+    warnings: tuple[str, ...]
 
     @property
     def ok(self) -> bool:
@@ -58,7 +67,7 @@ class BundleCheck:
         return not self.errors
 
 
-Files = Dict[str, bytes]
+Files = dict[str, bytes]
 
 
 def _read_zip(data: bytes) -> Files:
@@ -68,10 +77,12 @@ def _read_zip(data: bytes) -> Files:
 
 def _is_debris(name: str) -> bool:
     parts = PurePosixPath(name).parts
-    return any(part in _DEBRIS_PARTS or part.startswith("._") for part in parts) or name.endswith(".pyc")
+    return any(part in _DEBRIS_PARTS or part.startswith("._") for part in parts) or name.endswith(
+        ".pyc"
+    )
 
 
-def _as_int(value: Any) -> Optional[int]:
+def _as_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
@@ -79,8 +90,8 @@ class _Checker:
     def __init__(self, path: Path, members: Files) -> None:
         self.path = path
         self.members = members
-        self.errors: List[str] = []
-        self.warnings: List[str] = []
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
 
     def error(self, message: str) -> None:
         self.errors.append(message)
@@ -90,7 +101,7 @@ class _Checker:
 
     # -- bundle level ---------------------------------------------------------------------------
 
-    def check_layout(self) -> Optional[Dict[str, Any]]:
+    def check_layout(self) -> dict[str, Any] | None:
         names = sorted(self.members)
         debris = [n for n in names if _is_debris(n)]
         if debris:
@@ -102,7 +113,9 @@ class _Checker:
         yamls = [n for n in names if ".yaml" in n]
         if YAML_FILE not in self.members:
             nested = [n for n in yamls if PurePosixPath(n).name == YAML_FILE]
-            where = f" (found {nested[0]}: zip the folder's contents, not the folder)" if nested else ""
+            where = (
+                f" (found {nested[0]}: zip the folder's contents, not the folder)" if nested else ""
+            )
             self.error(f"no {YAML_FILE} at the zip root{where}")
             return None
         others = [n for n in yamls if n != YAML_FILE]
@@ -121,7 +134,7 @@ class _Checker:
             return None
         return data
 
-    def member_file(self, name: Any, what: str) -> Optional[bytes]:
+    def member_file(self, name: Any, what: str) -> bytes | None:
         if not isinstance(name, str) or not name:
             self.error(f"{what}: expected a file name in the bundle, found {name!r}")
             return None
@@ -144,7 +157,7 @@ class _Checker:
         except Exception as exc:  # Pillow signals bad files with many exception types.
             self.error(f"{key}: {name} is not a readable image ({exc})")
 
-    def nested(self, name: Any, what: str, *, allow_folder: bool) -> Optional[Files]:
+    def nested(self, name: Any, what: str, *, allow_folder: bool) -> Files | None:
         """The files of a program or data member: a nested zip, or (Codabench) a folder."""
         if not isinstance(name, str) or not name:
             self.error(f"{what}: expected a .zip in the bundle, found {name!r}")
@@ -159,7 +172,7 @@ class _Checker:
                 self.error(f"{what}: {name} is not a readable zip ({exc})")
                 return None
         prefix = name.rstrip("/") + "/"
-        folder = {n[len(prefix):]: d for n, d in self.members.items() if n.startswith(prefix)}
+        folder = {n[len(prefix) :]: d for n, d in self.members.items() if n.startswith(prefix)}
         if allow_folder and folder:
             return {n: d for n, d in folder.items() if n and not n.endswith("/")}
         self.error(f"{what}: {name} is not in the bundle")
@@ -223,11 +236,15 @@ class _Checker:
             )
         words = command.split(" ")
         if words and words[0] == "python":
-            self.warn(f"{what}: the command starts with 'python'; some CodaLab images map it to Python 2, use python3")
-        scripts = [w[len("$program/"):] for w in words if w.startswith("$program/")]
+            self.warn(
+                f"{what}: the command starts with 'python'; some CodaLab images map it to Python 2, use python3"
+            )
+        scripts = [w[len("$program/") :] for w in words if w.startswith("$program/")]
         for script in scripts:
             if script not in files:
-                self.error(f"{what}: the command runs $program/{script} but {script} is not at the zip root")
+                self.error(
+                    f"{what}: the command runs $program/{script} but {script} is not at the zip root"
+                )
 
     def check_reference(self, files: Files, what: str) -> None:
         names = sorted(files)
@@ -239,11 +256,13 @@ class _Checker:
             self.error(f"{what}: entries must sit flat at the zip root: {summarize(nested, 5)}")
         flat = [n for n in names if n not in nested]
         if "metadata" in flat:
-            self.error(f"{what}: a file named metadata would make CodaLab v1 fetch its values as URLs")
+            self.error(
+                f"{what}: a file named metadata would make CodaLab v1 fetch its values as URLs"
+            )
         bad = [n for n in flat if n != "metadata" and not MASK_PATTERN.match(n)]
         if bad:
             self.error(f"{what}: entries that are not MSK_<id>.tif: {summarize(bad, 5)}")
-        ids: Dict[int, List[str]] = {}
+        ids: dict[int, list[str]] = {}
         for name in flat:
             match = MASK_PATTERN.match(name)
             if match:
@@ -269,7 +288,7 @@ class _Checker:
 
     # -- leaderboards ---------------------------------------------------------------------------
 
-    def check_column_keys(self, keys: List[str], ranking: Optional[str], where: str) -> None:
+    def check_column_keys(self, keys: list[str], ranking: str | None, where: str) -> None:
         for key in keys:
             if key not in SCORING_KEYS:
                 self.error(
@@ -277,7 +296,9 @@ class _Checker:
                     f"{', '.join(SCORING_KEYS)}); the column would stay empty"
                 )
             if len(str(key)) > MAX_KEY_LENGTH:
-                self.error(f"{where}: column key {key!r} is longer than {MAX_KEY_LENGTH} characters")
+                self.error(
+                    f"{where}: column key {key!r} is longer than {MAX_KEY_LENGTH} characters"
+                )
         if "miou" not in keys:
             self.error(f"{where}: no 'miou' column; the challenge ranks by mIoU")
         elif ranking != "miou":
@@ -294,7 +315,7 @@ class _Checker:
 
     # -- CodaLab v1 -----------------------------------------------------------------------------
 
-    def check_codalab(self, data: Dict[str, Any]) -> None:
+    def check_codalab(self, data: dict[str, Any]) -> None:
         unknown = sorted(str(k) for k in data if k not in V1_COMPETITION_KEYS)
         if unknown:
             self.error(
@@ -306,7 +327,9 @@ class _Checker:
         if "image" in data:
             self.check_image(data["image"], "image")
         else:
-            self.warn("no image (logo): optional on CodaLab v1, required when Codabench imports the bundle")
+            self.warn(
+                "no image (logo): optional on CodaLab v1, required when Codabench imports the bundle"
+            )
         if not data.get("competition_docker_image"):
             self.error(
                 "competition_docker_image is not set; the site's default image is uncertain "
@@ -346,10 +369,14 @@ class _Checker:
             )
         limit = _as_int(phase.get("execution_time_limit"))
         if limit is None or limit <= 0:
-            self.error(f"{where}: execution_time_limit must be set to a positive number of seconds (the default is 300)")
+            self.error(
+                f"{where}: execution_time_limit must be set to a positive number of seconds (the default is 300)"
+            )
         per_day = phase.get("max_submissions_per_day")
         if per_day is not None and _as_int(per_day) is not None and per_day < 1:
-            self.error(f"{where}: max_submissions_per_day is {per_day}; on CodaLab v1, 0 blocks every submission")
+            self.error(
+                f"{where}: max_submissions_per_day is {per_day}; on CodaLab v1, 0 blocks every submission"
+            )
         size = _as_int(phase.get("max_submission_size"))
         if size is None:
             self.warn(
@@ -357,7 +384,9 @@ class _Checker:
                 f"full FLAIR submission (about {FULL_SUBMISSION_MB} MB)"
             )
         elif size < FULL_SUBMISSION_MB:
-            self.warn(f"{where}: max_submission_size {size} MB is below a full FLAIR submission (about {FULL_SUBMISSION_MB} MB)")
+            self.warn(
+                f"{where}: max_submission_size {size} MB is below a full FLAIR submission (about {FULL_SUBMISSION_MB} MB)"
+            )
         program = phase.get("scoring_program")
         files = self.nested(program, f"{where}.scoring_program", allow_folder=False)
         if files is not None:
@@ -396,7 +425,9 @@ class _Checker:
                 continue
             parent = column.get("leaderboard")
             if not isinstance(parent, dict) or parent.get("label") not in labels:
-                self.error(f"{where}: 'leaderboard' must refer to a declared leaderboard (use the YAML alias)")
+                self.error(
+                    f"{where}: 'leaderboard' must refer to a declared leaderboard (use the YAML alias)"
+                )
             label = column.get("label")
             if label is not None and len(str(label)) > MAX_KEY_LENGTH:
                 self.error(f"{where}: label {label!r} is longer than {MAX_KEY_LENGTH} characters")
@@ -412,7 +443,7 @@ class _Checker:
 
     # -- Codabench ------------------------------------------------------------------------------
 
-    def check_codabench(self, data: Dict[str, Any]) -> None:
+    def check_codabench(self, data: dict[str, Any]) -> None:
         for key in V2_REQUIRED_KEYS:
             if key not in data:
                 self.error(f"{YAML_FILE}: {key!r} is required by Codabench")
@@ -424,7 +455,9 @@ class _Checker:
         if "terms" in data:
             self.member_file(data["terms"], "terms")
         if not data.get("docker_image"):
-            self.error("docker_image is not set; Codabench would use codalab/codalab-legacy:py37, set it explicitly")
+            self.error(
+                "docker_image is not set; Codabench would use codalab/codalab-legacy:py37, set it explicitly"
+            )
         pages = data.get("pages")
         if "pages" in data:
             if not isinstance(pages, list) or not pages:
@@ -439,7 +472,7 @@ class _Checker:
         self.check_v2_phases(data.get("phases"), tasks)
         self.check_v2_leaderboards(data.get("leaderboards"))
 
-    def check_v2_tasks(self, tasks: Any) -> List[Any]:
+    def check_v2_tasks(self, tasks: Any) -> list[Any]:
         if not isinstance(tasks, list) or not tasks:
             self.error("tasks: expected a list with at least one task")
             return []
@@ -461,12 +494,14 @@ class _Checker:
             if "reference_data" not in task:
                 self.error(f"{where}: no reference_data; the scoring program needs the masks")
             else:
-                files = self.nested(task["reference_data"], f"{where}.reference_data", allow_folder=True)
+                files = self.nested(
+                    task["reference_data"], f"{where}.reference_data", allow_folder=True
+                )
                 if files is not None:
                     self.check_reference(files, str(task["reference_data"]))
         return indexes
 
-    def check_v2_phases(self, phases: Any, tasks: List[Any]) -> None:
+    def check_v2_phases(self, phases: Any, tasks: list[Any]) -> None:
         if not isinstance(phases, list) or not phases:
             self.error("phases: expected a list with at least one phase")
             return
@@ -485,7 +520,9 @@ class _Checker:
                     self.error(f"{where}: task {task!r} is not a declared task index")
             limit = _as_int(phase.get("execution_time_limit"))
             if limit is None or limit <= 0:
-                self.error(f"{where}: execution_time_limit must be set to a positive number of seconds (the default is 600)")
+                self.error(
+                    f"{where}: execution_time_limit must be set to a positive number of seconds (the default is 600)"
+                )
             if i + 1 < len(ordered):
                 following = ordered[i + 1]
                 if phase.get("end") is None:
@@ -551,5 +588,7 @@ def check_bundle(path: Path) -> BundleCheck:
             platform = "codalab"
             checker.check_codalab(data)
         else:
-            checker.error(f"{YAML_FILE}: unknown version {version!r}; expected none or 1.5 (CodaLab v1) or 2 (Codabench)")
+            checker.error(
+                f"{YAML_FILE}: unknown version {version!r}; expected none or 1.5 (CodaLab v1) or 2 (Codabench)"
+            )
     return BundleCheck(path, platform, tuple(checker.errors), tuple(checker.warnings))

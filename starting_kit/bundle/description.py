@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime
 import re
 from dataclasses import dataclass, field, replace
-from typing import Dict, Optional, Tuple
 
 from scoring.classes import CLASS_NAMES, NUM_SCORED_CLASSES
 from scoring.errors import ConfigError
@@ -41,7 +40,7 @@ class DatasetFacts:
     data_url: str
 
 
-DATASETS: Dict[str, DatasetFacts] = {
+DATASETS: dict[str, DatasetFacts] = {
     "flair1": DatasetFacts(
         key="flair1",
         edition=1,
@@ -84,7 +83,7 @@ class LeaderboardColumn:
     precision: int
 
 
-def leaderboard_columns() -> Tuple[LeaderboardColumn, ...]:
+def leaderboard_columns() -> tuple[LeaderboardColumn, ...]:
     """mIoU first (5 decimals, the ranking column), then the IoU of the 12 scored classes.
 
     The keys are exactly :data:`scoring.render.LEADERBOARD_KEYS`, so the leaderboard reads what
@@ -128,7 +127,7 @@ class CompetitionDescription:
     title: str
     description: str
     start: datetime.date
-    end: Optional[datetime.date] = None
+    end: datetime.date | None = None
     phase_label: str = "Test"
     max_submissions: int = 100
     max_submissions_per_day: int = 5
@@ -136,7 +135,7 @@ class CompetitionDescription:
     max_submission_size_mb: int = 500
     docker_image: str = DEFAULT_DOCKER_IMAGE
     has_registration: bool = False
-    columns: Tuple[LeaderboardColumn, ...] = field(default_factory=leaderboard_columns)
+    columns: tuple[LeaderboardColumn, ...] = field(default_factory=leaderboard_columns)
 
     def __post_init__(self) -> None:
         problems = description_problems(self)
@@ -144,13 +143,15 @@ class CompetitionDescription:
             raise ConfigError("invalid competition description: " + "; ".join(problems))
 
 
-def description_problems(desc: CompetitionDescription) -> Tuple[str, ...]:
+def description_problems(desc: CompetitionDescription) -> tuple[str, ...]:
     """Every reason the description cannot make a valid bundle (empty when it can)."""
     problems = []
     if not desc.title.strip():
         problems.append("the title is empty; pass --title")
     if desc.end is not None and desc.end < desc.start:
-        problems.append(f"end date {desc.end} is before start date {desc.start}; pass a later --end")
+        problems.append(
+            f"end date {desc.end} is before start date {desc.start}; pass a later --end"
+        )
     for name, minimum in (
         ("max_submissions", 1),
         ("max_submissions_per_day", 1),

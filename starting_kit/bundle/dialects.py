@@ -8,7 +8,7 @@ has its own names for the same things (``docker_image``, ``pages``, ``tasks``, `
 
 from __future__ import annotations
 
-from typing import Any, Dict, FrozenSet, List
+from typing import Any
 
 import yaml
 
@@ -22,7 +22,7 @@ YAML_FILE = "competition.yaml"
 
 #: Fields of CodaLab v1's ``Competition`` model a bundle may set, plus the keys its unpacker reads
 #: itself (``html``, ``phases``, ``leaderboard``, ``admin_names``, ``end_date``).
-V1_COMPETITION_KEYS: FrozenSet[str] = frozenset(
+V1_COMPETITION_KEYS: frozenset[str] = frozenset(
     {
         "title", "description", "image", "has_registration", "start_date", "end_date",
         "force_submission_to_leaderboard", "disallow_leaderboard_modifying",
@@ -33,7 +33,7 @@ V1_COMPETITION_KEYS: FrozenSet[str] = frozenset(
     }
 )  # fmt: skip
 #: Fields of CodaLab v1's ``CompetitionPhase`` model.
-V1_PHASE_KEYS: FrozenSet[str] = frozenset(
+V1_PHASE_KEYS: frozenset[str] = frozenset(
     {
         "phasenumber", "label", "description", "start_date", "max_submissions",
         "max_submissions_per_day", "is_scoring_only", "execution_time_limit", "color",
@@ -45,7 +45,7 @@ V1_PHASE_KEYS: FrozenSet[str] = frozenset(
 #: The four pages CodaLab v1 requires under ``html``.
 V1_REQUIRED_PAGES = ("overview", "evaluation", "terms", "data")
 #: Top-level keys Codabench's v2 unpacker reads.
-V2_KEYS: FrozenSet[str] = frozenset(
+V2_KEYS: frozenset[str] = frozenset(
     {
         "version", "title", "description", "image", "terms", "pages", "tasks", "phases",
         "leaderboards", "registration_auto_approve", "docker_image", "enable_detailed_results",
@@ -55,18 +55,27 @@ V2_KEYS: FrozenSet[str] = frozenset(
         "forum_enabled", "fact_sheet", "solutions", "competition_type",
     }
 )  # fmt: skip
-V2_REQUIRED_KEYS = ("version", "title", "image", "terms", "pages", "tasks", "phases", "leaderboards")
+V2_REQUIRED_KEYS = (
+    "version",
+    "title",
+    "image",
+    "terms",
+    "pages",
+    "tasks",
+    "phases",
+    "leaderboards",
+)
 LEADERBOARD_LABEL = "Results"
 
 
-def codalab_yaml(desc: CompetitionDescription) -> Dict[str, Any]:
+def codalab_yaml(desc: CompetitionDescription) -> dict[str, Any]:
     """The v1 ``competition.yaml`` as a mapping (dump it with :func:`dump_yaml`)."""
     board = {"label": LEADERBOARD_LABEL, "rank": 1}
-    columns: Dict[str, Any] = {}
+    columns: dict[str, Any] = {}
     for rank, column in enumerate(desc.columns, start=1):
         # The same ``board`` object in every column: the dump writes one anchor and aliases,
         # which is how v1 ties a column to its leaderboard.
-        entry: Dict[str, Any] = {
+        entry: dict[str, Any] = {
             "leaderboard": board,
             "label": column.title,
             "rank": rank,
@@ -76,7 +85,7 @@ def codalab_yaml(desc: CompetitionDescription) -> Dict[str, Any]:
         if rank == 1:
             entry["selection_default"] = 1
         columns[column.key] = entry
-    phase: Dict[str, Any] = {
+    phase: dict[str, Any] = {
         "phasenumber": 1,
         "label": desc.phase_label,
         "description": "Results-only phase: upload a zip of PRED_<id>.tif predictions.",
@@ -90,7 +99,7 @@ def codalab_yaml(desc: CompetitionDescription) -> Dict[str, Any]:
         "scoring_program": PROGRAM_FILE,
         "reference_data": REFERENCE_FILE,
     }
-    data: Dict[str, Any] = {
+    data: dict[str, Any] = {
         "title": desc.title,
         "description": desc.description,
         "image": LOGO_FILE,
@@ -107,9 +116,9 @@ def codalab_yaml(desc: CompetitionDescription) -> Dict[str, Any]:
     return data
 
 
-def codabench_yaml(desc: CompetitionDescription) -> Dict[str, Any]:
+def codabench_yaml(desc: CompetitionDescription) -> dict[str, Any]:
     """The Codabench v2 ``competition.yaml`` as a mapping (dump it with :func:`dump_yaml`)."""
-    phase: Dict[str, Any] = {
+    phase: dict[str, Any] = {
         "index": 0,
         "name": desc.phase_label,
         "description": "Results-only phase: upload a zip of PRED_<id>.tif predictions.",
@@ -125,7 +134,7 @@ def codabench_yaml(desc: CompetitionDescription) -> Dict[str, Any]:
             "tasks": [0],
         }
     )
-    columns: List[Dict[str, Any]] = [
+    columns: list[dict[str, Any]] = [
         {"title": c.title, "key": c.key, "index": i, "sorting": "desc", "precision": c.precision}
         for i, c in enumerate(desc.columns)
     ]
@@ -175,7 +184,7 @@ class _BundleDumper(yaml.SafeDumper):
         return str(super().generate_anchor(node))
 
 
-def dump_yaml(data: Dict[str, Any]) -> str:
+def dump_yaml(data: dict[str, Any]) -> str:
     """Dump deterministically: insertion order, block style, UTF-8 text, no line wrapping."""
     return yaml.dump(
         data,

@@ -7,7 +7,6 @@ pixels everywhere and, with the same zlib, the same PNG bytes. Pillow writes no 
 from __future__ import annotations
 
 import io
-from typing import Tuple
 
 from PIL import Image, ImageDraw
 
@@ -28,12 +27,17 @@ def _cell_class(row: int, col: int, edition: int) -> int:
     return (row * row + 3 * col + edition * (row + 1) * (col + 2)) % (len(CLASS_COLOURS) - 1)
 
 
-def _draw_digit(draw: ImageDraw.ImageDraw, digit: str, origin: Tuple[int, int], unit: int) -> None:
+def _draw_digit(draw: ImageDraw.ImageDraw, digit: str, origin: tuple[int, int], unit: int) -> None:
     x0, y0 = origin
     for r, bits in enumerate(_DIGITS[digit]):
         for c, bit in enumerate(bits):
             if bit == "1":
-                box = (x0 + c * unit, y0 + r * unit, x0 + (c + 1) * unit - 1, y0 + (r + 1) * unit - 1)
+                box = (
+                    x0 + c * unit,
+                    y0 + r * unit,
+                    x0 + (c + 1) * unit - 1,
+                    y0 + (r + 1) * unit - 1,
+                )
                 draw.rectangle(box, fill=(255, 255, 255))
 
 

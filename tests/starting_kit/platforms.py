@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from decimal import Context, Decimal, InvalidOperation
 from glob import glob
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import numpy as np
 import pytest
@@ -50,7 +50,16 @@ from scoring.classes import NUM_CLASSES, TRUTH_LUT
 #: Environment variable naming the Python 3.9 interpreter (numpy 1.22, Pillow 9) of the emulation.
 PY39_ENV = "FLAIR_KIT_PY39"
 #: Keys of a ``metadata`` file that CodaLab v1's worker does not fetch as URLs.
-V1_NON_URL_KEYS = ("description", "command", "exitCode", "elapsedTime", "stdout", "stderr", "submitted-by", "submitted-at")
+V1_NON_URL_KEYS = (
+    "description",
+    "command",
+    "exitCode",
+    "elapsedTime",
+    "stdout",
+    "stderr",
+    "submitted-by",
+    "submitted-at",
+)
 #: A test never waits longer than this for one scoring run, whatever the phase allows.
 MAX_TEST_SECONDS = 120
 #: Emulated extraction stops here: the platforms extract blindly, the tests must not fill a disk.
@@ -58,7 +67,7 @@ MAX_EXTRACTED_BYTES = 256 * 1024 * 1024
 _SCORE_STORAGE = Context(prec=20)
 _TEN_DECIMALS = Decimal(10) ** -10
 
-Snapshot = Dict[str, str]
+Snapshot = dict[str, str]
 
 
 def python39() -> str:
@@ -100,19 +109,19 @@ class PlatformRun:
     platform: str
     root: Path
     output_dir: Path
-    argv: List[str] = field(default_factory=list)
-    cwd: Optional[Path] = None
-    returncode: Optional[int] = None
+    argv: list[str] = field(default_factory=list)
+    cwd: Path | None = None
+    returncode: int | None = None
     stdout: str = ""
     stderr: str = ""
     #: Paths (relative to ``root``) the scoring program created, changed or removed outside output/.
-    touched_outside_output: List[str] = field(default_factory=list)
+    touched_outside_output: list[str] = field(default_factory=list)
     #: True when the scoring program itself wrote ``output/metadata`` (the platforms' own file).
     wrote_output_metadata: bool = False
     #: Leaderboard column key -> stored score, when the submission finished.
-    scores: Optional[Dict[str, Decimal]] = None
+    scores: dict[str, Decimal] | None = None
     #: Why the platform marks the submission Failed; None when it finished.
-    failure: Optional[str] = None
+    failure: str | None = None
 
     @property
     def res_dir(self) -> Path:
@@ -133,7 +142,6 @@ class WorkerFailure(Exception):
     """The worker raised while staging the run: the submission fails before the program runs."""
 
 
-
 def extract_plainly(archive: Path, destination: Path) -> None:
     """``ZipFile.extractall``, as both workers do: entries escaping the folder are clamped into it,
     a zip without entries creates no folder, a bad entry stops the extraction where it is.
@@ -148,14 +156,18 @@ def extract_plainly(archive: Path, destination: Path) -> None:
     except zipfile.BadZipFile:
         raise
     except (RuntimeError, OSError, NotImplementedError) as exc:
-        raise WorkerFailure(f"{archive.name}: extraction raised {type(exc).__name__}: {exc}") from exc
+        raise WorkerFailure(
+            f"{archive.name}: extraction raised {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _extract(archive: Path, destination: Path) -> None:
     with zipfile.ZipFile(archive) as handle:
         total = sum(info.file_size for info in handle.infolist())
         if total > MAX_EXTRACTED_BYTES:
-            raise WorkerFailure(f"{archive} expands to {total} bytes; the emulation refuses to extract it")
+            raise WorkerFailure(
+                f"{archive} expands to {total} bytes; the emulation refuses to extract it"
+            )
         handle.extractall(destination)
 
 
@@ -176,7 +188,7 @@ def snapshot(root: Path) -> Snapshot:
     return found
 
 
-def changes_outside(before: Snapshot, after: Snapshot, allowed: str) -> List[str]:
+def changes_outside(before: Snapshot, after: Snapshot, allowed: str) -> list[str]:
     """Paths added, changed or removed, except under the ``allowed`` relative folder."""
     changed = {p for p in set(before) | set(after) if before.get(p) != after.get(p)}
     prefix = allowed.rstrip("/") + "/"
@@ -193,7 +205,7 @@ def python3_shim(sandbox: Path, interpreter: str) -> Path:
     return folder
 
 
-def clean_environment(sandbox: Path, shim_dir: Path) -> Dict[str, str]:
+def clean_environment(sandbox: Path, shim_dir: Path) -> dict[str, str]:
     """The container's environment: PYTHONUNBUFFERED=1 as both workers set, nothing of ours."""
     home, tmp = sandbox / "home", sandbox / "tmp"
     home.mkdir(exist_ok=True)
@@ -207,7 +219,9 @@ def clean_environment(sandbox: Path, shim_dir: Path) -> Dict[str, str]:
     }
 
 
-def execute(run: PlatformRun, argv: List[str], cwd: Path, env: Dict[str, str], limit: int, sandbox: Path) -> None:
+def execute(
+    run: PlatformRun, argv: list[str], cwd: Path, env: dict[str, str], limit: int, sandbox: Path
+) -> None:
     """Run the scoring command and record what it did to the sandbox (``sandbox`` is snapshotted
     whole: the run tree, the fake home and the temporary folder)."""
     run.argv, run.cwd = argv, cwd
@@ -224,17 +238,21 @@ def execute(run: PlatformRun, argv: List[str], cwd: Path, env: Dict[str, str], l
         )
     except subprocess.TimeoutExpired as exc:
         run.returncode = -1
-        run.stderr = (exc.stderr or b"").decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        run.stderr = (
+            (exc.stderr or b"").decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        )
         run.failure = "Execution time limit exceeded!"
         return
     run.returncode = completed.returncode
     run.stdout, run.stderr = completed.stdout, completed.stderr
     after = snapshot(sandbox)
-    run.touched_outside_output = changes_outside(before, after, os.path.relpath(run.output_dir, sandbox))
+    run.touched_outside_output = changes_outside(
+        before, after, os.path.relpath(run.output_dir, sandbox)
+    )
     run.wrote_output_metadata = (run.output_dir / "metadata").exists()
 
 
-def bundle_yaml(bundle: zipfile.ZipFile) -> Dict[str, Any]:
+def bundle_yaml(bundle: zipfile.ZipFile) -> dict[str, Any]:
     """The site reads ``competition.yaml`` at the bundle root."""
     data = yaml.safe_load(bundle.read("competition.yaml"))
     assert isinstance(data, dict), "competition.yaml is not a mapping"
@@ -267,7 +285,7 @@ def _v1_lift_sole_folder_with_metadata(bundle_path: Path) -> None:
             return
 
 
-def v1_get_bundle(archive: Path, bundle_path: Path) -> Optional[Dict[str, Any]]:
+def v1_get_bundle(archive: Path, bundle_path: Path) -> dict[str, Any] | None:
     """Stage a zip the way the v1 worker's ``get_bundle`` does and return its parsed metadata.
 
     Every bundle of a run (program, ref, res) is fetched from the run's metadata, where the worker
@@ -300,12 +318,14 @@ def v1_get_bundle(archive: Path, bundle_path: Path) -> Optional[Dict[str, Any]]:
     if isinstance(metadata, dict):
         for key, value in metadata.items():
             if key not in V1_NON_URL_KEYS and isinstance(value, str):
-                raise WorkerFailure(f"{metadata_path}: key {key!r} is fetched as a bundle URL ({value!r})")
+                raise WorkerFailure(
+                    f"{metadata_path}: key {key!r} is fetched as a bundle URL ({value!r})"
+                )
         return metadata
     return None
 
 
-def v1_command(command: str, run_dir: Path, shared_dir: Path) -> List[str]:
+def v1_command(command: str, run_dir: Path, shared_dir: Path) -> list[str]:
     """Substitute placeholders in the worker's order, then split on single spaces as it does."""
     command = (
         command.strip()
@@ -321,7 +341,7 @@ def v1_command(command: str, run_dir: Path, shared_dir: Path) -> List[str]:
     return command.split(" ")
 
 
-def v1_read_scores(output_zip: Path, column_keys: List[str]) -> Dict[str, Decimal]:
+def v1_read_scores(output_zip: Path, column_keys: list[str]) -> dict[str, Decimal]:
     """The site's reading of ``scores.txt``: root member, ':' split, float, decimal column.
 
     Raises:
@@ -332,7 +352,7 @@ def v1_read_scores(output_zip: Path, column_keys: List[str]) -> Dict[str, Decima
         if "scores.txt" not in archive.namelist():
             raise ValueError("Scores.txt not found in the output of the scoring program")
         text = archive.read("scores.txt").decode("utf-8")
-    scores: Dict[str, Decimal] = {}
+    scores: dict[str, Decimal] = {}
     for line in text.split("\n"):
         if not line.strip():
             continue
@@ -356,7 +376,10 @@ def run_codalab(bundle_zip: Path, submission: Path, sandbox: Path) -> PlatformRu
         data = bundle_yaml(bundle)
         phase = data["phases"][min(data["phases"])]
         columns = [str(key) for key in data["leaderboard"]["columns"]]
-        program_zip, reference_zip = sandbox / "site" / "program.zip", sandbox / "site" / "reference.zip"
+        program_zip, reference_zip = (
+            sandbox / "site" / "program.zip",
+            sandbox / "site" / "reference.zip",
+        )
         program_zip.parent.mkdir(parents=True)
         program_zip.write_bytes(bundle.read(phase["scoring_program"]))
         reference_zip.write_bytes(bundle.read(phase["reference_data"]))
@@ -425,7 +448,7 @@ def run_codalab(bundle_zip: Path, submission: Path, sandbox: Path) -> PlatformRu
 # -- Codabench ------------------------------------------------------------------------------------
 
 
-CODABENCH_PLACEHOLDERS: Tuple[Tuple[str, str], ...] = (
+CODABENCH_PLACEHOLDERS: tuple[tuple[str, str], ...] = (
     ("$input", "/app/input"),
     ("$output", "/app/output"),
     ("$program", "/app/program"),
@@ -438,19 +461,21 @@ CODABENCH_PLACEHOLDERS: Tuple[Tuple[str, str], ...] = (
 )
 
 
-def codabench_command(command: str, app_root: Path) -> List[str]:
+def codabench_command(command: str, app_root: Path) -> list[str]:
     """Rewrite legacy placeholders to ``/app`` paths in the worker's order, split shell-style, and
     map the container's ``/app`` onto the sandbox (the bind mounts)."""
     for placeholder, container_path in CODABENCH_PLACEHOLDERS:
         command = command.replace(placeholder, container_path)
     argv = shlex.split(command)
     return [
-        str(app_root / arg[len("/app/"):]) if arg.startswith("/app/") else (str(app_root) if arg == "/app" else arg)
+        str(app_root / arg[len("/app/") :])
+        if arg.startswith("/app/")
+        else (str(app_root) if arg == "/app" else arg)
         for arg in argv
     ]
 
 
-def _codabench_metadata(folder: Path) -> Optional[Path]:
+def _codabench_metadata(folder: Path) -> Path | None:
     for name in ("metadata.yaml", "metadata"):
         if (folder / name).is_file():
             return folder / name
@@ -471,7 +496,9 @@ def codabench_prediction_step(submission: Path, work: Path) -> Path:
         raise WorkerFailure(f"{submission.name}: bad zip ({exc})") from exc
     program.mkdir(parents=True, exist_ok=True)  # the worker extracts into a folder it made
     if _codabench_metadata(program) is not None:
-        raise WorkerFailure("the submission has a root metadata file: Codabench runs it as a code submission")
+        raise WorkerFailure(
+            "the submission has a root metadata file: Codabench runs it as a code submission"
+        )
     output = work / "output"
     shutil.copytree(program, output)
     (output / "metadata").write_text(
@@ -482,7 +509,7 @@ def codabench_prediction_step(submission: Path, work: Path) -> Path:
     return result
 
 
-def codabench_read_scores(output_dir: Path, column_keys: List[str]) -> Dict[str, Decimal]:
+def codabench_read_scores(output_dir: Path, column_keys: list[str]) -> dict[str, Decimal]:
     """``push_scores``: scores.json, else scores.txt as YAML; then the site keeps column keys.
 
     Raises:
@@ -492,7 +519,7 @@ def codabench_read_scores(output_dir: Path, column_keys: List[str]) -> Dict[str,
     if json_path.exists():
         loaded = json.loads(json_path.read_text(encoding="utf-8"))
     elif txt_path.exists():
-        loaded = yaml.load(txt_path.read_text(encoding="utf-8"), Loader=yaml.Loader)  # noqa: S506
+        loaded = yaml.load(txt_path.read_text(encoding="utf-8"), Loader=yaml.Loader)
     else:
         raise ValueError("Could not find scores file, did the scoring program output it?")
     if not isinstance(loaded, dict):
@@ -563,7 +590,9 @@ def save_mask(path: Path, array: np.ndarray) -> Path:
     return path
 
 
-def make_reference(root: Path, ids: List[int], shape: Tuple[int, int] = (40, 48), seed: int = 0) -> Path:
+def make_reference(
+    root: Path, ids: list[int], shape: tuple[int, int] = (40, 48), seed: int = 0
+) -> Path:
     """Reference masks of raw values 1..19 with blocky structure, spread over two domains."""
     rng = np.random.default_rng(seed)
     for position, tile in enumerate(ids):
@@ -587,7 +616,9 @@ def make_predictions(reference: Path, folder: Path, seed: int = 1, error_rate: f
     return folder
 
 
-def zip_files(target: Path, files: List[Tuple[str, Path]], extra: Optional[Dict[str, bytes]] = None) -> Path:
+def zip_files(
+    target: Path, files: list[tuple[str, Path]], extra: dict[str, bytes] | None = None
+) -> Path:
     """A submission zip with the given ``(arcname, file)`` entries plus raw ``extra`` entries."""
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, path in files:

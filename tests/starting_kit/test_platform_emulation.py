@@ -14,7 +14,7 @@ import subprocess
 import zipfile
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -47,7 +47,7 @@ EXAMPLE_ZIP = REFERENCE_FILES / "flair1_example_submission_TOY.zip"
 TOY_IDS = [61713, 61714, 61715, 62613, 62614, 62615]
 
 Runner = Callable[[Path, Path, Path], PlatformRun]
-RUNNERS: Dict[str, Runner] = {"codalab": run_codalab, "codabench": run_codabench}
+RUNNERS: dict[str, Runner] = {"codalab": run_codalab, "codabench": run_codabench}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def py39() -> str:
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
+def toy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Reference masks in the dataset layout, a valid prediction folder, and both bundles."""
     root = tmp_path_factory.mktemp("toy")
     reference = make_reference(root / "flair_1_labels_test", TOY_IDS)
@@ -69,7 +69,7 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
     return paths
 
 
-def expected_scores(report: ScoreReport, platform: str) -> Dict[str, Decimal]:
+def expected_scores(report: ScoreReport, platform: str) -> dict[str, Decimal]:
     """The library's numbers as each site ends up storing them.
 
     v1 parses the 6-decimal text of scores.txt; Codabench loads scores.json's floats. Both store a
@@ -104,7 +104,11 @@ def assert_clean_failure(run: PlatformRun, message: str) -> None:
     assert message in lines[0], lines[0]
     assert run.touched_outside_output == []
     assert not run.wrote_output_metadata
-    left = {p.name: p.stat().st_size for p in run.output_dir.iterdir()} if run.output_dir.exists() else {}
+    left = (
+        {p.name: p.stat().st_size for p in run.output_dir.iterdir()}
+        if run.output_dir.exists()
+        else {}
+    )
     left.pop("metadata", None)  # the v1 worker's status, written after the program
     if run.platform == "codalab":
         assert left == {"detailed_results.html": 0}  # the worker's empty page, untouched
@@ -117,7 +121,12 @@ def assert_clean_failure(run: PlatformRun, message: str) -> None:
 
 def test_emulated_image_is_python39_with_numpy_122_and_pillow_9(py39: str) -> None:
     result = subprocess.run(
-        [py39, "-I", "-c", "import sys, numpy, PIL; print(sys.version_info[:2], numpy.__version__, PIL.__version__)"],
+        [
+            py39,
+            "-I",
+            "-c",
+            "import sys, numpy, PIL; print(sys.version_info[:2], numpy.__version__, PIL.__version__)",
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -131,7 +140,11 @@ def test_emulated_image_is_python39_with_numpy_122_and_pillow_9(py39: str) -> No
 def test_emulated_image_cannot_import_the_project(py39: str, tmp_path: Path) -> None:
     """Isolated, the 3.9 interpreter sees no flair-kit install: only the vendored copy can run."""
     result = subprocess.run(
-        [py39, "-I", "-c", "import scoring"], cwd=tmp_path, capture_output=True, text=True, check=False
+        [py39, "-I", "-c", "import scoring"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 1
     assert "No module named 'scoring'" in result.stderr
@@ -165,7 +178,7 @@ ZIPPERS = {"flat": flat_zip, "folder-wrapped": wrapped_zip, "macos": macos_zip}
 @pytest.mark.parametrize("layout", sorted(ZIPPERS))
 @pytest.mark.parametrize("platform", sorted(RUNNERS))
 def test_valid_submission_scores_like_the_library(
-    py39: str, toy: Dict[str, Path], tmp_path: Path, platform: str, layout: str
+    py39: str, toy: dict[str, Path], tmp_path: Path, platform: str, layout: str
 ) -> None:
     submission = ZIPPERS[layout](toy["predictions"], tmp_path / "submission.zip")
     run = RUNNERS[platform](toy[platform], submission, tmp_path / "sandbox")
@@ -181,7 +194,9 @@ def test_valid_submission_scores_like_the_library(
     assert (res_dir / "metadata").is_file() == (platform == "codabench")
 
 
-@pytest.mark.skipif(not EXAMPLE_ZIP.is_file(), reason=f"{EXAMPLE_ZIP} not found (shared/ beside the repository)")
+@pytest.mark.skipif(
+    not EXAMPLE_ZIP.is_file(), reason=f"{EXAMPLE_ZIP} not found (shared/ beside the repository)"
+)
 @pytest.mark.parametrize("platform", sorted(RUNNERS))
 def test_ign_example_submission_scores_like_the_library(
     py39: str, tmp_path_factory: pytest.TempPathFactory, platform: str
@@ -202,7 +217,9 @@ def test_ign_example_submission_scores_like_the_library(
         wrong = rng.random(pred.shape) < 0.25
         raw[wrong] = rng.integers(1, 20, size=int(wrong.sum()), dtype=np.uint8)
         save_mask(reference / name.replace("PRED_", "MSK_"), raw)
-    bundle = build_bundle(describe("flair1"), reference, root / "bundle.zip", platform=platform).path
+    bundle = build_bundle(
+        describe("flair1"), reference, root / "bundle.zip", platform=platform
+    ).path
     run = RUNNERS[platform](bundle, EXAMPLE_ZIP, root / "sandbox")
     report = score_folders(EXAMPLE_ZIP, reference, workers=1)
     assert report.n_patches == 50
@@ -212,25 +229,27 @@ def test_ign_example_submission_scores_like_the_library(
 # -- invalid submissions ----------------------------------------------------------------------
 
 
-def _predictions(toy: Dict[str, Path]) -> List[Path]:
+def _predictions(toy: dict[str, Path]) -> list[Path]:
     return sorted(toy["predictions"].glob("PRED_*.tif"))
 
 
-def _missing_one(toy: Dict[str, Path], target: Path) -> Path:
+def _missing_one(toy: dict[str, Path], target: Path) -> Path:
     return zip_files(target, [(p.name, p) for p in _predictions(toy)[1:]])
 
 
-def _extra_one(toy: Dict[str, Path], target: Path) -> Path:
+def _extra_one(toy: dict[str, Path], target: Path) -> Path:
     files = [(p.name, p) for p in _predictions(toy)]
-    return zip_files(target, files + [("PRED_099999.tif", _predictions(toy)[0])])
+    return zip_files(target, [*files, ("PRED_099999.tif", _predictions(toy)[0])])
 
 
-def _wrong_size(toy: Dict[str, Path], target: Path) -> Path:
-    small = save_mask(target.parent / "small" / _predictions(toy)[0].name, np.zeros((8, 8), np.uint8))
+def _wrong_size(toy: dict[str, Path], target: Path) -> Path:
+    small = save_mask(
+        target.parent / "small" / _predictions(toy)[0].name, np.zeros((8, 8), np.uint8)
+    )
     return zip_files(target, [(small.name, small)] + [(p.name, p) for p in _predictions(toy)[1:]])
 
 
-def _rgb(toy: Dict[str, Path], target: Path) -> Path:
+def _rgb(toy: dict[str, Path], target: Path) -> Path:
     from PIL import Image
 
     first = _predictions(toy)[0]
@@ -240,17 +259,17 @@ def _rgb(toy: Dict[str, Path], target: Path) -> Path:
     return zip_files(target, [(rgb.name, rgb)] + [(p.name, p) for p in _predictions(toy)[1:]])
 
 
-def _not_a_tiff(toy: Dict[str, Path], target: Path) -> Path:
+def _not_a_tiff(toy: dict[str, Path], target: Path) -> Path:
     files = [(p.name, p) for p in _predictions(toy)[1:]]
     return zip_files(target, files, {_predictions(toy)[0].name: b"this is not a TIFF"})
 
 
-def _duplicate_id(toy: Dict[str, Path], target: Path) -> Path:
+def _duplicate_id(toy: dict[str, Path], target: Path) -> Path:
     files = [(p.name, p) for p in _predictions(toy)]
-    return zip_files(target, files + [(f"again/{_predictions(toy)[0].name}", _predictions(toy)[0])])
+    return zip_files(target, [*files, (f"again/{_predictions(toy)[0].name}", _predictions(toy)[0])])
 
 
-def _no_prediction(toy: Dict[str, Path], target: Path) -> Path:
+def _no_prediction(toy: dict[str, Path], target: Path) -> Path:
     return zip_files(target, [], {"readme.txt": b"predictions to follow"})
 
 
@@ -268,7 +287,7 @@ INVALID = {
 @pytest.mark.parametrize("case", sorted(INVALID))
 @pytest.mark.parametrize("platform", sorted(RUNNERS))
 def test_invalid_submission_fails_with_one_line(
-    py39: str, toy: Dict[str, Path], tmp_path: Path, platform: str, case: str
+    py39: str, toy: dict[str, Path], tmp_path: Path, platform: str, case: str
 ) -> None:
     make, message = INVALID[case]
     submission = make(toy, tmp_path / "submission.zip")
@@ -279,7 +298,9 @@ def test_invalid_submission_fails_with_one_line(
 # -- what the platforms do before the scorer runs ---------------------------------------------
 
 
-def test_v1_lifts_a_sole_folder_holding_metadata(py39: str, toy: Dict[str, Path], tmp_path: Path) -> None:
+def test_v1_lifts_a_sole_folder_holding_metadata(
+    py39: str, toy: dict[str, Path], tmp_path: Path
+) -> None:
     """v1's only unwrapping rule: the folder is lifted, its metadata sits in res/ and is ignored."""
     files = [(f"preds/{p.name}", p) for p in _predictions(toy)]
     submission = zip_files(tmp_path / "s.zip", files, {"preds/metadata": b"description: my run\n"})
@@ -288,7 +309,9 @@ def test_v1_lifts_a_sole_folder_holding_metadata(py39: str, toy: Dict[str, Path]
     assert (run.root / "worker" / "run" / "input" / "res" / "PRED_061713.tif").is_file()
 
 
-def test_v1_metadata_with_a_string_key_fails_before_scoring(toy: Dict[str, Path], tmp_path: Path, py39: str) -> None:
+def test_v1_metadata_with_a_string_key_fails_before_scoring(
+    toy: dict[str, Path], tmp_path: Path, py39: str
+) -> None:
     files = [(p.name, p) for p in _predictions(toy)]
     submission = zip_files(tmp_path / "s.zip", files, {"metadata": b"model: resnet34\n"})
     run = run_codalab(toy["codalab"], submission, tmp_path / "sandbox")
@@ -296,7 +319,9 @@ def test_v1_metadata_with_a_string_key_fails_before_scoring(toy: Dict[str, Path]
     assert run.failure is not None and "'model' is fetched as a bundle URL" in run.failure
 
 
-def test_codabench_runs_a_root_metadata_as_code(toy: Dict[str, Path], tmp_path: Path, py39: str) -> None:
+def test_codabench_runs_a_root_metadata_as_code(
+    toy: dict[str, Path], tmp_path: Path, py39: str
+) -> None:
     files = [(p.name, p) for p in _predictions(toy)]
     submission = zip_files(tmp_path / "s.zip", files, {"metadata": b"description: my run\n"})
     run = run_codabench(toy["codabench"], submission, tmp_path / "sandbox")
@@ -304,7 +329,9 @@ def test_codabench_runs_a_root_metadata_as_code(toy: Dict[str, Path], tmp_path: 
     assert run.failure is not None and "code submission" in run.failure
 
 
-def test_v1_extracts_a_nested_zip_beside_itself(py39: str, toy: Dict[str, Path], tmp_path: Path) -> None:
+def test_v1_extracts_a_nested_zip_beside_itself(
+    py39: str, toy: dict[str, Path], tmp_path: Path
+) -> None:
     """A zip in the zip: v1 extracts it into res/<stem>/, so the predictions are found once."""
     inner = flat_zip(toy["predictions"], tmp_path / "inner.zip")
     submission = zip_files(tmp_path / "s.zip", [("inner.zip", inner)])
@@ -313,14 +340,16 @@ def test_v1_extracts_a_nested_zip_beside_itself(py39: str, toy: Dict[str, Path],
     assert (run.root / "worker" / "run" / "input" / "res" / "inner" / "PRED_061713.tif").is_file()
 
 
-def test_codabench_leaves_a_nested_zip_closed(py39: str, toy: Dict[str, Path], tmp_path: Path) -> None:
+def test_codabench_leaves_a_nested_zip_closed(
+    py39: str, toy: dict[str, Path], tmp_path: Path
+) -> None:
     inner = flat_zip(toy["predictions"], tmp_path / "inner.zip")
     submission = zip_files(tmp_path / "s.zip", [("inner.zip", inner)])
     run = run_codabench(toy["codabench"], submission, tmp_path / "sandbox")
     assert_clean_failure(run, "no PRED_<id>.tif file found")
 
 
-def test_the_sandbox_is_removed_cleanly(py39: str, toy: Dict[str, Path], tmp_path: Path) -> None:
+def test_the_sandbox_is_removed_cleanly(py39: str, toy: dict[str, Path], tmp_path: Path) -> None:
     """Everything the emulation and the scorer made stays inside the sandbox folder."""
     submission = flat_zip(toy["predictions"], tmp_path / "submission.zip")
     before = set(os.listdir(tmp_path))
@@ -334,7 +363,7 @@ def test_the_sandbox_is_removed_cleanly(py39: str, toy: Dict[str, Path], tmp_pat
 #: Corpus cases the platform stages so that the scoring program finds a scorable submission,
 #: although ``validate`` rejects or warns about them. The scorer is faithful to the platform and
 #: to IGN's scorer; only real errors fail it.
-SCORED: Dict[str, str] = {
+SCORED: dict[str, str] = {
     "pred_img_name": "PRED_IMG_<id>.tif is matched by its id, as IGN's scorer matches it",
     "unpadded_id": "the id is read as an integer, as IGN's scorer sorts by int(...)",
     "png_renamed": "Pillow decodes by content, not by file name, in the official scorer too",
@@ -354,7 +383,7 @@ SCORED: Dict[str, str] = {
 }
 #: Cases whose fate depends on the platform: "scored", "fails" (the scoring program exits 1 with
 #: one line) or "worker" (the platform fails the submission before running the program).
-PER_PLATFORM: Dict[str, Dict[str, str]] = {
+PER_PLATFORM: dict[str, dict[str, str]] = {
     # v1 extracts a top-level zip into res/inner/; Codabench leaves it closed.
     "nested_zip": {"codalab": "scored", "codabench": "fails"},
     # v1 parses res/metadata but fetches nothing ('command' is not a URL key) and the scorer
@@ -378,7 +407,7 @@ def expected_fate(name: str, platform: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, object]:
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     from tests.starting_kit.corpus import hostile_submissions
 
     root = tmp_path_factory.mktemp("corpus")
@@ -386,16 +415,18 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, object]:
     reference = next(iter(cases.values())).expect
     assert reference is not None
     bundles = {
-        platform: build_bundle(describe("flair1"), reference, root / f"{platform}.zip", platform=platform).path
+        platform: build_bundle(
+            describe("flair1"), reference, root / f"{platform}.zip", platform=platform
+        ).path
         for platform in RUNNERS
     }
     return {"cases": cases, "reference": reference, "bundles": bundles}
 
 
-def _corpus_names() -> List[str]:
-    from tests.starting_kit.corpus import hostile_submissions
-
+def _corpus_names() -> list[str]:
     import tempfile
+
+    from tests.starting_kit.corpus import hostile_submissions
 
     with tempfile.TemporaryDirectory() as scratch:
         return sorted(case.name for case in hostile_submissions(Path(scratch)) if case.is_zip)
@@ -411,7 +442,7 @@ def test_every_corpus_decision_names_a_real_case() -> None:
 @pytest.mark.parametrize("name", CORPUS_NAMES)
 @pytest.mark.parametrize("platform", sorted(RUNNERS))
 def test_hostile_corpus_on_the_platform(
-    py39: str, corpus: Dict[str, object], tmp_path: Path, platform: str, name: str
+    py39: str, corpus: dict[str, object], tmp_path: Path, platform: str, name: str
 ) -> None:
     case = corpus["cases"][name]  # type: ignore[index]
     bundle = corpus["bundles"][platform]  # type: ignore[index]
@@ -433,3 +464,51 @@ def test_hostile_corpus_on_the_platform(
     warnings = [line for line in run.stderr.splitlines() if line]
     assert all(line.startswith("warning: ") for line in warnings), run.stderr
     assert bool(warnings) == (report.dropped_pixels > 0)
+
+
+# -- the interpreter switch -------------------------------------------------------------------
+
+
+def test_without_the_interpreter_a_local_run_skips(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLAIR_KIT_PY39", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="FLAIR_KIT_PY39 is not set"):
+        python39()
+
+
+def test_without_the_interpreter_ci_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLAIR_KIT_PY39", raising=False)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run the platform emulation"):
+        python39()
+
+
+def test_a_wrong_interpreter_path_fails(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("FLAIR_KIT_PY39", str(tmp_path / "python3.9"))
+    with pytest.raises(pytest.fail.Exception, match="is not an executable interpreter"):
+        python39()
+
+
+def test_a_worker_error_never_hangs_the_scorer(
+    py39: str, toy: dict[str, Path], tmp_path: Path
+) -> None:
+    """Regression: Python 3.9's Pool.terminate() deadlocked about one run in four when a worker
+    raised while another was sending its histogram; the pool is now drained and closed."""
+    with zipfile.ZipFile(toy["codalab"]) as bundle:
+        (tmp_path / "program.zip").write_bytes(bundle.read("scoring_program.zip"))
+    with zipfile.ZipFile(tmp_path / "program.zip") as program:
+        program.extractall(tmp_path / "program")
+    shutil.copytree(toy["reference"], tmp_path / "input" / "ref")
+    res = shutil.copytree(toy["predictions"], tmp_path / "input" / "res")
+    (res / "PRED_061713.tif").write_bytes(b"not a TIFF")
+    for attempt in range(8):
+        result = subprocess.run(
+            [py39, "-I", "-B", str(tmp_path / "program" / "score.py"), "input", f"out{attempt}"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 1, result.stderr
+        assert "PRED_061713.tif: cannot be decoded by Pillow" in result.stderr
