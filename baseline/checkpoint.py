@@ -1,0 +1,153 @@
+"""Checkpoints: atomic writes, a self-describing payload, loud failures on any mismatch.
+
+A checkpoint is a ``torch.save`` dict that loads with ``weights_only=True`` (no pickled code):
+
+- ``model``: the network's state dict (never the DDP wrapper's);
+- ``config``: the full training configuration as plain values;
+- ``classes``: the 13 class names the head predicts, in index order;
+- ``flair_kit_version``, ``format``;
+- ``epoch`` (the last completed epoch), ``best_score``, ``history`` (one dict per epoch);
+- in ``last.pt`` only, for ``--resume``: ``optimizer``, ``scheduler``, ``scaler``,
+  ``early_stopping`` and ``rng`` (the RNG states of every process).
+
+Files are written under a temporary name and renamed, so a crash never leaves half a checkpoint
+where a valid one used to be.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from baseline.config import TrainConfig, config_from_dict
+from scoring.classes import CLASS_NAMES
+from scoring.errors import ConfigError, DataError, MissingFileError
+
+#: Version of the payload layout.
+CHECKPOINT_FORMAT = 1
+_REQUIRED = ("model", "config", "classes", "flair_kit_version", "format", "epoch")
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` to ``path`` atomically (temporary file, then rename)."""
+    scratch = path.with_name(f".{path.name}.partial")
+    torch.save(payload, scratch)
+    os.replace(scratch, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a flair-kit checkpoint onto the CPU.
+
+    Raises:
+        MissingFileError: no such file.
+        DataError: not a torch file, or not a flair-kit checkpoint (keys named).
+    """
+    if not path.is_file():
+        raise MissingFileError(f"{path}: checkpoint not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch.load raises many types on a bad file
+        raise DataError(
+            f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})"
+        ) from None
+    if not isinstance(payload, dict):
+        raise DataError(f"{path}: not a flair-kit checkpoint (a {type(payload).__name__})")
+    missing = [key for key in _REQUIRED if key not in payload]
+    if missing:
+        raise DataError(
+            f"{path}: not a flair-kit checkpoint (missing {', '.join(missing)}); checkpoints come "
+            "from `flair-kit baseline train` (best.pt or last.pt in the run folder)"
+        )
+    if payload["format"] != CHECKPOINT_FORMAT:
+        raise DataError(
+            f"{path}: checkpoint format {payload['format']} but this flair-kit reads format "
+            f"{CHECKPOINT_FORMAT}; use the flair-kit version that wrote it "
+            f"({payload['flair_kit_version']})"
+        )
+    return payload
+
+
+def checkpoint_config(payload: dict[str, Any], path: Path) -> TrainConfig:
+    """The training configuration stored in a checkpoint."""
+    return config_from_dict(payload["config"], where=f"{path} (stored configuration)")
+
+
+def check_classes(payload: dict[str, Any], path: Path) -> None:
+    """Refuse a checkpoint whose head predicts other classes than the kit scores.
+
+    Raises:
+        ConfigError: naming both class lists.
+    """
+    stored = list(payload["classes"])
+    if stored != list(CLASS_NAMES):
+        raise ConfigError(
+            f"{path}: the checkpoint predicts {len(stored)} classes {stored} but FLAIR scores "
+            f"{len(CLASS_NAMES)} classes {list(CLASS_NAMES)}; retrain with this flair-kit"
+        )
+
+
+def check_bands(cfg: TrainConfig, path: Path, bands: tuple[int, ...] | None) -> tuple[int, ...]:
+    """The bands to read: the checkpoint's, or ``bands`` if given and equal.
+
+    Raises:
+        ConfigError: ``bands`` differs from the checkpoint's (both named).
+    """
+    trained = tuple(cfg.data.bands)
+    if bands is not None and tuple(bands) != trained:
+        raise ConfigError(
+            f"{path}: the model was trained on bands {trained} but bands {tuple(bands)} were "
+            f"requested; predict with bands {trained} (or omit the option)"
+        )
+    return trained
+
+
+def model_payload(model_state: dict[str, Any], cfg: TrainConfig, **extra: Any) -> dict[str, Any]:
+    """The common part of every checkpoint."""
+    from baseline.config import config_to_dict
+    from starting_kit import __version__
+
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "flair_kit_version": __version__,
+        "model": model_state,
+        "config": config_to_dict(cfg),
+        "classes": list(CLASS_NAMES),
+        **extra,
+    }
+
+
+def load_model_state(
+    model: torch.nn.Module, state: dict[str, Any], path: Path, cfg: TrainConfig
+) -> None:
+    """Load weights strictly; a shape or key mismatch is an error that names what differs.
+
+    Raises:
+        ConfigError: the weights do not fit the network the stored configuration builds.
+    """
+    expected = model.state_dict()
+    mismatched = [
+        f"{key}: checkpoint {tuple(value.shape)} vs model {tuple(expected[key].shape)}"
+        for key, value in state.items()
+        if key in expected and tuple(value.shape) != tuple(expected[key].shape)
+    ]
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if mismatched or missing or unexpected:
+        details = "; ".join(
+            part
+            for part in (
+                f"shape mismatch {mismatched[:2]}" if mismatched else "",
+                f"missing {missing[:3]}" if missing else "",
+                f"unexpected {unexpected[:3]}" if unexpected else "",
+            )
+            if part
+        )
+        raise ConfigError(
+            f"{path}: the weights do not fit a {cfg.model.arch}/{cfg.model.encoder} with "
+            f"{len(cfg.data.bands)} bands {tuple(cfg.data.bands)} and {len(CLASS_NAMES)} classes "
+            f"({details}); the checkpoint and its configuration disagree"
+        )
+    model.load_state_dict(state)

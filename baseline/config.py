@@ -1,0 +1,401 @@
+"""Training configuration: frozen dataclasses loaded once, at the edge, from YAML (no torch here).
+
+A configuration file has four sections and a few top-level keys; every key is optional and
+defaults to the value of the dataclass below. Two configurations ship with the package
+(``baseline/configs/``), addressable by name:
+
+- ``flair1-baseline``: the published FLAIR #1 baseline (U-Net/ResNet34, 5 bands, SGD lr 0.02,
+  ReduceLROnPlateau on the validation loss, weight 0 for 'other', flips and 90-degree rotations);
+- ``flair1-toy-cpu``: a quick CPU run on the toy data (what ``flair-kit demo`` trains).
+
+Unknown keys and wrong types raise :class:`~scoring.errors.ConfigError` naming the file, the key,
+the value and what is expected, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from scoring.errors import ConfigError, MissingFileError
+
+SplitStrategy = Literal["official", "random"]
+DeviceChoice = Literal["auto", "cpu", "cuda"]
+AmpChoice = Literal["auto", "off", "bf16", "fp16"]
+MonitorChoice = Literal["val_loss", "val_miou"]
+
+#: The eight official FLAIR #1 validation domains (IGN's ``flair-1-paths-val.csv``).
+OFFICIAL_VAL_DOMAINS: tuple[str, ...] = (
+    "D004_2021",
+    "D014_2020",
+    "D029_2021",
+    "D031_2019",
+    "D058_2020",
+    "D066_2021",
+    "D067_2021",
+    "D070_2020",
+)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data is and how it is split and read.
+
+    Attributes:
+        train: a dataset root in the official layout (``flair_aerial_train/`` ...), a folder of
+            ``<D>/<Z>/img/IMG_<id>.tif`` images with a sibling labels tree, or an official path
+            csv (``flair-1-paths-train.csv``).
+        val: an explicit validation set (path csv or folder); when given, ``split`` is unused.
+        csv_root: folder that the relative paths of the csvs start from (default: the csv's folder).
+        metadata: the aerial metadata JSON (needed when ``model.use_metadata``).
+        split: ``official`` (the eight official validation domains) or ``random`` (a seeded
+            split of whole domains; never patch-level).
+        val_fraction: share of domains in validation for the ``random`` split.
+        bands: 1-based band indices read from each image (1 R, 2 G, 3 B, 4 NIR, 5 elevation).
+        augment: the baseline's random vertical flip, horizontal flip and 90-degree rotation.
+        num_workers: DataLoader worker processes per training process.
+    """
+
+    train: str | None = None
+    val: str | None = None
+    csv_root: str | None = None
+    metadata: str | None = None
+    split: SplitStrategy = "official"
+    val_fraction: float = 0.2
+    bands: tuple[int, ...] = (1, 2, 3, 4, 5)
+    augment: bool = True
+    num_workers: int = 2
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which network to build.
+
+    Attributes:
+        arch: a segmentation-models-pytorch architecture (``unet``, ``unetplusplus``, ``fpn``...).
+        encoder: an smp encoder name (``resnet34``, ``efficientnet-b0``, ``tu-<timm name>``...).
+        encoder_weights: ``none``, ``imagenet`` (downloaded once by smp; fails fast offline)
+            or the path of a local encoder state dict.
+        decoder_channels: U-Net decoder widths (smp default when null).
+        use_metadata: fuse the 45-value aerial metadata code into the deepest encoder features.
+        metadata_encoding: ``corrected`` or ``official`` month term (see baseline.metadata).
+    """
+
+    arch: str = "unet"
+    encoder: str = "resnet34"
+    encoder_weights: str = "none"
+    decoder_channels: tuple[int, ...] | None = None
+    use_metadata: bool = False
+    metadata_encoding: Literal["corrected", "official"] = "corrected"
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Loss, optimiser and learning-rate schedule.
+
+    Attributes:
+        optimizer: ``sgd`` (the baseline: no momentum, no weight decay), ``adam`` or ``adamw``.
+        lr: initial learning rate.
+        momentum: SGD momentum.
+        weight_decay: weight decay of the optimiser.
+        scheduler: ``plateau`` (ReduceLROnPlateau on the monitored value), ``cosine`` or ``none``.
+        plateau_factor, plateau_patience, plateau_cooldown: ReduceLROnPlateau settings.
+        min_lr: learning-rate floor of the schedulers.
+        other_weight: loss weight of class 12 'other' (0 in the baseline: 'other' is not scored).
+    """
+
+    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
+    lr: float = 0.02
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    scheduler: Literal["plateau", "cosine", "none"] = "plateau"
+    plateau_factor: float = 0.5
+    plateau_patience: int = 10
+    plateau_cooldown: int = 4
+    min_lr: float = 1e-7
+    other_weight: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A complete training run.
+
+    Attributes:
+        name: a label for the run (written to the checkpoint and the metrics).
+        data, model, optim: the sections above.
+        epochs: maximum number of epochs.
+        batch_size: images per step and per process (the global batch is this times the
+            number of processes under torchrun).
+        seed: seeds the split, the sampler, the augmentations and the weights.
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        amp: ``auto`` (bf16 where the hardware runs it natively, fp16 on older GPUs, fp32 on
+            CPUs without native bf16), ``off``, ``bf16`` or ``fp16`` (GPU only).
+        channels_last: use the NHWC memory format (faster convolutions on CPU and GPU).
+        monitor: ``val_loss`` (the baseline) or ``val_miou``: drives best checkpoint, plateau
+            schedule and early stopping.
+        early_stopping_patience: epochs without improvement before stopping (null: never).
+        out: the run folder (checkpoints, metrics.csv, split.json).
+    """
+
+    name: str = "flair1"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    epochs: int = 1
+    batch_size: int = 8
+    seed: int = 2022
+    device: DeviceChoice = "auto"
+    amp: AmpChoice = "auto"
+    channels_last: bool = True
+    monitor: MonitorChoice = "val_loss"
+    early_stopping_patience: int | None = None
+    out: str | None = None
+
+
+#: Fields that may differ between a run and its ``--resume``: they do not change the maths.
+RESUMABLE_FIELDS = frozenset(
+    {
+        "epochs",
+        "out",
+        "device",
+        "data.num_workers",
+        "early_stopping_patience",
+        "data.train",
+        "data.val",
+        "data.csv_root",
+        "data.metadata",
+    }
+)
+
+_SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig}
+
+
+def packaged_configs() -> dict[str, Path]:
+    """Names and paths of the configurations shipped in ``baseline/configs/``."""
+    folder = resources.files("baseline") / "configs"
+    return {
+        Path(str(entry)).stem: Path(str(entry))
+        for entry in folder.iterdir()
+        if str(entry).endswith(".yaml")
+    }
+
+
+def _describe(kind: Any) -> str:
+    origin = typing.get_origin(kind)
+    if origin is Literal:
+        return " | ".join(repr(v) for v in typing.get_args(kind))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(kind))
+    if origin is tuple:
+        return f"a list of {_describe(typing.get_args(kind)[0])}"
+    if kind is type(None):
+        return "null"
+    return getattr(kind, "__name__", str(kind))
+
+
+def _coerce(value: Any, kind: Any, where: str) -> Any:
+    """Check one YAML value against a field type; return it in the dataclass's form."""
+    origin = typing.get_origin(kind)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(kind):
+            return None
+        for option in typing.get_args(kind):
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: {value!r} is not {_describe(kind)}")
+    if origin is Literal:
+        if value is False and "off" in typing.get_args(kind):
+            return "off"  # YAML 1.1 reads an unquoted `off` as false
+        if value not in typing.get_args(kind):
+            raise ConfigError(f"{where}: {value!r} is not one of {_describe(kind)}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ConfigError(f"{where}: {value!r} is not {_describe(kind)}")
+        item = typing.get_args(kind)[0]
+        return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: {value!r} is not true or false")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: {value!r} is not an integer")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: {value!r} is not a number")
+        return float(value)
+    if kind is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{where}: {value!r} is not a string")
+        return str(value)
+    raise ConfigError(f"{where}: unsupported type {kind!r}")  # pragma: no cover - a bug here
+
+
+def _build(cls: type, values: Any, prefix: str) -> Any:
+    """Build one dataclass from a mapping; ``prefix`` is the dotted path of the section."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(
+            f"section {prefix.rstrip('.') or 'top level'}: expected a mapping, got {values!r}"
+        )
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {', '.join(repr(prefix + k) for k in unknown)}; valid keys"
+            f"{' in ' + prefix.rstrip('.') if prefix else ''} are {', '.join(sorted(known))}"
+        )
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        if cls is TrainConfig and name in _SECTIONS:
+            kwargs[name] = _build(_SECTIONS[name], value or {}, f"{name}.")
+        else:
+            kwargs[name] = _coerce(value, hints[name], prefix + name)
+    return cls(**kwargs)
+
+
+def validate_config(cfg: TrainConfig, where: str = "config") -> TrainConfig:
+    """Check the values that a type alone cannot (ranges, combinations).
+
+    Raises:
+        ConfigError: naming the key, the value and the accepted range.
+    """
+    checks = [
+        (cfg.epochs >= 1, "epochs", cfg.epochs, "at least 1"),
+        (cfg.batch_size >= 1, "batch_size", cfg.batch_size, "at least 1"),
+        (cfg.optim.lr > 0, "optim.lr", cfg.optim.lr, "positive"),
+        (
+            0.0 < cfg.data.val_fraction < 1.0,
+            "data.val_fraction",
+            cfg.data.val_fraction,
+            "strictly between 0 and 1",
+        ),
+        (cfg.data.num_workers >= 0, "data.num_workers", cfg.data.num_workers, "0 or more"),
+        (
+            all(b >= 1 for b in cfg.data.bands),
+            "data.bands",
+            cfg.data.bands,
+            "1-based band indices (1 R, 2 G, 3 B, 4 NIR, 5 elevation)",
+        ),
+        (
+            len(set(cfg.data.bands)) == len(cfg.data.bands),
+            "data.bands",
+            cfg.data.bands,
+            "without repeats",
+        ),
+        (cfg.optim.other_weight >= 0, "optim.other_weight", cfg.optim.other_weight, "0 or more"),
+        (
+            cfg.early_stopping_patience is None or cfg.early_stopping_patience >= 1,
+            "early_stopping_patience",
+            cfg.early_stopping_patience,
+            "at least 1, or null",
+        ),
+    ]
+    for ok, key, value, expected in checks:
+        if not ok:
+            raise ConfigError(f"{where}: {key} is {value!r}; expected {expected}")
+    return cfg
+
+
+def config_from_dict(values: Any, where: str = "config") -> TrainConfig:
+    """Build a validated :class:`TrainConfig` from nested plain values (YAML or a checkpoint).
+
+    Raises:
+        ConfigError: the message starts with ``where`` (the file name) and names the key.
+    """
+    try:
+        cfg = _build(TrainConfig, values, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return validate_config(cfg, where)
+
+
+def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """Plain nested values (tuples as lists), suitable for YAML, JSON and checkpoints."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(dataclasses.asdict(cfg))
+
+
+def load_config(source: str | Path) -> TrainConfig:
+    """Load a configuration by packaged name (``flair1-baseline``) or from a YAML file.
+
+    Raises:
+        MissingFileError: neither a packaged name nor an existing file.
+        ConfigError: the YAML is malformed, or a key or value is invalid.
+    """
+    packaged = packaged_configs()
+    path = packaged.get(str(source)) or Path(source)
+    if not path.is_file():
+        raise MissingFileError(
+            f"{source}: configuration not found; give a YAML file or one of the packaged "
+            f"configurations: {', '.join(sorted(packaged))}"
+        )
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    return config_from_dict(values or {}, where=str(path))
+
+
+def with_overrides(cfg: TrainConfig, **overrides: Any) -> TrainConfig:
+    """Return ``cfg`` with dotted keys replaced (``epochs=3``, ``**{"data.train": "x"}``).
+
+    ``None`` values are skipped, so command-line options that were not given change nothing.
+
+    Raises:
+        ConfigError: an unknown key or an invalid value.
+    """
+    values = config_to_dict(cfg)
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        parts = dotted.split(".")
+        target = values
+        for part in parts[:-1]:
+            if part not in target or not isinstance(target[part], dict):
+                raise ConfigError(f"override {dotted!r}: no such section {part!r}")
+            target = target[part]
+        if parts[-1] not in target:
+            raise ConfigError(f"override {dotted!r}: no such key")
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        target[parts[-1]] = list(value) if isinstance(value, tuple) else value
+    return config_from_dict(values, where="command-line overrides")
+
+
+def config_differences(a: TrainConfig, b: TrainConfig) -> dict[str, tuple[Any, Any]]:
+    """Dotted keys whose values differ between two configurations, with both values."""
+
+    def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+        flat: dict[str, Any] = {}
+        for key, value in values.items():
+            if isinstance(value, dict):
+                flat.update(flatten(value, f"{prefix}{key}."))
+            else:
+                flat[f"{prefix}{key}"] = value
+        return flat
+
+    left, right = flatten(config_to_dict(a)), flatten(config_to_dict(b))
+    return {k: (left[k], right[k]) for k in left if left[k] != right.get(k)}

@@ -1,0 +1,241 @@
+"""Reading FLAIR patches for the baseline: images, masks, metadata, augmentations, the Dataset.
+
+Image format: GeoTIFF, 5 uint8 bands in the order R, G, B, NIR, elevation (nDSM), 512 x 512 at
+0.2 m in the real data. The baseline scales them to float32 in [0, 1] (``/ 255``, IGN's
+``img_as_float``; no mean/std normalisation). Masks carry the raw 1..19 nomenclature and become
+the 13 challenge classes through :data:`scoring.classes.TRUTH_LUT`, the very table the official
+metric uses: raw 1..12 -> 0..11, raw 13..19 -> 12 'other', and a raw 0 (which must not occur) ->
+12 'other' as in the metric, never ``mask - 1``. Targets are class indices (int64), not one-hots.
+
+The Dataset stores paths, not open files (handles do not survive the move into DataLoader
+workers), and draws its augmentations from ``(seed, epoch, index)``: the same sample gets the same
+flips in a resumed run and under any number of workers or processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+import rasterio
+import torch
+from rasterio.errors import RasterioIOError
+
+from baseline.metadata import METADATA_SIZE, MetadataVariant, encode_metadata
+from scoring.classes import TRUTH_LUT
+from scoring.errors import DataError, MissingFileError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from numpy.typing import NDArray
+
+    from starting_kit.discovery import Sample
+
+
+def read_image(path: Path, bands: Sequence[int]) -> NDArray[np.uint8]:
+    """Read the requested 1-based bands of an aerial patch as a (C, H, W) uint8 array.
+
+    Raises:
+        MissingFileError: the file does not exist.
+        DataError: unreadable, not uint8, or fewer bands than requested (both values named).
+    """
+    try:
+        with rasterio.open(path) as src:
+            if max(bands) > src.count:
+                raise DataError(
+                    f"{path}: the configuration reads bands {tuple(bands)} but the image has "
+                    f"{src.count} band(s); set data.bands to bands 1..{src.count}"
+                )
+            if src.dtypes[0] != "uint8":
+                raise DataError(
+                    f"{path}: image dtype is {src.dtypes[0]}; expected uint8 FLAIR patches"
+                )
+            return src.read(indexes=list(bands))
+    except RasterioIOError as exc:
+        if not path.exists():
+            raise MissingFileError(f"{path}: image not found") from None
+        raise DataError(f"{path}: not a readable GeoTIFF ({exc})") from None
+
+
+def read_mask(path: Path) -> NDArray[np.uint8]:
+    """Read band 1 of a raw label file (values 1..19) as an (H, W) uint8 array.
+
+    Raises:
+        MissingFileError: the file does not exist.
+        DataError: unreadable or not an integer raster.
+    """
+    try:
+        with rasterio.open(path) as src:
+            if not np.issubdtype(np.dtype(src.dtypes[0]), np.integer):
+                raise DataError(
+                    f"{path}: mask dtype is {src.dtypes[0]}; expected uint8 raw labels 1..19"
+                )
+            raw = src.read(1)
+    except RasterioIOError as exc:
+        if not path.exists():
+            raise MissingFileError(f"{path}: mask not found") from None
+        raise DataError(f"{path}: not a readable GeoTIFF ({exc})") from None
+    if raw.dtype != np.uint8:
+        if raw.size and (raw.min() < 0 or raw.max() > 255):
+            raise DataError(
+                f"{path}: mask values {raw.min()}..{raw.max()}; expected raw labels 1..19"
+            )
+        raw = raw.astype(np.uint8)
+    return raw
+
+
+def image_to_float32(image: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """Scale uint8 bands to float32 in [0, 1], as IGN's ``img_as_float`` does.
+
+    >>> image_to_float32(np.array([0, 51, 255], dtype=np.uint8)).tolist()
+    [0.0, 0.20000000298023224, 1.0]
+    """
+    return image.astype(np.float32) / np.float32(255.0)
+
+
+def mask_to_index(raw: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """Map raw labels to class indices 0..12 with the metric's lookup table (never ``raw - 1``).
+
+    >>> mask_to_index(np.array([1, 12, 13, 19, 0], dtype=np.uint8)).tolist()
+    [0, 11, 12, 12, 12]
+    """
+    return TRUTH_LUT[raw]
+
+
+class Flips(NamedTuple):
+    """One draw of the baseline's augmentation: flips first, then quarter turns."""
+
+    vertical: bool
+    horizontal: bool
+    quarter_turns: int
+
+
+def draw_flips(rng: np.random.Generator) -> Flips:
+    """Draw IGN's augmentation: VerticalFlip, HorizontalFlip, RandomRotate90, p = 0.5 each.
+
+    RandomRotate90, when applied, turns by 0..3 quarter turns chosen uniformly.
+    """
+    vertical, horizontal, rotate = (bool(v) for v in rng.random(3) < 0.5)
+    return Flips(vertical, horizontal, int(rng.integers(0, 4)) if rotate else 0)
+
+
+def apply_flips(array: NDArray[Any], flips: Flips) -> NDArray[Any]:
+    """Apply a draw to the last two axes (rows, columns) of an image or a mask.
+
+    >>> apply_flips(np.array([[1, 2], [3, 4]]), Flips(True, False, 1)).tolist()
+    [[4, 2], [3, 1]]
+    """
+    if flips.vertical:
+        array = array[..., ::-1, :]
+    if flips.horizontal:
+        array = array[..., :, ::-1]
+    return np.rot90(array, k=flips.quarter_turns, axes=(-2, -1))
+
+
+def augmentation_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    """The random generator of one sample in one epoch: independent of workers and processes."""
+    return np.random.default_rng([seed, epoch, index])
+
+
+class FlairDataset(torch.utils.data.Dataset):
+    """FLAIR aerial patches (and masks, and metadata) as tensors.
+
+    Each item is a dict:
+
+    - ``image``: float32 (C, H, W) in [0, 1], C = ``len(bands)``;
+    - ``mask``: int64 (H, W) class indices 0..12 (only when ``with_masks``);
+    - ``metadata``: float32 (45,) when ``metadata_variant`` is given, else shape (0,);
+    - ``index``: the position of the sample in ``samples``.
+
+    Args:
+        samples: discovered patches.
+        bands: 1-based band indices to read.
+        with_masks: read and return the masks (training and validation).
+        augment: apply the baseline's random flips and rotations.
+        seed: seeds the augmentations together with the epoch and the index.
+        metadata_variant: encode each sample's metadata with this variant; every sample must
+            carry a metadata entry.
+
+    Raises:
+        DataError: a sample has no mask while ``with_masks``, or no metadata entry while
+            ``metadata_variant`` is set.
+    """
+
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        bands: Sequence[int],
+        *,
+        with_masks: bool = True,
+        augment: bool = False,
+        seed: int = 0,
+        metadata_variant: MetadataVariant | None = None,
+    ) -> None:
+        self.samples = list(samples)
+        self.bands = tuple(bands)
+        self.with_masks = with_masks
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
+        if with_masks:
+            missing = [s.name for s in self.samples if s.mask is None]
+            if missing:
+                raise DataError(
+                    f"{len(missing)} training patch(es) have no mask, first {missing[0]}; "
+                    "expected a MSK_<id>.tif for every IMG_<id>.tif of the labels tree"
+                )
+        self.metadata: NDArray[np.float32] | None = None
+        if metadata_variant is not None:
+            self.metadata = (
+                np.stack([self._encoded_metadata(s, metadata_variant) for s in self.samples])
+                if self.samples
+                else np.zeros((0, METADATA_SIZE), np.float32)
+            )
+
+    @staticmethod
+    def _encoded_metadata(sample: Sample, variant: MetadataVariant) -> NDArray[np.float32]:
+        if sample.metadata is None:
+            raise DataError(
+                f"{sample.name}: no aerial metadata entry; the model uses metadata, so give the "
+                "metadata JSON (data.metadata / --metadata) covering every patch"
+            )
+        return encode_metadata(sample.metadata, variant, name=sample.name)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentations of this epoch (call before iterating a DataLoader)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        sample = self.samples[index]
+        image = read_image(sample.image, self.bands)
+        mask = None
+        if self.with_masks:
+            assert sample.mask is not None  # checked in __init__
+            raw = read_mask(sample.mask)
+            if raw.shape != image.shape[1:]:
+                raise DataError(
+                    f"{sample.mask}: mask is {raw.shape[0]}x{raw.shape[1]} but image "
+                    f"{sample.image.name} is {image.shape[1]}x{image.shape[2]}; expected equal sizes"
+                )
+            mask = mask_to_index(raw)
+        if self.augment:
+            flips = draw_flips(augmentation_rng(self.seed, self.epoch, index))
+            image = apply_flips(image, flips)
+            if mask is not None:
+                mask = apply_flips(mask, flips)
+        item: dict[str, Any] = {
+            "image": torch.from_numpy(image_to_float32(np.ascontiguousarray(image))),
+            "index": index,
+        }
+        if mask is not None:
+            item["mask"] = torch.from_numpy(np.ascontiguousarray(mask).astype(np.int64))
+        if self.metadata is not None:
+            item["metadata"] = torch.from_numpy(self.metadata[index])
+        else:
+            item["metadata"] = torch.zeros(0)
+        return item

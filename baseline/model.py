@@ -1,0 +1,377 @@
+"""The baseline network: any segmentation-models-pytorch (smp) model, with optional metadata fusion.
+
+Default: smp ``Unet`` with a ``resnet34`` encoder, 5 input bands, 13 outputs (about 24.4 M
+parameters). Architecture and encoder are separate options, so every smp pair works (``fpn`` with
+``efficientnet-b0``, ``unetplusplus`` with ``resnext50_32x4d``...), never split out of one string.
+
+Five bands and pretrained weights (read from smp's code, not from its docstring, which says "random
+init"): the ImageNet encoders have 3-channel first convolutions. With ``encoder_weights=imagenet``,
+smp's ``patch_first_conv`` builds the 5-channel kernel by reusing the RGB filters cyclically
+(bands R, G, B, NIR, elevation get the filters of R, G, B, R, G) and multiplies it by 3/5 so the
+activations keep their scale. With ``encoder_weights=none`` the first convolution is initialised at
+random like the rest. A local weights file with a 3-channel first convolution is adapted the same
+way (:func:`load_encoder_weights`).
+
+Metadata fusion (``use_metadata``): the 45-value code of :mod:`baseline.metadata` goes through
+IGN's MLP (45 -> 64 -> 32 -> 16, Dropout 0.4 and ReLU after each layer), then a linear map to the
+channel count of the deepest encoder feature; the result is added to that feature, broadcast over
+whatever height and width the encoder produced. IGN instead tiles the 16 values along the *height*
+axis of a hard-coded (512, 16, 16) map, which only works for 512-pixel inputs and a ResNet34; the
+linear map is our one addition and the only difference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from baseline.metadata import METADATA_SIZE
+from scoring.errors import ConfigError, DataError, MissingFileError
+
+#: Hidden sizes of IGN's metadata MLP.
+METADATA_HIDDEN = (64, 32, 16)
+#: Dropout of IGN's FLAIR #1 metadata MLP.
+METADATA_DROPOUT = 0.4
+
+_HUB_HOST = ("huggingface.co", 443)
+
+
+class MetadataMLP(nn.Module):
+    """IGN's metadata MLP followed by a projection to ``out_channels`` values per sample."""
+
+    def __init__(self, out_channels: int, in_features: int = METADATA_SIZE) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = in_features
+        for hidden in METADATA_HIDDEN:
+            layers += [nn.Linear(width, hidden), nn.Dropout(METADATA_DROPOUT), nn.ReLU()]
+            width = hidden
+        self.mlp = nn.Sequential(*layers)
+        self.project = nn.Linear(width, out_channels)
+
+    def forward(self, metadata: torch.Tensor) -> torch.Tensor:
+        """(B, 45) -> (B, out_channels)."""
+        return self.project(self.mlp(metadata))
+
+
+class FlairSegmenter(nn.Module):
+    """An smp segmentation model with an optional metadata branch.
+
+    ``forward(image, metadata=None)`` returns logits (B, classes, H, W). Without the metadata
+    branch it is exactly the smp model.
+    """
+
+    def __init__(self, net: nn.Module, metadata_mlp: MetadataMLP | None = None) -> None:
+        super().__init__()
+        self.net = net
+        self.metadata_mlp = metadata_mlp
+
+    @property
+    def uses_metadata(self) -> bool:
+        """Whether forward needs the (B, 45) metadata tensor."""
+        return self.metadata_mlp is not None
+
+    @property
+    def output_stride(self) -> int:
+        """Height and width must be multiples of this (32 for a U-Net with 5 levels)."""
+        encoder = getattr(self.net, "encoder", None)
+        return int(getattr(encoder, "output_stride", 1))
+
+    def forward(self, image: torch.Tensor, metadata: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, classes, H, W) for images (B, C, H, W) and, if fused, metadata (B, 45)."""
+        if self.metadata_mlp is None:
+            return self.net(image)
+        if metadata is None or metadata.shape[-1] != METADATA_SIZE:
+            raise ValueError(
+                "this model fuses aerial metadata: pass a (B, 45) metadata tensor with the images"
+            )
+        self.net.check_input_shape(image)
+        features = list(self.net.encoder(image))
+        offset = self.metadata_mlp(metadata.to(features[-1].dtype))
+        features[-1] = features[-1] + offset[:, :, None, None]  # broadcast over any H, W
+        return self.net.segmentation_head(self.net.decoder(features))
+
+
+def network_reachable(host: tuple[str, int] = _HUB_HOST, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``host`` opens within ``timeout`` seconds (DNS included)."""
+    outcome: list[bool] = []
+
+    def attempt() -> None:
+        try:
+            with socket.create_connection(host, timeout=timeout):
+                outcome.append(True)
+        except OSError:
+            outcome.append(False)
+
+    # A thread bounds the DNS lookup too, which socket timeouts do not cover.
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return bool(outcome and outcome[0])
+
+
+def _offline_flag() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _uses_proxy() -> bool:
+    return any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"))
+
+
+def weights_hint(encoder: str) -> str:
+    """How to provide ImageNet weights without network access."""
+    return (
+        'on a machine with internet access run: python -c "import segmentation_models_pytorch as '
+        f"smp, torch; torch.save(smp.encoders.get_encoder('{encoder}', weights='imagenet')"
+        f".state_dict(), '{encoder}-imagenet.pt')\" and pass --encoder-weights "
+        f"{encoder}-imagenet.pt (or model.encoder_weights in the config); use "
+        "--encoder-weights none to train from scratch"
+    )
+
+
+def imagenet_cached(encoder: str) -> bool:
+    """Whether smp's ImageNet weights for ``encoder`` are already in the Hugging Face cache."""
+    from huggingface_hub import try_to_load_from_cache
+    from segmentation_models_pytorch.encoders import encoders
+
+    settings = encoders.get(encoder, {}).get("pretrained_settings", {}).get("imagenet")
+    if settings is None:
+        return False
+    found = try_to_load_from_cache(
+        settings["repo_id"], "model.safetensors", revision=settings["revision"]
+    )
+    return isinstance(found, str)
+
+
+def check_imagenet_available(
+    encoder: str, *, reachable: Callable[[], bool] = network_reachable
+) -> None:
+    """Fail fast, before building anything, when ImageNet weights cannot be obtained.
+
+    Passes when the weights are cached; otherwise refuses when ``HF_HUB_OFFLINE`` is set or the
+    Hugging Face hub cannot be reached within a few seconds.
+
+    Raises:
+        ConfigError: the encoder has no ImageNet weights in smp.
+        MissingFileError: the weights are not cached and cannot be downloaded; the message says how
+            to provide a local file.
+    """
+    from segmentation_models_pytorch.encoders import encoders
+
+    if not encoder.startswith("tu-"):
+        known = encoders.get(encoder)
+        if known is None:
+            raise ConfigError(f"model.encoder {encoder!r} is not an smp encoder")
+        if "imagenet" not in known["pretrained_settings"]:
+            available = ", ".join(known["pretrained_settings"]) or "none"
+            raise ConfigError(
+                f"encoder {encoder!r} has no 'imagenet' weights in smp (available: {available}); "
+                "use --encoder-weights none or a local weights file"
+            )
+        if imagenet_cached(encoder):
+            return
+    if _offline_flag():
+        raise MissingFileError(
+            f"ImageNet weights for encoder {encoder!r} are not in the local Hugging Face cache and "
+            f"HF_HUB_OFFLINE is set; {weights_hint(encoder)}"
+        )
+    if not _uses_proxy() and not reachable():
+        raise MissingFileError(
+            f"ImageNet weights for encoder {encoder!r} are not in the local Hugging Face cache and "
+            f"{_HUB_HOST[0]} cannot be reached (no network?); {weights_hint(encoder)}"
+        )
+
+
+def _read_weights_file(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise MissingFileError(
+            f"{path}: encoder weights file not found; expected 'none', 'imagenet' or the path of "
+            "an encoder state dict (.pt/.pth/.safetensors)"
+        )
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            content: Any = load_file(str(path), device="cpu")
+        else:
+            content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch/safetensors raise many types on a bad file
+        raise DataError(
+            f"{path}: cannot read encoder weights ({type(exc).__name__}: {exc})"
+        ) from None
+    for key in ("state_dict", "model"):
+        if isinstance(content, dict) and isinstance(content.get(key), dict):
+            content = content[key]
+    if not isinstance(content, dict) or not all(
+        isinstance(v, torch.Tensor) for v in content.values()
+    ):
+        raise DataError(f"{path}: expected a state dict (name -> tensor) of an encoder")
+    for prefix in ("net.encoder.", "encoder."):
+        if content and all(k.startswith(prefix) for k in content):
+            content = {k[len(prefix) :]: v for k, v in content.items()}
+    return content
+
+
+def adapt_first_conv(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
+    """smp's rule for a pretrained 3-channel kernel and ``in_channels`` bands.
+
+    Channels are reused cyclically (R, G, B, R, G, ...) and scaled by ``3 / in_channels``;
+    a single band gets the sum of the three filters.
+
+    >>> adapt_first_conv(torch.ones(1, 3, 1, 1), 5).flatten().tolist()
+    [0.6000000238418579, 0.6000000238418579, 0.6000000238418579, 0.6000000238418579, 0.6000000238418579]
+    """
+    source = weight.shape[1]
+    if in_channels == 1:
+        return weight.sum(dim=1, keepdim=True)
+    index = torch.arange(in_channels) % source
+    return weight[:, index] * (source / in_channels)
+
+
+def load_encoder_weights(encoder: nn.Module, path: Path, in_channels: int) -> None:
+    """Load a local encoder state dict, adapting a 3-channel first convolution to the bands.
+
+    Classifier keys (``fc.*``, ``classifier.*``, ``head.*``) of a full ImageNet network are ignored.
+
+    Raises:
+        MissingFileError, DataError: the file is missing or not a state dict.
+        ConfigError: missing, unexpected or mis-shaped keys (named, with both shapes).
+    """
+    weights = _read_weights_file(path)
+    expected = encoder.state_dict()
+    ignored = ("fc.", "classifier.", "head.", "last_linear.")
+    weights = {k: v for k, v in weights.items() if not k.startswith(ignored) or k in expected}
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    if missing or unexpected:
+        raise ConfigError(
+            f"{path}: the weights do not match the encoder ({len(missing)} missing key(s), e.g. "
+            f"{missing[:3]}; {len(unexpected)} unexpected, e.g. {unexpected[:3]}); check "
+            "model.encoder against the network the file was saved from"
+        )
+    for key, target in expected.items():
+        tensor = weights[key]
+        if tensor.shape == target.shape:
+            continue
+        adaptable = (
+            tensor.ndim == 4
+            and tensor.shape[0] == target.shape[0]
+            and tensor.shape[2:] == target.shape[2:]
+            and tensor.shape[1] == 3
+            and target.shape[1] == in_channels
+        )
+        if not adaptable:
+            raise ConfigError(
+                f"{path}: weight {key!r} has shape {tuple(tensor.shape)} but the encoder expects "
+                f"{tuple(target.shape)}"
+            )
+        weights[key] = adapt_first_conv(tensor, in_channels)
+    encoder.load_state_dict(weights)
+
+
+def _check_accepts(arch: str, option: str) -> None:
+    """Refuse an option the architecture would silently swallow in its ``**kwargs``."""
+    import inspect
+
+    from segmentation_models_pytorch import MODEL_ARCHITECTURES_MAPPING
+
+    model_class = MODEL_ARCHITECTURES_MAPPING.get(arch.lower())
+    if model_class is not None and option not in inspect.signature(model_class.__init__).parameters:
+        raise ConfigError(
+            f"model: architecture {arch!r} does not accept these options ({option}); remove "
+            f"model.{option} or use an architecture that has it (unet, unetplusplus...)"
+        )
+
+
+def build_model(
+    arch: str,
+    encoder: str,
+    in_channels: int,
+    num_classes: int,
+    encoder_weights: str = "none",
+    *,
+    decoder_channels: tuple[int, ...] | None = None,
+    use_metadata: bool = False,
+) -> FlairSegmenter:
+    """Create the network.
+
+    Args:
+        arch: smp architecture name (``unet``...).
+        encoder: smp encoder name (``resnet34``...).
+        in_channels: number of input bands.
+        num_classes: number of output classes (13 for FLAIR).
+        encoder_weights: ``none``, ``imagenet`` or the path of a local encoder state dict.
+        decoder_channels: decoder widths for architectures that take them (U-Net: 5 values).
+        use_metadata: add the metadata branch.
+
+    Raises:
+        ConfigError: unknown architecture or encoder, or incompatible options.
+        MissingFileError: ImageNet weights unavailable offline, or a missing weights file.
+    """
+    import segmentation_models_pytorch as smp
+
+    weights_path: Path | None = None
+    smp_weights: Any = None
+    if encoder_weights == "imagenet":
+        check_imagenet_available(encoder)
+        smp_weights = True if encoder.startswith("tu-") else "imagenet"
+    elif encoder_weights != "none":
+        weights_path = Path(encoder_weights)
+        if not weights_path.is_file():
+            raise MissingFileError(
+                f"{encoder_weights}: encoder weights file not found; expected 'none', 'imagenet' "
+                "or the path of an encoder state dict"
+            )
+    kwargs: dict[str, Any] = {}
+    if decoder_channels is not None:
+        kwargs["decoder_channels"] = list(decoder_channels)
+        _check_accepts(arch, "decoder_channels")
+    try:
+        net = smp.create_model(
+            arch,
+            encoder_name=encoder,
+            encoder_weights=smp_weights,
+            in_channels=in_channels,
+            classes=num_classes,
+            **kwargs,
+        )
+    except KeyError as exc:
+        raise ConfigError(f"model: {exc.args[0] if exc.args else exc}") from None
+    except TypeError as exc:
+        raise ConfigError(
+            f"model: architecture {arch!r} does not accept these options ({exc})"
+        ) from None
+    except (OSError, RuntimeError) as exc:
+        if smp_weights is None:
+            raise
+        raise MissingFileError(
+            f"downloading ImageNet weights for encoder {encoder!r} failed ({exc}); "
+            f"{weights_hint(encoder)}"
+        ) from None
+    if weights_path is not None:
+        load_encoder_weights(net.encoder, weights_path, in_channels)
+    mlp = MetadataMLP(int(net.encoder.out_channels[-1])) if use_metadata else None
+    return FlairSegmenter(net, mlp)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@contextlib.contextmanager
+def evaluating(model: nn.Module):  # type: ignore[no-untyped-def]
+    """Put a model in eval mode for the block and restore its previous mode afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)

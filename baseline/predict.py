@@ -1,0 +1,338 @@
+"""Predict with a trained checkpoint and write a submission-ready folder (and zip).
+
+Fast by construction: batches (not IGN's batch size 1), ``torch.inference_mode``, channels_last,
+autocast (bf16 where the hardware runs it natively, see :mod:`baseline.runtime`), DataLoader
+workers reading ahead, and a small thread pool compressing the output files while the next batch
+runs. Every input patch gets exactly one prediction: nothing is dropped (IGN's predict loader used
+``drop_last=True``).
+
+Output: ``PRED_<id>.tif`` in exactly the official challenge format (Pillow, LZW, uint8 class
+indices 0..12, no geotags, :func:`starting_kit.predictions.write_prediction`), or with
+``georeferenced`` the same name and values written by rasterio with the input image's CRS and
+transform (count 1, uint8, LZW). ``pack`` then produces the validated zip directly.
+
+Optional test-time augmentation (``tta``): the 8 symmetries of the square (D4); the softmax
+probabilities of the 8 views are mapped back and averaged before the argmax.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from baseline.checkpoint import (
+    check_bands,
+    check_classes,
+    checkpoint_config,
+    load_checkpoint,
+    load_model_state,
+)
+from baseline.config import TrainConfig
+from baseline.data import FlairDataset
+from baseline.model import FlairSegmenter, build_model
+from baseline.progress import Observer
+from baseline.runtime import autocast, resolve_amp, resolve_device
+from scoring.classes import NUM_CLASSES
+from scoring.errors import ConfigError, MissingFileError, OutputExistsError
+from scoring.tiles import index_tiles
+from starting_kit.discovery import SPLIT_FOLDERS, Sample, discover_csv, discover_tree, find_metadata
+from starting_kit.predictions import encode_prediction, prediction_name, write_prediction
+
+#: The 8 elements of D4 as (quarter turns, left-right flip).
+D4: tuple[tuple[int, bool], ...] = tuple((k, flip) for flip in (False, True) for k in range(4))
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    """What a prediction run wrote and how fast it went.
+
+    Attributes:
+        out_dir: the folder of ``PRED_<id>.tif`` files.
+        n_tiles: patches predicted.
+        seconds: wall time of the prediction loop (reading, model, writing).
+        tiles_per_s: ``n_tiles / seconds``.
+        device: where the model ran, e.g. ``cpu`` or ``cuda:0``.
+        amp: autocast dtype name, or ``off``.
+        tta: whether D4 test-time augmentation was used.
+        archive: the packed submission, when ``pack`` was given.
+    """
+
+    out_dir: Path
+    n_tiles: int
+    seconds: float
+    tiles_per_s: float
+    device: str
+    amp: str
+    tta: bool
+    archive: Any | None = None
+
+
+def d4_transform(x: torch.Tensor, quarter_turns: int, flip: bool) -> torch.Tensor:
+    """Rotate the last two axes by quarter turns, then flip left-right."""
+    x = torch.rot90(x, quarter_turns, dims=(-2, -1))
+    return x.flip(-1) if flip else x
+
+
+def d4_inverse(x: torch.Tensor, quarter_turns: int, flip: bool) -> torch.Tensor:
+    """Undo :func:`d4_transform`."""
+    if flip:
+        x = x.flip(-1)
+    return torch.rot90(x, -quarter_turns, dims=(-2, -1))
+
+
+def pad_to_multiple(images: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
+    """Reflect-pad height and width up to a multiple of ``multiple``; return the original size."""
+    height, width = images.shape[-2:]
+    pad_h, pad_w = (-height) % multiple, (-width) % multiple
+    if pad_h or pad_w:
+        images = F.pad(images, (0, pad_w, 0, pad_h), mode="reflect")
+    return images, height, width
+
+
+def predict_batch(
+    model: FlairSegmenter,
+    images: torch.Tensor,
+    metadata: torch.Tensor | None = None,
+    *,
+    tta: bool = False,
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = True,
+) -> torch.Tensor:
+    """Class indices (B, H, W) uint8 for a batch of images (B, C, H, W) on the model's device.
+
+    Sizes that are not multiples of the encoder's stride are reflect-padded and cropped back.
+    """
+    padded, height, width = pad_to_multiple(images, max(model.output_stride, 1))
+    views = D4 if tta else ((0, False),)
+    total: torch.Tensor | None = None
+    for quarter_turns, flip in views:
+        view = d4_transform(padded, quarter_turns, flip)
+        if channels_last:
+            view = view.contiguous(memory_format=torch.channels_last)
+        with autocast(images.device, amp_dtype):
+            logits = model(view, metadata)
+        logits = d4_inverse(logits.float(), quarter_turns, flip)
+        scores = logits.softmax(dim=1) if tta else logits
+        total = scores if total is None else total + scores
+    assert total is not None
+    return total[..., :height, :width].argmax(dim=1).to(torch.uint8)
+
+
+def load_predictor(
+    checkpoint: Path, *, bands: Sequence[int] | None = None
+) -> tuple[FlairSegmenter, TrainConfig]:
+    """Rebuild the trained network from a checkpoint, refusing any mismatch.
+
+    Raises:
+        MissingFileError, DataError: no such checkpoint, or not a flair-kit checkpoint.
+        ConfigError: other classes or bands than the checkpoint's, or weights that do not fit
+            the stored configuration (both values named).
+    """
+    payload = load_checkpoint(checkpoint)
+    check_classes(payload, checkpoint)
+    cfg = checkpoint_config(payload, checkpoint)
+    used_bands = check_bands(cfg, checkpoint, tuple(bands) if bands is not None else None)
+    model = build_model(
+        cfg.model.arch,
+        cfg.model.encoder,
+        len(used_bands),
+        NUM_CLASSES,
+        "none",  # the checkpoint holds every weight; never download anything here
+        decoder_channels=cfg.model.decoder_channels,
+        use_metadata=cfg.model.use_metadata,
+    )
+    load_model_state(model, payload["model"], checkpoint, cfg)
+    return model.eval(), cfg
+
+
+def discover_inputs(
+    data: Path, *, metadata: Path | None = None, csv_root: Path | None = None
+) -> list[Sample]:
+    """Find the patches to predict: a path csv, a dataset root (its ``flair_1_aerial_test``) or an
+    image folder (``<DOMAIN>/<ZONE>/img/IMG_<id>.tif``, searched recursively).
+
+    Raises:
+        MissingFileError: ``data`` does not exist.
+        DataError: no image found (and discovery's errors).
+    """
+    if not data.exists():
+        raise MissingFileError(f"{data}: not found; expected a folder of test images or a path csv")
+    if data.is_file():
+        return discover_csv(data, root=csv_root, metadata=metadata)
+    test_images = data / SPLIT_FOLDERS[("flair1", "test")].images
+    return discover_tree(test_images if test_images.is_dir() else data, metadata=metadata)
+
+
+def _image_folder(data: Path) -> Path:
+    test_images = data / SPLIT_FOLDERS[("flair1", "test")].images
+    return test_images if data.is_dir() and test_images.is_dir() else data
+
+
+def _check_outputs(out: Path, pack: Path | None, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(
+            f"{out}: exists and is not a folder; --out takes the folder for PRED files"
+        )
+    if out.is_dir() and not overwrite:
+        existing = index_tiles(out, "pred").by_id
+        if existing:
+            raise OutputExistsError(
+                f"{out}: already holds {len(existing)} PRED files; pass --overwrite or choose another --out"
+            )
+    if pack is not None and pack.exists() and not overwrite:
+        raise OutputExistsError(f"{pack}: exists; pass --overwrite or choose another --pack path")
+
+
+def write_georeferenced(path: Path, classes: np.ndarray, source: Path) -> None:
+    """Write a class map with the georeferencing of its input image (rasterio, LZW, uint8)."""
+    image = encode_prediction(classes)  # the same checks as the official writer
+    with rasterio.open(source) as src:
+        profile = dict(src.profile)
+    for key in ("photometric", "interleave", "blockxsize", "blockysize", "tiled"):
+        profile.pop(key, None)
+    profile.update(driver="GTiff", count=1, dtype="uint8", compress="lzw", nodata=None)
+    scratch = path.with_name(f".{path.name}.partial")
+    with rasterio.open(scratch, "w", **profile) as dst:
+        dst.write(np.asarray(image, dtype=np.uint8), 1)
+    os.replace(scratch, path)
+
+
+def predict(
+    checkpoint: Path,
+    data: Path,
+    out: Path,
+    *,
+    batch_size: int = 8,
+    device: str = "auto",
+    amp: str = "auto",
+    tta: bool = False,
+    georeferenced: bool = False,
+    num_workers: int = 2,
+    bands: Sequence[int] | None = None,
+    metadata: Path | None = None,
+    pack: Path | None = None,
+    overwrite: bool = False,
+    observer: Observer | None = None,
+) -> PredictResult:
+    """Predict every patch under ``data`` into ``out`` (and pack a zip with ``pack``).
+
+    Args:
+        checkpoint: ``best.pt`` or ``last.pt`` from ``flair-kit baseline train``.
+        data: a dataset root, a folder of test images, or a path csv.
+        out: the folder for ``PRED_<id>.tif`` files (created).
+        batch_size: patches per forward pass.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        amp: ``auto``, ``off``, ``bf16`` or ``fp16``.
+        tta: average the 8 D4 views.
+        georeferenced: keep the input's CRS and transform (the zip is still valid).
+        num_workers: DataLoader reader processes.
+        bands: bands to read; must equal the checkpoint's (default: the checkpoint's).
+        metadata: aerial metadata JSON, for models trained with metadata (default: found at the
+            dataset root).
+        pack: write and validate the submission zip here.
+        overwrite: replace existing PRED files and zip.
+        observer: receives progress.
+
+    Returns:
+        What was written and the throughput.
+
+    Raises:
+        ConfigError: a checkpoint/option mismatch (both values named), invalid options.
+        OutputExistsError: outputs exist and ``overwrite`` is False.
+        MissingFileError, DataError: missing or malformed inputs.
+        SubmissionError: the packed predictions fail validation.
+    """
+    if batch_size < 1:
+        raise ConfigError(f"batch size is {batch_size}; expected at least 1")
+    observer = observer or Observer()
+    _check_outputs(out, pack, overwrite)
+    model, cfg = load_predictor(checkpoint, bands=bands)
+    if cfg.model.use_metadata and metadata is None and data.is_dir():
+        metadata = find_metadata(data)
+        if metadata is None:
+            raise ConfigError(
+                f"{checkpoint}: the model uses aerial metadata but no metadata JSON was given or "
+                f"found in {data}; pass --metadata flair-1_metadata_aerial.json"
+            )
+    samples = discover_inputs(data, metadata=metadata if cfg.model.use_metadata else None)
+    torch_device = resolve_device(device)
+    amp_dtype = resolve_amp(amp, torch_device)
+    model.to(torch_device).to(memory_format=torch.channels_last)
+    dataset = FlairDataset(
+        samples,
+        cfg.data.bands,
+        with_masks=False,
+        metadata_variant=cfg.model.metadata_encoding if cfg.model.use_metadata else None,
+    )
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        drop_last=False,
+        num_workers=num_workers,
+        pin_memory=torch_device.type == "cuda",
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    pending: list[Future[None]] = []
+    start = time.perf_counter()
+    done = 0
+    with ThreadPoolExecutor(max_workers=2) as writers:
+        for step, batch in enumerate(loader, start=1):
+            images = batch["image"].to(torch_device, non_blocking=True)
+            meta = batch["metadata"].to(torch_device) if model.uses_metadata else None
+            with torch.inference_mode():
+                classes = (
+                    predict_batch(model, images, meta, tta=tta, amp_dtype=amp_dtype).cpu().numpy()
+                )
+            for index, class_map in zip(batch["index"].tolist(), classes):
+                sample = samples[index]
+                target = out / prediction_name(sample.tile)
+                if georeferenced:
+                    pending.append(
+                        writers.submit(write_georeferenced, target, class_map, sample.image)
+                    )
+                else:
+                    pending.append(writers.submit(write_prediction, target, class_map))
+            # Bound the queue of arrays waiting to be written, and surface write errors early.
+            while len(pending) > 4 * batch_size:
+                pending.pop(0).result()
+            done += len(classes)
+            observer.step(
+                "predict", step, len(loader), done / max(time.perf_counter() - start, 1e-9)
+            )
+        for future in pending:
+            future.result()
+    seconds = max(time.perf_counter() - start, 1e-9)
+    archive = None
+    if pack is not None:
+        from starting_kit.submission import pack_submission
+
+        size = int(dataset[0]["image"].shape[-1]) if len(dataset) else 512
+        archive = pack_submission(
+            out,
+            pack,
+            expect=_image_folder(data) if data.is_dir() else data,
+            expected_size=size,
+            overwrite=overwrite,
+        )
+    return PredictResult(
+        out_dir=out,
+        n_tiles=done,
+        seconds=seconds,
+        tiles_per_s=done / seconds,
+        device=str(torch_device),
+        amp=str(amp_dtype).replace("torch.", "") if amp_dtype is not None else "off",
+        tta=tta,
+        archive=archive,
+    )

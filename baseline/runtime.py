@@ -1,0 +1,200 @@
+"""Where and how the baseline runs: device, mixed precision, seeding, RNG state, torch.distributed.
+
+Mixed precision policy (``amp: auto``), measured rather than assumed:
+
+- CUDA: bf16 autocast where the GPU supports it (Ampere and later), else fp16 with a GradScaler;
+- CPU: bf16 autocast when oneDNN reports native bf16 instructions (AVX512-BF16 or AMX), else fp32:
+  on CPUs that emulate bf16 it is slower than fp32. On the 2-core AMD EPYC (Zen 4, AVX512-BF16)
+  used to develop the kit, bf16 U-Net/ResNet34 inference ran about 3x faster than fp32
+  (see benchmarks/RESULTS.md).
+
+Distributed runs are started by ``torchrun``, which sets ``RANK``, ``WORLD_SIZE`` and
+``LOCAL_RANK``: the process group uses nccl on GPUs and gloo on CPUs, each process drives the GPU
+of its local rank, and only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from scoring.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """This process's place in a (possibly single-process) run."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the only process that writes files and reports progress."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        """Whether a process group is in use."""
+        return self.world_size > 1
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"environment variable {name}={value!r} is not an integer") from None
+
+
+def init_distributed(device: torch.device) -> DistInfo:
+    """Join the process group that torchrun describes in the environment (no-op when alone).
+
+    Backend: nccl for CUDA devices, gloo for CPU.
+    """
+    world_size = _env_int("WORLD_SIZE", 1)
+    info = DistInfo(_env_int("RANK", 0), world_size, _env_int("LOCAL_RANK", 0))
+    if world_size > 1 and not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend=backend)
+    return info
+
+
+def shutdown_distributed() -> None:
+    """Leave the process group, if one was joined."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def resolve_device(choice: str, local_rank: int = 0) -> torch.device:
+    """Turn ``auto|cpu|cuda`` into a device; under torchrun, the GPU of the local rank.
+
+    Raises:
+        ConfigError: ``cuda`` was asked for but no CUDA device is usable.
+    """
+    if choice not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"device is {choice!r}; expected auto, cpu or cuda")
+    if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            "device is 'cuda' but torch sees no CUDA device (CPU-only torch build, or no GPU "
+            "visible); use --device cpu or --device auto"
+        )
+    count = torch.cuda.device_count()
+    if local_rank >= count:
+        raise ConfigError(
+            f"LOCAL_RANK is {local_rank} but only {count} CUDA device(s) are visible; start at "
+            f"most {count} processes per node"
+        )
+    return torch.device("cuda", local_rank)
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (AVX512-BF16 or AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_amp(choice: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``auto|off|bf16|fp16`` on ``device`` (None means fp32).
+
+    Raises:
+        ConfigError: fp16 on CPU, or bf16 on a GPU without bf16 support.
+    """
+    if choice == "off":
+        return None
+    if device.type == "cuda":
+        bf16_ok = torch.cuda.is_bf16_supported()
+        if choice == "auto":
+            return torch.bfloat16 if bf16_ok else torch.float16
+        if choice == "bf16" and not bf16_ok:
+            raise ConfigError("amp is 'bf16' but this GPU does not support bf16; use fp16 or off")
+        return torch.bfloat16 if choice == "bf16" else torch.float16
+    if choice == "fp16":
+        raise ConfigError("amp is 'fp16', which is for GPUs; on CPU use bf16, auto or off")
+    if choice == "auto":
+        return torch.bfloat16 if cpu_has_fast_bf16() else None
+    if choice == "bf16":
+        return torch.bfloat16
+    raise ConfigError(f"amp is {choice!r}; expected auto, off, bf16 or fp16")
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
+    """An autocast context for the device, disabled when ``dtype`` is None."""
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """The global RNG states of this process, in types a weights-only checkpoint can hold."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": (np_state[0], [int(v) for v in np_state[1]], *np_state[2:]),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the states saved by :func:`rng_state`."""
+    python = state["python"]
+    random.setstate((python[0], tuple(python[1]), python[2]))
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def all_reduce_sum(tensor: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """Sum a tensor over all processes (identity when alone)."""
+    if info.distributed:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def gather_objects(value: Any, info: DistInfo) -> list[Any]:
+    """Every process's ``value``, in rank order (``[value]`` when alone)."""
+    if not info.distributed:
+        return [value]
+    gathered: list[Any] = [None] * info.world_size
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
+def broadcast_object(value: Any, info: DistInfo) -> Any:
+    """Rank 0's ``value`` on every process."""
+    if not info.distributed:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def barrier(info: DistInfo) -> None:
+    """Wait for every process."""
+    if info.distributed:
+        dist.barrier()
