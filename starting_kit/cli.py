@@ -255,13 +255,13 @@ def bundle(
     check: Optional[Path] = typer.Option(None, "--check", help="Validate this bundle zip instead of building one."),
     title: Optional[str] = typer.Option(None, "--title", help="Competition title."),
     start: Optional[str] = typer.Option(None, "--start", help="First day of the phase, YYYY-MM-DD."),
-    end: Optional[str] = typer.Option(None, "--end", help="Last day, YYYY-MM-DD [default: never ends]."),
-    max_submissions: Optional[int] = typer.Option(None, "--max-submissions", min=1, help="Per participant [100]."),
-    max_per_day: Optional[int] = typer.Option(None, "--max-per-day", min=1, help="Per participant per day [5]."),
-    time_limit: Optional[int] = typer.Option(None, "--time-limit", min=60, help="Scoring time limit, s [1800]."),
-    max_size: Optional[int] = typer.Option(None, "--max-size-mb", min=1, help="Largest upload on CodaLab, MB [500]."),
+    end: Optional[str] = typer.Option(None, "--end", help="Last day, YYYY-MM-DD (default: never ends)."),
+    max_submissions: Optional[int] = typer.Option(None, "--max-submissions", min=1, help="Per participant (default 100)."),
+    max_per_day: Optional[int] = typer.Option(None, "--max-per-day", min=1, help="Per participant per day (default 5)."),
+    time_limit: Optional[int] = typer.Option(None, "--time-limit", min=60, help="Scoring time limit in s (default 1800)."),
+    max_size: Optional[int] = typer.Option(None, "--max-size-mb", min=1, help="Largest upload on CodaLab in MB (default 500)."),
     docker_image: Optional[str] = typer.Option(
-        None, "--docker-image", help="Image the scorer runs in [codalab/codalab-legacy:py39]."
+        None, "--docker-image", help="Image the scorer runs in (default codalab/codalab-legacy:py39)."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output zip."),
 ) -> None:
