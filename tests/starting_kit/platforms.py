@@ -35,7 +35,7 @@ import stat
 import subprocess
 import zipfile
 from dataclasses import dataclass, field
-from decimal import Context, Decimal, InvalidOperation
+from decimal import Context, Decimal
 from glob import glob
 from pathlib import Path
 from typing import Any
@@ -96,10 +96,10 @@ def store_decimal(value: float) -> Decimal:
     Raises:
         ValueError: NaN or infinity, which the column cannot hold.
     """
-    try:
-        return _SCORE_STORAGE.create_decimal_from_float(float(value)).quantize(_TEN_DECIMALS)
-    except InvalidOperation as exc:
-        raise ValueError(f"{value!r} cannot be stored in a decimal column") from exc
+    stored = _SCORE_STORAGE.create_decimal_from_float(float(value))
+    if not stored.is_finite():
+        raise ValueError(f"{value!r} cannot be stored in a decimal column")
+    return stored.quantize(_TEN_DECIMALS)
 
 
 @dataclass

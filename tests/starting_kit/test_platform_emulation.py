@@ -28,6 +28,7 @@ from starting_kit.bundle.archive import SCORING_COMMAND
 from tests.starting_kit.platforms import (
     PlatformRun,
     codabench_command,
+    codabench_read_scores,
     flat_zip,
     macos_zip,
     make_predictions,
@@ -38,6 +39,7 @@ from tests.starting_kit.platforms import (
     save_mask,
     store_decimal,
     v1_command,
+    v1_read_scores,
     wrapped_zip,
     zip_files,
 )
@@ -512,3 +514,42 @@ def test_a_worker_error_never_hangs_the_scorer(
         )
         assert result.returncode == 1, result.stderr
         assert "PRED_061713.tif: cannot be decoded by Pillow" in result.stderr
+
+
+# -- the sites' score readers -----------------------------------------------------------------
+
+
+def test_codabench_falls_back_to_scores_txt_as_yaml(toy: dict[str, Path], tmp_path: Path) -> None:
+    from scoring.render import scores_txt
+
+    report = score_folders(toy["predictions"], toy["reference"], workers=1)
+    (tmp_path / "scores.txt").write_text(scores_txt(report), encoding="utf-8")
+    scores = codabench_read_scores(tmp_path, list(LEADERBOARD_KEYS))
+    assert scores == expected_scores(report, "codalab")  # the same fixed-point text
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("miou: 0.5: 1\n", "not enough values|too many values"),
+        ("miou: nan\n", "cannot be stored"),
+        ("miou: high\n", "could not convert"),
+    ],
+)
+def test_v1_site_rejects_what_it_cannot_parse(tmp_path: Path, text: str, message: str) -> None:
+    with zipfile.ZipFile(tmp_path / "output.zip", "w") as archive:
+        archive.writestr("scores.txt", text)
+    with pytest.raises(ValueError, match=message):
+        v1_read_scores(tmp_path / "output.zip", ["miou"])
+
+
+def test_v1_site_needs_scores_txt_at_the_root(tmp_path: Path) -> None:
+    with zipfile.ZipFile(tmp_path / "output.zip", "w") as archive:
+        archive.writestr("sub/scores.txt", "miou: 0.5\n")
+    with pytest.raises(ValueError, match=r"Scores\.txt not found"):
+        v1_read_scores(tmp_path / "output.zip", ["miou"])
+
+
+def test_codabench_needs_a_scores_file(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="Could not find scores file"):
+        codabench_read_scores(tmp_path, ["miou"])
