@@ -523,6 +523,16 @@ def discover_csv(
             f"{path_list}: paths outside the dataset layout: {summarize(outside)}; expected "
             ".../<DOMAIN>/<ZONE>/<img|msk>/<name>"
         )
+    crossed = [
+        f"line {r.line}: {r.mask}"
+        for r in rows
+        if r.mask is not None and tuple(r.mask.parts[-4:-2]) != (r.domain, r.zone)
+    ]
+    if crossed:
+        raise DataError(
+            f"{path_list}: masks listed in another domain/zone than their image: "
+            f"{summarize(crossed)}"
+        )
     lines_by_tile: dict[int, list[int]] = {}
     for row in rows:
         lines_by_tile.setdefault(row.tile, []).append(row.line)

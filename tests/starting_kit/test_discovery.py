@@ -452,3 +452,17 @@ def test_csv_without_mask_column(toy_flair1: ToyDataset, tmp_path: Path) -> None
     found = discover_csv(path, root=toy_flair1.root)
     assert [s.tile for s in found] == list(toy_flair1.test_ids)
     assert all(s.mask is None for s in found)
+
+
+def test_csv_mask_in_another_zone(toy_flair1: ToyDataset, tmp_path: Path) -> None:
+    rows = [
+        (
+            "x/D012_2019/Z1_UU/img/IMG_000001.tif",
+            "x/D012_2019/Z2_UF/msk/MSK_000001.tif",
+        )
+    ]
+    with pytest.raises(
+        DataError,
+        match=r"masks listed in another domain/zone than their image: line 1: x/D012_2019/Z2_UF",
+    ):
+        discover_csv(_csv(tmp_path, rows), root=toy_flair1.root)
