@@ -466,3 +466,15 @@ def test_csv_mask_in_another_zone(toy_flair1: ToyDataset, tmp_path: Path) -> Non
         match=r"masks listed in another domain/zone than their image: line 1: x/D012_2019/Z2_UF",
     ):
         discover_csv(_csv(tmp_path, rows), root=toy_flair1.root)
+
+
+def test_discovery_imports_neither_torch_nor_rasterio() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, starting_kit.discovery; "
+        "print(sorted(m for m in ('torch', 'rasterio', 'typer') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
