@@ -428,6 +428,7 @@ def generate_toy_dataset(
         ConfigError: an unknown dataset, a negative seed, a size or count out of range.
         OutputExistsError: ``out`` exists and is not an empty folder or this very dataset.
     """
+    out = Path(out)
     _check_parameters(dataset, seed, size)
     train, test = layout.plan_patches(dataset, n_train, n_test)
     parameters = _parameters(dataset, seed, size, len(train), len(test))
@@ -451,9 +452,15 @@ def generate_toy_dataset(
         (scratch / MANIFEST_NAME).write_text(
             json.dumps(manifest, indent=1) + "\n", encoding="utf-8"
         )
-        if out.exists():
-            out.rmdir()  # empty, checked above; rename cannot replace a folder everywhere
-        os.replace(scratch, out)
+        try:
+            if out.exists():
+                out.rmdir()  # empty, checked above; rename cannot replace a folder everywhere
+            os.replace(scratch, out)
+        except OSError as exc:
+            raise OutputExistsError(
+                f"{out}: filled by someone else while the toy dataset was generated; "
+                "choose a new or empty folder"
+            ) from exc
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise

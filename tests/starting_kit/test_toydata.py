@@ -642,3 +642,20 @@ def test_cli_usage_errors_exit_2(tmp_path: Path) -> None:
     )
     help_text = runner.invoke(app, ["toy-data", "--help"])
     assert help_text.exit_code == 0 and "--dataset" in help_text.stdout
+
+
+def test_a_folder_filled_meanwhile_is_not_overwritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = toydata._write_tables
+
+    def intruder(root: Path, *args: object) -> None:
+        original(root, *args)  # type: ignore[arg-type]
+        (tmp_path / "d").mkdir(exist_ok=True)
+        (tmp_path / "d" / "theirs.txt").write_text("x")
+
+    monkeypatch.setattr(toydata, "_write_tables", intruder)
+    with pytest.raises(OutputExistsError, match=r"filled by someone else while the toy dataset"):
+        _tiny(tmp_path / "d")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+    assert [p.name for p in (tmp_path / "d").iterdir()] == ["theirs.txt"]
