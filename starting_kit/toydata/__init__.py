@@ -77,7 +77,7 @@ TOY_FORMAT = 1
 #: The manifest written last at the dataset root.
 MANIFEST_NAME = "flair-kit-toy.json"
 #: Aerial metadata file name per challenge (FLAIR #1 legacy config name; FLAIR #2 name).
-METADATA_NAMES = {"flair1": "flair-1_metadata_aerial.json", "flair2": "flair_aerial_metadata.json"}
+METADATA_FILES = {"flair1": "flair-1_metadata_aerial.json", "flair2": "flair_aerial_metadata.json"}
 #: Path-list prefix per challenge (IGN's csv_full naming).
 CSV_PREFIXES = {"flair1": "flair-1-paths", "flair2": "flair-2-paths"}
 #: Accepted patch sizes, pixels.
@@ -127,7 +127,7 @@ def _parameters(dataset: str, seed: int, size: int, n_train: int, n_test: int) -
 
 
 def _check_parameters(dataset: str, seed: int, size: int) -> None:
-    if dataset not in METADATA_NAMES:
+    if dataset not in METADATA_FILES:
         raise ConfigError(f"unknown dataset {dataset!r}; expected flair1 or flair2")
     if seed < 0:
         raise ConfigError(f"seed {seed} is negative; expected 0 or more")
@@ -160,7 +160,7 @@ def _result(root: Path, manifest: dict[str, Any], reused: bool) -> ToyDataset:
         train_ids=tuple(manifest["train_ids"]),
         val_ids=tuple(manifest["val_ids"]),
         test_ids=tuple(manifest["test_ids"]),
-        metadata=root / METADATA_NAMES[dataset],
+        metadata=root / METADATA_FILES[dataset],
         centroids=root / CENTROIDS_NAME if dataset == "flair2" else None,
         train_csv=root / f"{prefix}-train.csv",
         val_csv=root / f"{prefix}-val.csv",
@@ -353,7 +353,8 @@ class _Writer:
             self.zone([plans[i] for i in indices], indices)
 
 
-def _relative(root: Path, plan: PatchPlan, dataset: str) -> tuple[str, str]:
+def _relative(plan: PatchPlan, dataset: str) -> tuple[str, str]:
+    """The patch's image and mask paths relative to the dataset root, as the csvs list them."""
     folders = SPLIT_FOLDERS[(dataset, plan.split)]
     name = format_id(plan.tile)
     where = f"{plan.domain}/{plan.zone}"
@@ -368,7 +369,7 @@ def _write_tables(
 ) -> None:
     """Write the metadata JSON, the centroid JSON (FLAIR #2) and the path csvs."""
     everything = list(train) + list(test)
-    (root / METADATA_NAMES[dataset]).write_text(layout.metadata_json(everything), encoding="utf-8")
+    (root / METADATA_FILES[dataset]).write_text(layout.metadata_json(everything), encoding="utf-8")
     if dataset == "flair2":
         centroids = {
             f"IMG_{format_id(tile)}.tif": list(writer.centroids[tile])
@@ -382,7 +383,7 @@ def _write_tables(
         "test": list(test),
     }
     for name, plans in groups.items():
-        text = format_path_list([_relative(root, p, dataset) for p in plans])
+        text = format_path_list([_relative(p, dataset) for p in plans])
         (root / f"{prefix}-{name}.csv").write_bytes(text.encode("utf-8"))
 
 

@@ -29,7 +29,7 @@ from starting_kit.discovery import CENTROIDS_NAME, METADATA_FIELDS, SPLIT_FOLDER
 from starting_kit.pathlists import read_path_list
 from starting_kit.toydata import (
     MANIFEST_NAME,
-    METADATA_NAMES,
+    METADATA_FILES,
     ToyDataset,
     generate_toy_dataset,
     layout,
@@ -68,7 +68,7 @@ def test_tree_has_the_official_names_and_nothing_else(fixture: str, request) -> 
     prefix = toydata.CSV_PREFIXES[dataset]
     expected_root = {
         MANIFEST_NAME,
-        METADATA_NAMES[dataset],
+        METADATA_FILES[dataset],
         f"{prefix}-train.csv",
         f"{prefix}-val.csv",
         f"{prefix}-test.csv",
