@@ -125,10 +125,6 @@ class _Located(NamedTuple):
     path: Path
 
 
-def _ids(tiles: Sequence[int]) -> str:
-    return summarize([format_id(t) for t in sorted(tiles)])
-
-
 def _paths(paths: Sequence[Path]) -> str:
     return summarize([str(p) for p in paths])
 
