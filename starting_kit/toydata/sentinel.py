@@ -356,6 +356,7 @@ def synthesize_series(
         )
     for t in clear:
         masks[t] = np.minimum(masks[t], FILTER_PROBABILITY - 1)
+    # Never 0: U-TAE takes an all-zero date for padding.
     data_u16 = np.clip(np.rint(data), 1, 10000).astype(np.uint16)
     masks_u8 = np.clip(np.rint(masks), 0, 100).astype(np.uint8)
     return Series(data_u16, masks_u8, product_names(rng, days, tile))
