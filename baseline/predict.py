@@ -221,6 +221,7 @@ def predict(
     num_workers: int = 2,
     bands: Sequence[int] | None = None,
     metadata: Path | None = None,
+    csv_root: Path | None = None,
     pack: Path | None = None,
     overwrite: bool = False,
     observer: Observer | None = None,
@@ -240,6 +241,7 @@ def predict(
         bands: bands to read; must equal the checkpoint's (default: the checkpoint's).
         metadata: aerial metadata JSON, for models trained with metadata (default: found at the
             dataset root).
+        csv_root: where the files of a path csv are searched (default: the csv's folder).
         pack: write and validate the submission zip here.
         overwrite: replace existing PRED files and zip.
         observer: receives progress.
@@ -265,7 +267,9 @@ def predict(
                 f"{checkpoint}: the model uses aerial metadata but no metadata JSON was given or "
                 f"found in {data}; pass --metadata flair-1_metadata_aerial.json"
             )
-    samples = discover_inputs(data, metadata=metadata if cfg.model.use_metadata else None)
+    samples = discover_inputs(
+        data, metadata=metadata if cfg.model.use_metadata else None, csv_root=csv_root
+    )
     torch_device = resolve_device(device)
     amp_dtype = resolve_amp(amp, torch_device)
     model.to(torch_device).to(memory_format=torch.channels_last)

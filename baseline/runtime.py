@@ -194,6 +194,18 @@ def broadcast_object(value: Any, info: DistInfo) -> Any:
     return box[0]
 
 
+def broadcast_buffers(model: torch.nn.Module, info: DistInfo) -> None:
+    """Copy rank 0's buffers (BatchNorm running statistics) to every process.
+
+    DDP broadcasts buffers at the start of each training forward, and each process then updates
+    its own copy with its own batch; before validation they are made identical again, so every
+    process evaluates exactly the network that rank 0 saves.
+    """
+    if info.distributed:
+        for buffer in model.buffers():
+            dist.broadcast(buffer, src=0)
+
+
 def barrier(info: DistInfo) -> None:
     """Wait for every process."""
     if info.distributed:

@@ -63,6 +63,7 @@ from baseline.runtime import (
     all_reduce_sum,
     autocast,
     barrier,
+    broadcast_buffers,
     gather_objects,
     init_distributed,
     resolve_amp,
@@ -629,7 +630,9 @@ def _train(
         train_loss, throughput = train_one_epoch(
             wrapped, train_loader, optimizer, weight, settings, scaler
         )
-        confusion, val_loss = evaluate(wrapped, val_loader, weight, settings)
+        # Validate the plain network (same weights everywhere) after syncing BatchNorm buffers.
+        broadcast_buffers(model, info)
+        confusion, val_loss = evaluate(model, val_loader, weight, settings)
         iou = iou_per_class(confusion)
         record = EpochRecord(
             epoch=epoch,

@@ -1,0 +1,204 @@
+"""The command line: flair-kit baseline train|predict and flair-kit demo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import baseline
+from scoring.errors import MissingDependencyError
+from starting_kit.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["baseline", "--help"],
+        ["baseline", "train", "--help"],
+        ["baseline", "predict", "--help"],
+        ["demo", "--help"],
+    ],
+)
+def test_help(args: list) -> None:
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.stdout
+
+
+def test_baseline_without_arguments_shows_help() -> None:
+    result = invoke("baseline")
+    assert "train" in result.output and "predict" in result.output
+
+
+def test_train_and_predict(tiny_model, flair_root: Path, test_config: Path, tmp_path: Path) -> None:
+    trained = invoke(
+        "baseline",
+        "train",
+        "--config",
+        test_config,
+        "--data",
+        flair_root,
+        "--out",
+        tmp_path / "run",
+        "--epochs",
+        "1",
+        "--seed",
+        "4",
+        "--batch-size",
+        "3",
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+    )
+    assert trained.exit_code == 0, trained.output
+    assert "best checkpoint: " in trained.stdout
+    assert "epoch 1/1" in trained.stderr  # progress goes to stderr
+    assert (tmp_path / "run" / "best.pt").is_file()
+    stored = json.loads(
+        json.dumps(__import__("yaml").safe_load((tmp_path / "run" / "config.yaml").read_text()))
+    )
+    assert (stored["seed"], stored["batch_size"], stored["epochs"]) == (4, 3, 1)
+
+    predicted = invoke(
+        "baseline",
+        "predict",
+        "--checkpoint",
+        tmp_path / "run" / "best.pt",
+        "--data",
+        flair_root,
+        "--out",
+        tmp_path / "pred",
+        "--pack",
+        tmp_path / "sub.zip",
+        "--workers",
+        "0",
+        "--bands",
+        "1,2,3,4,5",
+    )
+    assert predicted.exit_code == 0, predicted.output
+    assert "tiles/s" in predicted.stdout and "validated" in predicted.stdout
+    assert (tmp_path / "sub.zip").is_file()
+
+    again = invoke(
+        "baseline",
+        "train",
+        "--config",
+        test_config,
+        "--data",
+        flair_root,
+        "--out",
+        tmp_path / "run",
+        "--epochs",
+        "1",
+    )
+    assert again.exit_code == 1
+    assert "error: " in again.stderr and "pass --resume to continue it" in again.stderr
+    assert "Traceback" not in again.output
+
+    resumed = invoke(
+        "baseline",
+        "train",
+        "--config",
+        test_config,
+        "--data",
+        flair_root,
+        "--out",
+        tmp_path / "run",
+        "--epochs",
+        "2",
+        "--seed",
+        "4",
+        "--batch-size",
+        "3",
+        "--resume",
+    )
+    assert resumed.exit_code == 0, resumed.output
+    assert "resuming" in resumed.stderr and "epoch 2/2" in resumed.stderr
+
+
+def test_train_errors_exit_1_with_one_line(tmp_path: Path) -> None:
+    result = invoke("baseline", "train", "--config", tmp_path / "absent.yaml")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and "configuration not found" in result.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochz: 1\n")
+    result = invoke("baseline", "train", "--config", bad)
+    assert result.exit_code == 1 and "unknown key(s) 'epochz'" in result.stderr
+
+
+def test_train_usage_errors_exit_2(test_config: Path) -> None:
+    assert invoke("baseline", "train").exit_code == 2
+    assert invoke("baseline", "train", "--config", test_config, "--device", "tpu").exit_code == 2
+    assert invoke("baseline", "train", "--config", test_config, "--epochs", "0").exit_code == 2
+
+
+def test_predict_errors(tmp_path: Path, flair_root: Path) -> None:
+    result = invoke(
+        "baseline",
+        "predict",
+        "--checkpoint",
+        tmp_path / "x.pt",
+        "--data",
+        flair_root,
+        "--out",
+        tmp_path / "p",
+        "--bands",
+        "1,x",
+    )
+    assert result.exit_code == 2 and "expected comma-separated integers" in result.output
+    result = invoke(
+        "baseline",
+        "predict",
+        "--checkpoint",
+        tmp_path / "x.pt",
+        "--data",
+        flair_root,
+        "--out",
+        tmp_path / "p",
+    )
+    assert result.exit_code == 1 and "x.pt: checkpoint not found" in result.stderr
+
+
+def test_demo_flair2_is_not_there_yet(tmp_path: Path) -> None:
+    result = invoke("demo", "--workdir", tmp_path / "demo", "--dataset", "flair2")
+    assert result.exit_code == 1
+    assert "FLAIR #2 demo arrives with the U-T&T baseline" in result.stderr
+    assert not (tmp_path / "demo").exists()
+
+
+def test_demo_refuses_to_clobber_a_previous_demo(tmp_path: Path) -> None:
+    (tmp_path / "demo" / "run").mkdir(parents=True)
+    result = invoke("demo", "--workdir", tmp_path / "demo")
+    assert result.exit_code == 1
+    assert "holds a previous demo (run); pass --overwrite" in result.stderr
+
+
+def test_missing_torch_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_torch(name: str):
+        raise ImportError(f"No module named {name!r}")
+
+    monkeypatch.setattr(baseline.importlib, "import_module", no_torch)
+    with pytest.raises(
+        MissingDependencyError, match=r"needs torch, .* pip install \"flair-kit\[baseline\]\""
+    ):
+        baseline.require_dependencies()
+    result = invoke("baseline", "train", "--config", "flair1-toy-cpu")
+    assert result.exit_code == 1 and 'pip install "flair-kit[baseline]"' in result.stderr
+
+
+def test_the_cli_does_not_import_torch() -> None:
+    """score/validate/pack work without torch: importing the CLI must not pull it in."""
+    code = "import sys, starting_kit.cli; sys.exit('torch' in sys.modules or 'baseline.train' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
