@@ -42,7 +42,7 @@ from baseline.config import TrainConfig
 from baseline.data import FlairDataset
 from baseline.model import FlairSegmenter, build_model
 from baseline.progress import Observer
-from baseline.runtime import autocast, resolve_amp, resolve_device
+from baseline.runtime import autocast, default_workers, resolve_amp, resolve_device
 from scoring.classes import NUM_CLASSES
 from scoring.errors import ConfigError, MissingFileError, OutputExistsError
 from scoring.tiles import index_tiles
@@ -218,7 +218,7 @@ def predict(
     amp: str = "auto",
     tta: bool = False,
     georeferenced: bool = False,
-    num_workers: int = 2,
+    num_workers: int | None = None,
     bands: Sequence[int] | None = None,
     metadata: Path | None = None,
     csv_root: Path | None = None,
@@ -237,7 +237,8 @@ def predict(
         amp: ``auto``, ``off``, ``bf16`` or ``fp16``.
         tta: average the 8 D4 views.
         georeferenced: keep the input's CRS and transform (the zip is still valid).
-        num_workers: DataLoader reader processes.
+        num_workers: DataLoader reader processes (default: 0 on CPU, up to 8 on a GPU; see
+            :func:`baseline.runtime.default_workers`).
         bands: bands to read; must equal the checkpoint's (default: the checkpoint's).
         metadata: aerial metadata JSON, for models trained with metadata (default: found at the
             dataset root).
@@ -284,7 +285,7 @@ def predict(
         batch_size=batch_size,
         shuffle=False,
         drop_last=False,
-        num_workers=num_workers,
+        num_workers=default_workers(torch_device) if num_workers is None else num_workers,
         pin_memory=torch_device.type == "cuda",
     )
     out.mkdir(parents=True, exist_ok=True)

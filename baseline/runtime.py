@@ -101,6 +101,18 @@ def resolve_device(choice: str, local_rank: int = 0) -> torch.device:
     return torch.device("cuda", local_rank)
 
 
+def default_workers(device: torch.device) -> int:
+    """DataLoader readers for prediction when none are asked for.
+
+    On CPU the model already uses every core and reading a patch costs a tiny fraction of its
+    forward pass, so reading in the main process is fastest (measured on 2 cores: 0 workers 1.5x
+    faster end to end than 1). On a GPU the reading is the bottleneck: half the cores, at most 8.
+    """
+    if device.type != "cuda":
+        return 0
+    return max(1, min(8, (os.cpu_count() or 2) // 2))
+
+
 def cpu_has_fast_bf16() -> bool:
     """Whether oneDNN runs bf16 natively on this CPU (AVX512-BF16 or AMX)."""
     try:

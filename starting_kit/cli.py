@@ -315,6 +315,15 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+class Amp(str, Enum):
+    """Mixed precision of the baseline."""
+
+    auto = "auto"
+    off = "off"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
 class DemoDataset(str, Enum):
     """Datasets the demo can run on."""
 
@@ -336,6 +345,7 @@ def baseline_train(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Images per step and process."),
     device: Optional[Device] = typer.Option(None, "--device", help="auto, cpu or cuda."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of split, sampler, augmentation, weights."),
+    amp: Optional[Amp] = typer.Option(None, "--amp", help="Autocast: auto (bf16 where native), off, bf16, fp16."),
     encoder_weights: Optional[str] = typer.Option(
         None, "--encoder-weights", help="none, imagenet, or a local encoder weights file."
     ),
@@ -359,6 +369,7 @@ def baseline_train(
         "batch_size": batch_size,
         "device": device.value if device else None,
         "seed": seed,
+        "amp": amp.value if amp else None,
         "model.encoder_weights": encoder_weights,
         "data.metadata": metadata,
         "data.num_workers": workers,
@@ -382,7 +393,10 @@ def baseline_predict(
     ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Patches per forward pass."),
     device: Device = typer.Option(Device.auto, "--device", help="auto, cpu or cuda."),
-    workers: int = typer.Option(2, "--workers", min=0, help="DataLoader reader processes."),
+    amp: Amp = typer.Option(Amp.auto, "--amp", help="Autocast: auto (bf16 where native), off, bf16, fp16."),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", min=0, help="DataLoader reader processes [0 on CPU, up to 8 on a GPU]."
+    ),
     bands: Optional[str] = typer.Option(
         None, "--bands", help="Comma-separated 1-based bands; must equal the checkpoint's [checkpoint's]."
     ),
@@ -406,6 +420,7 @@ def baseline_predict(
         out,
         batch_size=batch_size,
         device=device.value,
+        amp=amp.value,
         tta=tta,
         georeferenced=georeferenced,
         num_workers=workers,
