@@ -340,6 +340,9 @@ def baseline_train(
     data: Optional[Path] = typer.Option(
         None, "--data", help="Dataset root (flair_aerial_train/, flair_labels_train/) or a path csv."
     ),
+    val: Optional[Path] = typer.Option(
+        None, "--val", help="Validation path csv (e.g. flair-1-paths-val.csv) [split by domains]."
+    ),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (checkpoints, metrics.csv, split.json)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Maximum number of epochs."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Images per step and process."),
@@ -364,6 +367,7 @@ def baseline_train(
 
     overrides = {
         "data.train": data,
+        "data.val": val,
         "out": out,
         "epochs": epochs,
         "batch_size": batch_size,

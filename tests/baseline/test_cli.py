@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -202,3 +203,47 @@ def test_the_cli_does_not_import_torch() -> None:
     """score/validate/pack work without torch: importing the CLI must not pull it in."""
     code = "import sys, starting_kit.cli; sys.exit('torch' in sys.modules or 'baseline.train' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_train_from_official_csv_lists(
+    tiny_model, make_tree, test_config: Path, tmp_path: Path
+) -> None:
+    from starting_kit.pathlists import format_path_list
+
+    root = make_tree("csvroot")
+
+    def rows(domains: set) -> str:
+        listed = []
+        for image in sorted((root / "flair_aerial_train").glob("*/*/img/IMG_*.tif")):
+            d, z, name = image.parts[-4], image.parts[-3], image.name
+            if d in domains:
+                mask = name.replace("IMG", "MSK")
+                listed.append(
+                    (
+                        f"flair_aerial_train/{d}/{z}/img/{name}",
+                        f"flair_labels_train/{d}/{z}/msk/{mask}",
+                    )
+                )
+        return format_path_list(listed)
+
+    (root / "train.csv").write_text(rows({"D006_2020", "D007_2020"}))
+    (root / "val.csv").write_text(rows({"D004_2021", "D014_2020"}))
+    args = [
+        "baseline",
+        "train",
+        "--config",
+        test_config,
+        "--data",
+        root / "train.csv",
+        "--val",
+        root / "val.csv",
+    ]
+    result = invoke(*args, "--out", tmp_path / "run", "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "split.json").read_text())["strategy"] == "explicit"
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copy(root / "val.csv", tmp_path / "elsewhere" / "val.csv")
+    result = invoke(
+        *args[:-1], tmp_path / "elsewhere" / "val.csv", "--out", tmp_path / "run2", "--epochs", "1"
+    )
+    assert result.exit_code == 1 and "listed files not found under" in result.stderr
