@@ -302,7 +302,7 @@ def bundle(
 
 baseline_app = typer.Typer(
     no_args_is_help=True,
-    help="Train or run the FLAIR #1 reference model (U-Net/ResNet34). Needs flair-kit[baseline].",
+    help="Train or run the FLAIR #1 reference model (U-Net/ResNet34). Needs torch and segmentation-models-pytorch (the baseline extra).",
 )
 app.add_typer(baseline_app, name="baseline")
 
