@@ -22,7 +22,6 @@ linear map is our one addition and the only difference.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import threading
@@ -364,14 +363,3 @@ def build_model(
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-@contextlib.contextmanager
-def evaluating(model: nn.Module):  # type: ignore[no-untyped-def]
-    """Put a model in eval mode for the block and restore its previous mode afterwards."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)

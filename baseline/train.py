@@ -619,7 +619,8 @@ def _train(
     observer.message(
         f"training {len(split.train)} patches ({len({s.domain for s in split.train})} domains), "
         f"validating on {len(split.val)} ({', '.join(split.val_domains)}); device {device}, "
-        f"amp {amp_dtype or 'off'}, {info.world_size} process(es); run folder {run_dir}"
+        f"amp {str(amp_dtype).replace('torch.', '') if amp_dtype else 'off'}, "
+        f"{info.world_size} process(es); run folder {run_dir}"
     )
     stopped_early = False
     observer.begin(cfg.epochs)
