@@ -51,6 +51,8 @@ from starting_kit.predictions import encode_prediction, prediction_name, write_p
 
 #: The 8 elements of D4 as (quarter turns, left-right flip).
 D4: tuple[tuple[int, bool], ...] = tuple((k, flip) for flip in (False, True) for k in range(4))
+#: How patches are predicted: alone, or inside their rebuilt zone (``--context``).
+CONTEXTS = ("patch", "zone")
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,27 @@ def predict_batch(
 
     Sizes that are not multiples of the encoder's stride are reflect-padded and cropped back.
     """
+    total = predict_scores(
+        model, images, metadata, tta=tta, amp_dtype=amp_dtype, channels_last=channels_last
+    )
+    return total.argmax(dim=1).to(torch.uint8)
+
+
+def predict_scores(
+    model: FlairSegmenter,
+    images: torch.Tensor,
+    metadata: torch.Tensor | None = None,
+    *,
+    tta: bool = False,
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = True,
+    probabilities: bool = False,
+) -> torch.Tensor:
+    """Float32 class scores (B, 13, H, W): logits, or with ``tta`` the summed D4 softmaxes.
+
+    With ``probabilities`` the result is always the mean softmax probability (of the 8 views with
+    ``tta``), what :mod:`baseline.mapping` blends.
+    """
     padded, height, width = pad_to_multiple(images, max(model.output_stride, 1))
     views = D4 if tta else ((0, False),)
     total: torch.Tensor | None = None
@@ -123,10 +146,12 @@ def predict_batch(
         with autocast(images.device, amp_dtype):
             logits = model(view, metadata)
         logits = d4_inverse(logits.float(), quarter_turns, flip)
-        scores = logits.softmax(dim=1) if tta else logits
+        scores = logits.softmax(dim=1) if tta or probabilities else logits
         total = scores if total is None else total + scores
     assert total is not None
-    return total[..., :height, :width].argmax(dim=1).to(torch.uint8)
+    if probabilities and len(views) > 1:
+        total = total / len(views)
+    return total[..., :height, :width]
 
 
 def load_predictor(
@@ -225,6 +250,7 @@ def predict(
     pack: Path | None = None,
     overwrite: bool = False,
     observer: Observer | None = None,
+    context: str = "patch",
 ) -> PredictResult:
     """Predict every patch under ``data`` into ``out`` (and pack a zip with ``pack``).
 
@@ -246,6 +272,9 @@ def predict(
         pack: write and validate the submission zip here.
         overwrite: replace existing PRED files and zip.
         observer: receives progress.
+        context: ``patch`` (each patch alone) or ``zone`` (each patch inside the mosaic of its
+            zone rebuilt from the georeferencing, blended sliding windows; see
+            :mod:`baseline.zone_context`).
 
     Returns:
         What was written and the throughput.
@@ -258,6 +287,8 @@ def predict(
     """
     if batch_size < 1:
         raise ConfigError(f"batch size is {batch_size}; expected at least 1")
+    if context not in CONTEXTS:
+        raise ConfigError(f"context is {context!r}; expected one of {', '.join(CONTEXTS)}")
     observer = observer or Observer()
     _check_outputs(out, pack, overwrite)
     model, cfg = load_predictor(checkpoint, bands=bands)
@@ -292,8 +323,24 @@ def predict(
     pending: list[Future[None]] = []
     start = time.perf_counter()
     done = 0
+    if context == "zone":
+        from baseline.zone_context import predict_zones
+
+        done = predict_zones(
+            model,
+            samples,
+            out,
+            bands=cfg.data.bands,
+            tta=tta,
+            amp_dtype=amp_dtype,
+            device=torch_device,
+            batch_size=batch_size,
+            georeferenced=georeferenced,
+            metadata_variant=cfg.model.metadata_encoding if cfg.model.use_metadata else None,
+            observer=observer,
+        )
     with ThreadPoolExecutor(max_workers=2) as writers:
-        for step, batch in enumerate(loader, start=1):
+        for step, batch in enumerate(loader if context == "patch" else (), start=1):
             images = batch["image"].to(torch_device, non_blocking=True)
             meta = batch["metadata"].to(torch_device) if model.uses_metadata else None
             with torch.inference_mode():

@@ -324,6 +324,20 @@ class Amp(str, Enum):
     fp16 = "fp16"
 
 
+class PredictContext(str, Enum):
+    """How test patches are predicted: alone, or inside their rebuilt zone."""
+
+    patch = "patch"
+    zone = "zone"
+
+
+class MapOutput(str, Enum):
+    """What ``baseline map`` writes."""
+
+    classes = "classes"
+    probabilities = "probabilities"
+
+
 class DemoDataset(str, Enum):
     """Datasets the demo can run on."""
 
@@ -406,6 +420,11 @@ def baseline_predict(
     ),
     metadata: Optional[Path] = typer.Option(None, "--metadata", help="Aerial metadata JSON (metadata models)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing PRED files and zip."),
+    context: PredictContext = typer.Option(
+        PredictContext.patch,
+        "--context",
+        help="patch: each patch alone; zone: inside its zone rebuilt from the georeferencing (blended windows).",
+    ),
 ) -> None:
     """Predict test patches into official PRED_<id>.tif files (and a submission zip with --pack)."""
     from baseline import require_dependencies
@@ -433,8 +452,56 @@ def baseline_predict(
         pack=pack,
         overwrite=overwrite,
         observer=ConsoleObserver(sys.stderr, unit="tiles"),
+        context=context.value,
     )
     typer.echo(render_predict_result(result), nl=False)
+
+
+@baseline_app.command("map")
+@domain_errors_exit
+def baseline_map(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="best.pt or last.pt of a training run."),
+    raster: Path = typer.Option(..., "--raster", help="Georeferenced uint8 raster of any size with the checkpoint's bands."),
+    out: Path = typer.Option(..., "--out", help="GeoTIFF to write (the input's CRS and transform)."),
+    output: MapOutput = typer.Option(
+        MapOutput.classes, "--output", help="classes (uint8 + colour table) or probabilities (uint8 x 255, one band per class)."
+    ),
+    tile: int = typer.Option(512, "--tile", min=1, help="Tile side in pixels (the model's patch size)."),
+    overlap: Optional[int] = typer.Option(None, "--overlap", min=0, help="Pixels shared by neighbouring tiles [tile/4]."),
+    margin: Optional[int] = typer.Option(
+        None, "--margin", min=0, help="Inner tile border given no weight, at most overlap/2 [tile/8]."
+    ),
+    cog: bool = typer.Option(False, "--cog", help="Write a Cloud-Optimized GeoTIFF (with overviews)."),
+    tta: bool = typer.Option(False, "--tta", help="Average the 8 flips/rotations of every tile (D4)."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Tiles per forward pass."),
+    device: Device = typer.Option(Device.auto, "--device", help="auto, cpu or cuda."),
+    amp: Amp = typer.Option(Amp.auto, "--amp", help="Autocast: auto (bf16 where native), off, bf16, fp16."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
+) -> None:
+    """Map a large raster: blended sliding-window inference, bounded memory, GeoTIFF/COG output."""
+    from baseline import require_dependencies
+
+    require_dependencies()
+    from baseline.mapping import map_raster, render_map_result
+    from baseline.progress import ConsoleObserver
+
+    result = map_raster(
+        checkpoint,
+        raster,
+        out,
+        tile=tile,
+        overlap=overlap,
+        margin=margin,
+        output=output.value,
+        cog=cog,
+        tta=tta,
+        batch_size=batch_size,
+        device=device.value,
+        amp=amp.value,
+        overwrite=overwrite,
+        observer=ConsoleObserver(sys.stderr, unit="tiles"),
+    )
+    typer.echo(render_map_result(result), nl=False)
 
 
 @app.command()

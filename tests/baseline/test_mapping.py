@@ -1,0 +1,608 @@
+"""Large-area mapping and zone context: tile grid, blending, raster output, patch cut-back.
+
+The networks are stand-ins with known properties (style.md 8): a constant model (zero weights, a
+bias), a pointwise model (1x1 convolution) and a translation-equivariant one (a fixed 3x3
+convolution). With them the blended sliding-window result has exact, provable answers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+import yaml
+from affine import Affine
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+from torch import nn
+from typer.testing import CliRunner
+
+from baseline.checkpoint import model_payload, save_checkpoint
+from baseline.config import config_from_dict, with_overrides
+from baseline.mapping import (
+    axis_weights,
+    blend,
+    colour_table,
+    estimate_accumulator_bytes,
+    make_grid,
+    map_raster,
+    tile_starts,
+    tile_weights,
+)
+from baseline.model import FlairSegmenter, MetadataMLP
+from baseline.predict import predict, predict_scores
+from baseline.zone_context import Placed, build_mosaics, tile_metadata_lookup
+from scoring.classes import CLASS_COLOURS, CLASS_NAMES, NUM_CLASSES, colour_rgb
+from scoring.errors import ConfigError, DataError, MissingFileError, OutputExistsError
+from starting_kit.cli import app
+from starting_kit.discovery import discover_tree
+from starting_kit.predictions import write_prediction
+
+from .conftest import TEST_CONFIG, write_geotiff
+
+# ---------------------------------------------------------------------------------------------
+# Stand-in models and checkpoints
+
+
+def stand_in_net(kind: str, in_channels: int = 5, seed: int = 0) -> nn.Conv2d:
+    """constant: zero weights and a bias favouring class 4; pointwise: 1x1; conv3: 3x3, zero pad."""
+    kernel = 3 if kind == "conv3" else 1
+    torch.manual_seed(seed)
+    conv = nn.Conv2d(in_channels, NUM_CLASSES, kernel, padding=kernel // 2)
+    with torch.no_grad():
+        if kind == "constant":
+            conv.weight.zero_()
+            conv.bias.copy_(torch.linspace(-1.0, 1.0, NUM_CLASSES).roll(5))
+        else:
+            conv.weight.mul_(8.0)  # spread the logits so that argmax ties cannot occur
+    return conv
+
+
+def builder(kind: str) -> Callable[..., nn.Module]:
+    """A replacement for :func:`baseline.model.build_model` building the stand-in."""
+
+    def build(arch, encoder, in_channels, num_classes, encoder_weights="none", **options):
+        mlp = MetadataMLP(13) if options.get("use_metadata") else None
+        return FlairSegmenter(stand_in_net(kind, in_channels), mlp)
+
+    return build
+
+
+@pytest.fixture
+def make_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Path]:
+    """``make_checkpoint(kind, use_metadata=False)``: a checkpoint of a stand-in model."""
+    import baseline.predict
+
+    def factory(kind: str, *, use_metadata: bool = False) -> Path:
+        build = builder(kind)
+        monkeypatch.setattr(baseline.predict, "build_model", build)
+        cfg = with_overrides(
+            config_from_dict(yaml.safe_load(TEST_CONFIG)), **{"model.use_metadata": use_metadata}
+        )
+        model = build("unet", "x", 5, NUM_CLASSES, use_metadata=use_metadata)
+        path = tmp_path / f"{kind}{'-meta' if use_metadata else ''}.pt"
+        save_checkpoint(path, model_payload(model.state_dict(), cfg, epoch=1))
+        return path
+
+    return factory
+
+
+def full_image_probabilities(kind: str, image: np.ndarray) -> np.ndarray:
+    """The stand-in applied to a whole (C, H, W) uint8 image at once: (K, H, W) softmax."""
+    net = stand_in_net(kind, image.shape[0])
+    with torch.inference_mode():
+        logits = net(torch.from_numpy(image[None].astype(np.float32) / 255.0))
+    return logits.softmax(dim=1)[0].numpy()
+
+
+def random_image(height: int, width: int, bands: int = 5, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (bands, height, width), dtype=np.uint8)
+
+
+def scorer_of(kind: str) -> Callable:
+    net = stand_in_net(kind)
+    return lambda images, metadata: net(images).softmax(dim=1)
+
+
+class Collect:
+    """A sink that assembles the rows it receives and checks they come once, in order."""
+
+    def __init__(self, height: int, width: int) -> None:
+        self.probs = np.full((NUM_CLASSES, height, width), np.nan, np.float32)
+        self.covered = np.zeros((height, width), bool)
+        self.next_row = 0
+
+    def __call__(self, y0: int, probs: np.ndarray, covered: np.ndarray) -> None:
+        assert y0 == self.next_row, "rows must arrive top to bottom, each once"
+        self.probs[:, y0 : y0 + probs.shape[1]] = probs
+        self.covered[y0 : y0 + probs.shape[1]] = covered
+        self.next_row = y0 + probs.shape[1]
+
+
+def run_blend(image: np.ndarray, kind: str, tile: int, overlap: int, margin: int) -> Collect:
+    _, height, width = image.shape
+    sink = Collect(height, width)
+    grid = make_grid(height, width, tile, overlap, margin)
+    blend(
+        grid,
+        lambda y, x, h, w: image[:, y : y + h, x : x + w],
+        scorer_of(kind),
+        sink,
+        batch_size=3,
+        margin=margin,
+    )
+    assert sink.next_row == height
+    return sink
+
+
+# ---------------------------------------------------------------------------------------------
+# Tile grid and weights
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    length=st.integers(1, 600),
+    tile=st.integers(1, 80),
+    overlap_fraction=st.floats(0.0, 0.95),
+)
+def test_tiles_cover_every_pixel_and_stay_inside(
+    length: int, tile: int, overlap_fraction: float
+) -> None:
+    overlap = min(int(tile * overlap_fraction), tile - 1)
+    starts = tile_starts(length, tile, overlap)
+    size = min(tile, length)
+    assert starts[0] == 0 and starts[-1] + size == length
+    assert list(starts) == sorted(set(starts))
+    for a, b in zip(starts, starts[1:]):
+        assert b - a <= tile - overlap  # never a gap, never less overlap than asked
+    covered = np.zeros(length, bool)
+    for s in starts:
+        covered[s : s + size] = True
+    assert covered.all()
+
+
+def test_tile_grid_errors() -> None:
+    with pytest.raises(ConfigError, match="tile size is 0; expected at least 1"):
+        tile_starts(10, 0, 0)
+    with pytest.raises(ConfigError, match="overlap is 8 pixels for tiles of 8; expected 0 .. 7"):
+        tile_starts(10, 8, 8)
+    with pytest.raises(ConfigError, match="margin is 5 pixels with an overlap of 8.*--overlap 10"):
+        make_grid(100, 100, 32, 8, 5)
+    with pytest.raises(DataError, match="raster is 0x5 pixels"):
+        make_grid(0, 5, 32, 8, 2)
+    with pytest.raises(ConfigError, match="weight floor is 0.0"):
+        axis_weights(8, floor=0.0)
+
+
+def test_weight_window_is_smooth_zero_on_inner_margins_and_flat_on_raster_edges() -> None:
+    inner = axis_weights(16, margin=2)
+    assert (inner[:2] == 0).all() and (inner[-2:] == 0).all()
+    assert np.allclose(inner, inner[::-1]) and inner.max() <= 1.0 and inner[2:-2].min() > 0
+    edge = axis_weights(16, margin=2, open_start=False)
+    assert (edge[:8] == 1.0).all() and (edge[-2:] == 0).all()
+    alone = axis_weights(16, margin=2, open_start=False, open_end=False)
+    assert (alone == 1.0).all()
+    corner = tile_weights(0, 0, 16, 16, 40, 40, margin=2)
+    assert corner[0, 0] == 1.0 and corner[-1, -1] == 0.0 and corner.shape == (16, 16)
+
+
+@settings(max_examples=60, deadline=None)
+@given(length=st.integers(20, 300), tile=st.integers(8, 64), data=st.data())
+def test_every_pixel_gets_a_positive_weight(length: int, tile: int, data: st.DataObject) -> None:
+    margin = data.draw(st.integers(0, (tile - 1) // 2))
+    overlap = data.draw(st.integers(2 * margin, tile - 1))
+    starts = tile_starts(length, tile, overlap)
+    size = min(tile, length)
+    total = np.zeros(length)
+    for s in starts:
+        total[s : s + size] += axis_weights(
+            size, margin=margin, open_start=s > 0, open_end=s + size < length
+        )
+    assert total.min() > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Blending is seamless
+
+
+def test_a_constant_model_gives_a_constant_map() -> None:
+    image = random_image(77, 53)
+    sink = run_blend(image, "constant", tile=32, overlap=8, margin=4)
+    expected = full_image_probabilities("constant", image)[:, :1, :1]
+    assert sink.covered.all()
+    np.testing.assert_allclose(sink.probs, np.broadcast_to(expected, sink.probs.shape), atol=1e-6)
+
+
+@pytest.mark.parametrize(("height", "width"), [(77, 53), (45, 101), (32, 32), (20, 70)])
+def test_translation_equivariant_model_is_the_same_with_and_without_tiling(
+    height: int, width: int
+) -> None:
+    # A 3x3 convolution sees its zero padding only on the outermost pixel of a tile; the margin
+    # (2 >= 1 pixel) gives those pixels no weight inside the raster, and on the raster's edges
+    # the tile's padding is the whole image's padding: the result equals the untiled one.
+    image = random_image(height, width)
+    sink = run_blend(image, "conv3", tile=32, overlap=8, margin=2)
+    reference = full_image_probabilities("conv3", image)
+    np.testing.assert_allclose(sink.probs, reference, atol=1e-5)
+    assert (sink.probs.argmax(0) == reference.argmax(0)).all()
+
+
+def test_without_a_margin_tile_borders_would_leak_into_the_map() -> None:
+    # The check above has teeth: with no margin, padded tile borders contribute and differ.
+    image = random_image(77, 53)
+    sink = run_blend(image, "conv3", tile=32, overlap=8, margin=0)
+    assert np.abs(sink.probs - full_image_probabilities("conv3", image)).max() > 1e-3
+
+
+def test_accumulators_are_bounded_by_the_tile_rows() -> None:
+    assert estimate_accumulator_bytes(100_000, 512) == 14 * 512 * 100_000 * 4
+    assert estimate_accumulator_bytes(300, 512) == 14 * 300 * 300 * 4
+
+
+def test_tta_probabilities_are_a_distribution() -> None:
+    model = FlairSegmenter(stand_in_net("conv3"))
+    images = torch.rand(2, 5, 16, 16)
+    with torch.inference_mode():
+        probs = predict_scores(model, images, tta=True, probabilities=True)
+    assert probs.shape == (2, NUM_CLASSES, 16, 16)
+    torch.testing.assert_close(probs.sum(dim=1), torch.ones(2, 16, 16))
+
+
+# ---------------------------------------------------------------------------------------------
+# map_raster: output file
+
+
+def write_raster(path: Path, image: np.ndarray, dtype: str = "uint8") -> Path:
+    bands, height, width = image.shape
+    profile = {
+        "driver": "GTiff",
+        "height": height,
+        "width": width,
+        "count": bands,
+        "dtype": dtype,
+        "crs": "EPSG:2154",
+        "transform": Affine(0.2, 0.0, 651234.4, 0.0, -0.2, 6862101.6),
+        "tiled": True,
+        "blockxsize": 16,
+        "blockysize": 16,
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(image.astype(dtype))
+    return path
+
+
+def test_map_class_output_is_georeferenced_tiled_compressed_with_colours(
+    make_checkpoint, tmp_path: Path
+) -> None:
+    image = random_image(301, 277)  # odd sizes, larger than the tile grid
+    raster = write_raster(tmp_path / "in.tif", image)
+    result = map_raster(
+        make_checkpoint("conv3"),
+        raster,
+        tmp_path / "map.tif",
+        tile=64,
+        overlap=16,
+        device="cpu",
+        amp="off",
+    )
+    assert (result.width, result.height) == (277, 301)
+    assert result.n_tiles == len(tile_starts(301, 64, 16)) * len(tile_starts(277, 64, 16))
+    assert result.tiles_per_s > 0
+    with rasterio.open(raster) as src, rasterio.open(tmp_path / "map.tif") as out:
+        assert out.crs == src.crs and out.transform == src.transform
+        assert (out.width, out.height, out.count, out.dtypes[0]) == (277, 301, 1, "uint8")
+        assert out.profile["tiled"] and out.block_shapes[0] == (256, 256)
+        assert out.compression.value == "DEFLATE"
+        colours = out.colormap(1)
+        assert [colours[i][:3] for i in range(NUM_CLASSES)] == [colour_rgb(c) for c in CLASS_COLOURS]
+        assert yaml.safe_load(out.tags()["CLASS_NAMES"]) == list(CLASS_NAMES)
+        assert out.tags(1)["CLASS_0"] == CLASS_NAMES[0]
+        classes = out.read(1)
+    expected = full_image_probabilities("conv3", image).argmax(0)
+    assert (classes == expected).all()
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_map_probability_output(make_checkpoint, tmp_path: Path) -> None:
+    image = random_image(70, 90)
+    raster = write_raster(tmp_path / "in.tif", image)
+    map_raster(
+        make_checkpoint("constant"),
+        raster,
+        tmp_path / "p.tif",
+        tile=32,
+        output="probabilities",
+        device="cpu",
+        amp="off",
+    )
+    expected = full_image_probabilities("constant", image)[:, 0, 0]
+    with rasterio.open(tmp_path / "p.tif") as out:
+        assert out.count == NUM_CLASSES and out.dtypes[0] == "uint8"
+        assert out.descriptions[0] == f"P({CLASS_NAMES[0]}) x 255"
+        values = out.read()
+    for band, p in zip(values, expected):
+        assert (band == round(p * 255)).all()  # constant model: a constant map, band by band
+
+
+def test_map_cog_has_overviews(make_checkpoint, tmp_path: Path) -> None:
+    with rasterio.Env() as env:
+        if "COG" not in env.drivers():
+            pytest.skip("this GDAL has no COG driver")
+    raster = write_raster(tmp_path / "in.tif", random_image(600, 530))
+    result = map_raster(
+        make_checkpoint("pointwise"), raster, tmp_path / "c.tif", tile=128, cog=True, device="cpu"
+    )
+    assert result.cog
+    with rasterio.open(tmp_path / "c.tif") as out:
+        assert out.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert out.overviews(1) and out.colormap(1)[1][:3] == colour_rgb(CLASS_COLOURS[1])
+        assert out.transform == Affine(0.2, 0.0, 651234.4, 0.0, -0.2, 6862101.6)
+
+
+def test_raster_smaller_than_a_tile(make_checkpoint, tmp_path: Path) -> None:
+    image = random_image(19, 23)
+    raster = write_raster(tmp_path / "in.tif", image)
+    result = map_raster(make_checkpoint("conv3"), raster, tmp_path / "s.tif", device="cpu", amp="off")
+    assert result.n_tiles == 1
+    with rasterio.open(tmp_path / "s.tif") as out:
+        assert (out.read(1) == full_image_probabilities("conv3", image).argmax(0)).all()
+
+
+def test_map_errors(make_checkpoint, tmp_path: Path) -> None:
+    checkpoint = make_checkpoint("pointwise")
+    three = write_raster(tmp_path / "rgb.tif", random_image(40, 40, bands=3))
+    with pytest.raises(
+        ConfigError, match=r"rgb.tif: the raster has 3 band\(s\) but .* 5 bands \(1, 2, 3, 4, 5\)"
+    ):
+        map_raster(checkpoint, three, tmp_path / "o.tif", tile=32, device="cpu")
+    floats = write_raster(tmp_path / "f.tif", random_image(40, 40), dtype="float32")
+    with pytest.raises(DataError, match="f.tif: raster dtype is float32; expected uint8"):
+        map_raster(checkpoint, floats, tmp_path / "o.tif", tile=32, device="cpu")
+    with pytest.raises(MissingFileError, match="nope.tif: raster not found"):
+        map_raster(checkpoint, tmp_path / "nope.tif", tmp_path / "o.tif", device="cpu")
+    (tmp_path / "junk.tif").write_text("not a raster")
+    with pytest.raises(DataError, match="junk.tif: not a readable raster"):
+        map_raster(checkpoint, tmp_path / "junk.tif", tmp_path / "o.tif", device="cpu")
+    good = write_raster(tmp_path / "good.tif", random_image(40, 40))
+    with pytest.raises(ConfigError, match="output is 'rgb'; expected one of classes, probabilities"):
+        map_raster(checkpoint, good, tmp_path / "o.tif", output="rgb")
+    with pytest.raises(ConfigError, match="batch size is 0"):
+        map_raster(checkpoint, good, tmp_path / "o.tif", batch_size=0)
+    (tmp_path / "exists.tif").write_bytes(b"keep")
+    with pytest.raises(OutputExistsError, match="exists.tif: exists; pass --overwrite"):
+        map_raster(checkpoint, good, tmp_path / "exists.tif")
+    assert (tmp_path / "exists.tif").read_bytes() == b"keep"
+    with pytest.raises(ConfigError, match="fuses per-patch aerial metadata"):
+        map_raster(make_checkpoint("pointwise", use_metadata=True), good, tmp_path / "o.tif")
+    assert not (tmp_path / "o.tif").exists() and not list(tmp_path.glob(".*partial"))
+
+
+def test_map_overwrite(make_checkpoint, tmp_path: Path) -> None:
+    raster = write_raster(tmp_path / "in.tif", random_image(40, 40))
+    (tmp_path / "o.tif").write_bytes(b"old")
+    map_raster(make_checkpoint("pointwise"), raster, tmp_path / "o.tif", tile=32, overwrite=True)
+    with rasterio.open(tmp_path / "o.tif") as out:
+        assert out.shape == (40, 40)
+
+
+def test_colour_table_has_every_class() -> None:
+    table = colour_table()
+    assert sorted(table) == list(range(NUM_CLASSES)) and table[12] == (0, 0, 0, 255)
+
+
+# ---------------------------------------------------------------------------------------------
+# Zone context
+
+
+def write_zone_tree(root: Path, size: int = 32) -> tuple[Path, dict[int, tuple[int, int]]]:
+    """A test tree with one zone of 2x3 touching patches plus an isolated one, another zone of one.
+
+    Returns the test image folder and each id's (row, col) in its mosaic.
+    """
+    images = root / "flair_1_aerial_test"
+    step = size * 0.2
+    x0, y0 = 843000.0, 6520000.0
+    places: dict[int, tuple[int, int]] = {}
+    tile = 70001
+    for r in range(2):
+        for c in range(3):
+            image = random_image(size, size, seed=tile)
+            path = images / "D012_2019" / "Z1_UU" / "img" / f"IMG_{tile:06d}.tif"
+            write_geotiff(path, image, x0 + c * step, y0 - r * step)
+            places[tile] = (r * size, c * size)
+            tile += 1
+    # Far from the others in the same zone (its own mosaic), and a patch of another zone.
+    write_geotiff(
+        images / "D012_2019" / "Z1_UU" / "img" / f"IMG_{tile:06d}.tif",
+        random_image(size, size, seed=tile),
+        x0 + 100.0,
+        y0,
+    )
+    places[tile] = (0, 0)
+    write_geotiff(
+        images / "D022_2021" / "Z5_AF" / "img" / f"IMG_{tile + 1:06d}.tif",
+        random_image(size, size, seed=tile + 1),
+        x0,
+        y0,
+    )
+    places[tile + 1] = (0, 0)
+    return root, places
+
+
+def test_mosaics_place_patches_by_georeferencing(tmp_path: Path) -> None:
+    root, places = write_zone_tree(tmp_path / "data")
+    mosaics = build_mosaics(discover_tree(root / "flair_1_aerial_test"))
+    shapes = sorted((m.domain, m.zone, m.height, m.width, len(m.patches)) for m in mosaics)
+    assert shapes == [
+        ("D012_2019", "Z1_UU", 32, 32, 1),
+        ("D012_2019", "Z1_UU", 64, 96, 6),
+        ("D022_2021", "Z5_AF", 32, 32, 1),
+    ]
+    for mosaic in mosaics:
+        for patch in mosaic.patches:
+            assert (patch.row, patch.col) == places[patch.sample.tile]
+
+
+def test_misaligned_patch_gets_its_own_mosaic(tmp_path: Path) -> None:
+    root, _ = write_zone_tree(tmp_path / "data")
+    zone = root / "flair_1_aerial_test" / "D012_2019" / "Z1_UU" / "img"
+    write_geotiff(zone / "IMG_070100.tif", random_image(32, 32), 843000.0 + 6.4 * 3 + 0.1, 6520000.0)
+    mosaics = build_mosaics(discover_tree(root / "flair_1_aerial_test"))
+    alone = [m for m in mosaics if any(p.sample.tile == 70100 for p in m.patches)]
+    assert len(alone) == 1 and len(alone[0].patches) == 1
+    assert sum(len(m.patches) for m in mosaics) == 9
+
+
+def mosaic_image(root: Path) -> np.ndarray:
+    """The 2x3 mosaic of the zone tree as one array."""
+    mosaic = np.zeros((5, 64, 96), np.uint8)
+    for path in sorted((root / "flair_1_aerial_test" / "D012_2019" / "Z1_UU" / "img").iterdir()):
+        tile = int(path.stem[4:])
+        if tile <= 70006:
+            r, c = divmod(tile - 70001, 3)
+            with rasterio.open(path) as src:
+                mosaic[:, r * 32 : r * 32 + 32, c * 32 : c * 32 + 32] = src.read()
+    return mosaic
+
+
+def read_pred(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.array(image)
+
+
+def test_zone_context_of_a_pointwise_model_equals_plain_prediction(
+    make_checkpoint, tmp_path: Path
+) -> None:
+    root, places = write_zone_tree(tmp_path / "data")
+    checkpoint = make_checkpoint("pointwise")
+    plain = predict(checkpoint, root, tmp_path / "plain", device="cpu", amp="off")
+    zone = predict(checkpoint, root, tmp_path / "zone", device="cpu", amp="off", context="zone")
+    assert plain.n_tiles == zone.n_tiles == len(places)
+    names = sorted(p.name for p in (tmp_path / "zone").iterdir())
+    assert names == sorted(f"PRED_{tile:06d}.tif" for tile in places)
+    for name in names:
+        values = read_pred(tmp_path / "zone" / name)
+        assert (values == read_pred(tmp_path / "plain" / name)).all()
+        reference = tmp_path / "reference.tif"
+        write_prediction(reference, values)  # official format, byte for byte
+        assert (tmp_path / "zone" / name).read_bytes() == reference.read_bytes()
+
+
+def test_zone_context_predicts_each_patch_with_its_neighbours(
+    make_checkpoint, tmp_path: Path
+) -> None:
+    # A 3x3 convolution over the rebuilt zone sees across patch borders: each PRED equals the
+    # model applied to the whole mosaic and cut out, which differs from the patch alone.
+    root, _ = write_zone_tree(tmp_path / "data")
+    checkpoint = make_checkpoint("conv3")
+    predict(checkpoint, root, tmp_path / "zone", device="cpu", amp="off", context="zone", tta=False)
+    predict(checkpoint, root, tmp_path / "plain", device="cpu", amp="off")
+    whole = full_image_probabilities("conv3", mosaic_image(root)).argmax(0)
+    differs = 0
+    for tile in range(70001, 70007):
+        r, c = divmod(tile - 70001, 3)
+        zone = read_pred(tmp_path / "zone" / f"PRED_{tile:06d}.tif")
+        assert (zone == whole[r * 32 : r * 32 + 32, c * 32 : c * 32 + 32]).all()
+        differs += int((zone != read_pred(tmp_path / "plain" / f"PRED_{tile:06d}.tif")).sum())
+    assert differs > 0
+
+
+def test_zone_context_with_tta_and_georeferencing(make_checkpoint, tmp_path: Path) -> None:
+    root, places = write_zone_tree(tmp_path / "data")
+    predict(
+        make_checkpoint("pointwise"),
+        root,
+        tmp_path / "geo",
+        device="cpu",
+        context="zone",
+        tta=True,
+        georeferenced=True,
+        pack=tmp_path / "sub.zip",
+    )
+    for tile in places:
+        image = next(root.rglob(f"IMG_{tile:06d}.tif"))
+        with rasterio.open(image) as src, rasterio.open(tmp_path / "geo" / f"PRED_{tile:06d}.tif") as out:
+            assert out.crs == src.crs and out.transform == src.transform
+    assert (tmp_path / "sub.zip").is_file()
+
+
+def test_metadata_of_a_tile_comes_from_the_patch_under_its_centre() -> None:
+    from baseline.zone_context import Mosaic
+
+    mosaic = Mosaic(
+        "D1",
+        "Z1",
+        32,
+        96,
+        (Placed(None, 0, 0, 32, 32), Placed(None, 0, 64, 32, 32)),  # type: ignore[arg-type]
+    )
+    lookup = tile_metadata_lookup(mosaic, [np.zeros(3, np.float32), np.ones(3, np.float32)])
+    assert lookup(0, 0, 32, 32)[0] == 0.0
+    assert lookup(0, 60, 32, 32)[0] == 1.0  # centre at column 76: the second patch
+    assert lookup(0, 30, 32, 10)[0] == 0.0  # centre at column 35, in the gap: nearest is the first
+
+
+def test_zone_context_errors(make_checkpoint, tmp_path: Path) -> None:
+    root, _ = write_zone_tree(tmp_path / "data")
+    with pytest.raises(ConfigError, match="context is 'area'; expected one of patch, zone"):
+        predict(make_checkpoint("pointwise"), root, tmp_path / "o", context="area")
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def test_cli_map_and_zone_context(make_checkpoint, tmp_path: Path) -> None:
+    runner = CliRunner()
+    checkpoint = make_checkpoint("pointwise")
+    raster = write_raster(tmp_path / "in.tif", random_image(70, 50))
+    result = runner.invoke(
+        app,
+        ["baseline", "map", "--checkpoint", str(checkpoint), "--raster", str(raster),
+         "--out", str(tmp_path / "m.tif"), "--tile", "32", "--device", "cpu",
+         "--output", "probabilities"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "tiles/s" in result.stdout and "probabilities:" in result.stdout
+    again = runner.invoke(
+        app,
+        ["baseline", "map", "--checkpoint", str(checkpoint), "--raster", str(raster),
+         "--out", str(tmp_path / "m.tif")],
+    )
+    assert again.exit_code == 1 and "m.tif: exists; pass --overwrite" in again.stderr
+    assert "Traceback" not in again.output
+    rgb = write_raster(tmp_path / "rgb.tif", random_image(40, 40, bands=3))
+    mismatch = runner.invoke(
+        app,
+        ["baseline", "map", "--checkpoint", str(checkpoint), "--raster", str(rgb),
+         "--out", str(tmp_path / "x.tif")],
+    )
+    assert mismatch.exit_code == 1 and "3 band(s)" in mismatch.stderr
+    assert "5 bands (1, 2, 3, 4, 5)" in mismatch.stderr
+    bad_margin = runner.invoke(
+        app,
+        ["baseline", "map", "--checkpoint", str(checkpoint), "--raster", str(raster),
+         "--out", str(tmp_path / "y.tif"), "--tile", "32", "--overlap", "4", "--margin", "3"],
+    )
+    assert bad_margin.exit_code == 1 and "at least twice the margin" in bad_margin.stderr
+    root, places = write_zone_tree(tmp_path / "data")
+    zone = runner.invoke(
+        app,
+        ["baseline", "predict", "--checkpoint", str(checkpoint), "--data", str(root),
+         "--out", str(tmp_path / "zone"), "--context", "zone", "--device", "cpu"],
+    )
+    assert zone.exit_code == 0, zone.output
+    assert len(list((tmp_path / "zone").glob("PRED_*.tif"))) == len(places)
+    usage = runner.invoke(
+        app,
+        ["baseline", "predict", "--checkpoint", str(checkpoint), "--data", str(root),
+         "--out", str(tmp_path / "z2"), "--context", "area"],
+    )
+    assert usage.exit_code == 2
