@@ -6,7 +6,9 @@ defaults to the value of the dataclass below. Two configurations ship with the p
 
 - ``flair1-baseline``: the published FLAIR #1 baseline (U-Net/ResNet34, 5 bands, SGD lr 0.02,
   ReduceLROnPlateau on the validation loss, weight 0 for 'other', flips and 90-degree rotations);
-- ``flair1-toy-cpu``: a quick CPU run on the toy data (what ``flair-kit demo`` trains).
+- ``flair1-toy-cpu``: a quick CPU run on the toy data (what ``flair-kit demo`` trains);
+- ``flair2-baseline``: the published FLAIR #2 U-T&T baseline (U-Net + U-TAE on Sentinel-2);
+- ``flair2-toy-cpu``: a quick CPU U-T&T run on the toy FLAIR #2 data (``flair-kit demo --dataset flair2``).
 
 Unknown keys and wrong types raise :class:`~scoring.errors.ConfigError` naming the file, the key,
 the value and what is expected, so a typo never silently falls back to a default.
@@ -26,6 +28,7 @@ from typing import Any, Literal, Union
 
 import yaml
 
+from scoring.classes import NUM_CLASSES
 from scoring.errors import ConfigError, MissingFileError
 
 SplitStrategy = Literal["official", "random"]
@@ -126,12 +129,52 @@ class OptimConfig:
 
 
 @dataclass(frozen=True)
+class SentinelConfig:
+    """FLAIR #2: the Sentinel-2 pipeline, the U-TAE branch and the U-T&T fusion (see
+    :mod:`baseline.sentinel`, :mod:`baseline.utae`, :mod:`baseline.fusion`). Unused for FLAIR #1.
+
+    Attributes:
+        enabled: fuse the U-TAE branch (U-T&T); false trains the aerial U-Net alone on FLAIR #2.
+        patch_size: side of the Sentinel-2 crop around each centroid (a multiple of 8).
+        filter_clouds: drop dates whose cloud + snow cover reaches ``area_threshold``.
+        area_threshold: share of the crop (0..1) from which a date is dropped.
+        probability_threshold: mask probability (0..100) from which a pixel counts as covered.
+        average_month: replace the dates of each month by their mean.
+        encoder_widths, decoder_widths: U-TAE widths (baseline 64, 64, 128, 128).
+        n_head, d_model, d_k: L-TAE heads, model width and key size (baseline 16, 256, 4).
+        drop_utae_modality: probability, during training only, of leaving a sample's U-TAE
+            features out of the U-Net (modality dropout; never at inference).
+        utae_loss_weight, unet_loss_weight: weights of the auxiliary U-TAE loss and of the U-Net
+            loss (IGN's ``w_unet_utae``, whose index 0 weights the U-TAE term).
+        utae_class_weights: per-class weights of the U-TAE loss, 13 values (null: the baseline's,
+            1 except 0 for 'plowed land' and 'other').
+    """
+
+    enabled: bool = True
+    patch_size: int = 40
+    filter_clouds: bool = True
+    area_threshold: float = 0.5
+    probability_threshold: int = 60
+    average_month: bool = True
+    encoder_widths: tuple[int, ...] = (64, 64, 128, 128)
+    decoder_widths: tuple[int, ...] = (64, 64, 128, 128)
+    n_head: int = 16
+    d_model: int = 256
+    d_k: int = 4
+    drop_utae_modality: float = 0.0
+    utae_loss_weight: float = 1.0
+    unet_loss_weight: float = 1.0
+    utae_class_weights: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """A complete training run.
 
     Attributes:
         name: a label for the run (written to the checkpoint and the metrics).
-        data, model, optim: the sections above.
+        dataset: ``flair1`` or ``flair2`` (official folders, and the Sentinel-2 branch).
+        data, model, optim, sentinel: the sections above.
         epochs: maximum number of epochs.
         batch_size: images per step and per process (the global batch is this times the
             number of processes under torchrun).
@@ -150,6 +193,8 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    dataset: Literal["flair1", "flair2"] = "flair1"
+    sentinel: SentinelConfig = field(default_factory=SentinelConfig)
     epochs: int = 1
     batch_size: int = 8
     seed: int = 2022
@@ -176,7 +221,12 @@ RESUMABLE_FIELDS = frozenset(
     }
 )
 
-_SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig}
+_SECTIONS = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "optim": OptimConfig,
+    "sentinel": SentinelConfig,
+}
 
 
 def packaged_configs() -> dict[str, Path]:
@@ -306,10 +356,70 @@ def validate_config(cfg: TrainConfig, where: str = "config") -> TrainConfig:
             "at least 1, or null",
         ),
     ]
+    checks += _sentinel_checks(cfg.sentinel)
     for ok, key, value, expected in checks:
         if not ok:
             raise ConfigError(f"{where}: {key} is {value!r}; expected {expected}")
     return cfg
+
+
+def _sentinel_checks(sen: SentinelConfig) -> list[tuple[bool, str, Any, str]]:
+    downsampling = 2 ** (len(sen.encoder_widths) - 1)
+    return [
+        (
+            sen.patch_size >= downsampling and sen.patch_size % downsampling == 0,
+            "sentinel.patch_size",
+            sen.patch_size,
+            f"a positive multiple of {downsampling} (U-TAE halves it "
+            f"{len(sen.encoder_widths) - 1} times)",
+        ),
+        (
+            0.0 < sen.area_threshold <= 1.0,
+            "sentinel.area_threshold",
+            sen.area_threshold,
+            "in (0, 1]",
+        ),
+        (
+            0 <= sen.probability_threshold <= 100,
+            "sentinel.probability_threshold",
+            sen.probability_threshold,
+            "0 to 100",
+        ),
+        (
+            len(sen.encoder_widths) == len(sen.decoder_widths) >= 2,
+            "sentinel.decoder_widths",
+            sen.decoder_widths,
+            f"as many values as encoder_widths {sen.encoder_widths}, at least 2",
+        ),
+        (
+            all(w % sen.n_head == 0 for w in (*sen.encoder_widths, *sen.decoder_widths[-1:]))
+            and sen.d_model % sen.n_head == 0,
+            "sentinel.n_head",
+            sen.n_head,
+            f"a divisor of the widths {sen.encoder_widths}, decoder_widths[-1] and d_model",
+        ),
+        (
+            0.0 <= sen.drop_utae_modality < 1.0,
+            "sentinel.drop_utae_modality",
+            sen.drop_utae_modality,
+            "in [0, 1)",
+        ),
+        (
+            sen.utae_loss_weight >= 0 and sen.unet_loss_weight > 0,
+            "sentinel.utae_loss_weight/unet_loss_weight",
+            (sen.utae_loss_weight, sen.unet_loss_weight),
+            "0 or more for the U-TAE term and positive for the U-Net term",
+        ),
+        (
+            sen.utae_class_weights is None
+            or (
+                len(sen.utae_class_weights) == NUM_CLASSES and min(sen.utae_class_weights) >= 0
+            ),
+            "sentinel.utae_class_weights",
+            sen.utae_class_weights,
+            f"null or {NUM_CLASSES} non-negative values (one per class, 'other' last)",
+        ),
+    ]
 
 
 def config_from_dict(values: Any, where: str = "config") -> TrainConfig:

@@ -23,6 +23,7 @@ import torch
 from rasterio.errors import RasterioIOError
 
 from baseline.metadata import METADATA_SIZE, MetadataVariant, encode_metadata
+from baseline.sentinel import read_series
 from scoring.classes import TRUTH_LUT
 from scoring.errors import DataError, MissingFileError
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
+    from baseline.config import SentinelConfig
     from starting_kit.discovery import Sample
 
 
@@ -147,7 +149,11 @@ class FlairDataset(torch.utils.data.Dataset):
     - ``image``: float32 (C, H, W) in [0, 1], C = ``len(bands)``;
     - ``mask``: int64 (H, W) class indices 0..12 (only when ``with_masks``);
     - ``metadata``: float32 (45,) when ``metadata_variant`` is given, else shape (0,);
-    - ``index``: the position of the sample in ``samples``.
+    - ``index``: the position of the sample in ``samples``;
+    - FLAIR #2 with ``sentinel``: ``sentinel`` float32 (T, 10, s, s) reflectance and ``dates``
+      float32 (T,) day offsets (:func:`baseline.sentinel.read_series`; T varies, so batch them
+      with :func:`baseline.sentinel.collate_with_series`). The augmentation flips and turns the
+      Sentinel-2 crop with the image (IGN leaves it, and the U-TAE labels, unaugmented).
 
     Args:
         samples: discovered patches.
@@ -157,6 +163,8 @@ class FlairDataset(torch.utils.data.Dataset):
         seed: seeds the augmentations together with the epoch and the index.
         metadata_variant: encode each sample's metadata with this variant; every sample must
             carry a metadata entry.
+        sentinel: read each sample's Sentinel-2 series this way (FLAIR #2); every sample must
+            carry its Sentinel-2 files and centroid.
 
     Raises:
         DataError: a sample has no mask while ``with_masks``, or no metadata entry while
@@ -172,6 +180,7 @@ class FlairDataset(torch.utils.data.Dataset):
         augment: bool = False,
         seed: int = 0,
         metadata_variant: MetadataVariant | None = None,
+        sentinel: SentinelConfig | None = None,
     ) -> None:
         self.samples = list(samples)
         self.bands = tuple(bands)
@@ -185,6 +194,15 @@ class FlairDataset(torch.utils.data.Dataset):
                 raise DataError(
                     f"{len(missing)} training patch(es) have no mask, first {missing[0]}; "
                     "expected a MSK_<id>.tif for every IMG_<id>.tif of the labels tree"
+                )
+        self.sentinel = sentinel
+        if sentinel is not None:
+            bare = [s.name for s in self.samples if s.sentinel is None or s.centroid is None]
+            if bare:
+                raise DataError(
+                    f"{len(bare)} patch(es) have no Sentinel-2 files or centroid, first {bare[0]}; "
+                    "the U-T&T model needs FLAIR #2 data (flair_sen_* folders and "
+                    "flair-2_centroids_sp_to_patch.json)"
                 )
         self.metadata: NDArray[np.float32] | None = None
         if metadata_variant is not None:
@@ -223,11 +241,17 @@ class FlairDataset(torch.utils.data.Dataset):
                     f"{sample.image.name} is {image.shape[1]}x{image.shape[2]}; expected equal sizes"
                 )
             mask = mask_to_index(raw)
+        series = dates = None
+        if self.sentinel is not None:
+            assert sample.sentinel is not None and sample.centroid is not None  # checked above
+            series, dates = read_series(sample.sentinel, sample.centroid, self.sentinel)
         if self.augment:
             flips = draw_flips(augmentation_rng(self.seed, self.epoch, index))
             image = apply_flips(image, flips)
             if mask is not None:
                 mask = apply_flips(mask, flips)
+            if series is not None:
+                series = apply_flips(series, flips)
         item: dict[str, Any] = {
             "image": torch.from_numpy(image_to_float32(np.ascontiguousarray(image))),
             "index": index,
@@ -238,4 +262,7 @@ class FlairDataset(torch.utils.data.Dataset):
             item["metadata"] = torch.from_numpy(self.metadata[index])
         else:
             item["metadata"] = torch.zeros(0)
+        if series is not None and dates is not None:
+            item["sentinel"] = torch.from_numpy(np.ascontiguousarray(series))
+            item["dates"] = torch.from_numpy(dates)
         return item
