@@ -65,7 +65,7 @@ BLOCK = 256
 
 #: ``read(y, x, height, width)`` -> (C, height, width) uint8 pixels of the source.
 Reader = Callable[[int, int, int, int], "NDArray[np.uint8]"]
-#: ``scores(images (B, C, h, w) float32 in [0, 1], metadata or None)`` -> (B, K, h, w) probabilities.
+#: ``scores(images (B, C, h, w) float32 in [0, 1], metadata or None)`` -> (B, K, h, w) probs.
 Scorer = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 #: ``sink(y0, probabilities (K, n, W) float32, covered (n, W) bool)`` receives finished rows.
 Sink = Callable[[int, "NDArray[np.float32]", "NDArray[np.bool_]"], None]
@@ -154,7 +154,7 @@ def tile_weights(
     floor: float = DEFAULT_FLOOR,
     margin: int = 0,
 ) -> NDArray[np.float32]:
-    """The (tile_h, tile_w) weight window of the tile at ``(y, x)`` in a ``height x width`` raster."""
+    """The (tile_h, tile_w) weight window of the tile at ``(y, x)`` in a height x width raster."""
     rows = axis_weights(
         tile_h, floor=floor, margin=margin, open_start=y > 0, open_end=y + tile_h < height
     )
@@ -258,6 +258,7 @@ def blend(
     top = 0  # raster row of acc[:, 0]
     done = 0
     start = time.perf_counter()
+    windows: dict[tuple[bool, bool, bool, bool], NDArray[np.float32]] = {}  # at most 9 kinds
     for i, y in enumerate(grid.rows):
         acc, wsum, top = _advance(acc, wsum, top, y, sink)
         tiles = [x for x in grid.cols if covers is None or covers(y, x, th, tw)]
@@ -271,7 +272,12 @@ def blend(
             with torch.inference_mode():
                 probs = scores(torch.from_numpy(images).to(device), meta).float().cpu().numpy()
             for x, p in zip(chunk, probs):
-                w = tile_weights(y, x, th, tw, grid.height, width, floor=floor, margin=margin)
+                key = (y > 0, y + th < grid.height, x > 0, x + tw < width)
+                if key not in windows:
+                    windows[key] = tile_weights(
+                        y, x, th, tw, grid.height, width, floor=floor, margin=margin
+                    )
+                w = windows[key]
                 acc[:, y - top : y - top + th, x : x + tw] += p * w
                 wsum[y - top : y - top + th, x : x + tw] += w
             done += len(chunk)
@@ -436,7 +442,9 @@ def _check_raster(src: Any, path: Path, bands: Sequence[int], checkpoint: Path) 
         )
 
 
-def output_profile(src_profile: dict[str, Any], *, count: int, compress: str = "deflate") -> dict[str, Any]:
+def output_profile(
+    src_profile: dict[str, Any], *, count: int, compress: str = "deflate"
+) -> dict[str, Any]:
     """A tiled, compressed uint8 GeoTIFF profile with the source's size, CRS and transform."""
     return {
         "driver": "GTiff",

@@ -256,7 +256,7 @@ class MosaicReader:
 def tile_metadata_lookup(
     mosaic: Mosaic, vectors: Sequence[NDArray[np.float32]]
 ) -> Any:
-    """``lookup(y, x, h, w)``: the metadata vector of the patch under (or nearest) the tile centre."""
+    """``lookup(y, x, h, w)``: the metadata of the patch under (or nearest) the tile centre."""
     centres = np.array(
         [(p.row + p.height / 2, p.col + p.width / 2) for p in mosaic.patches], np.float64
     )

@@ -1,0 +1,256 @@
+"""Figures of ``flair-kit baseline map`` and of zone context.
+
+Three measurements (each can be skipped):
+
+- ``throughput``: tiles/s of :func:`baseline.mapping.map_raster` with the U-Net/ResNet34 of the
+  packaged ``flair1-toy-cpu`` configuration (random weights: speed does not depend on them) on a
+  random raster, 512-pixel tiles, 128-pixel overlap, class-map output; plain and with D4 TTA.
+- ``memory``: peak resident memory (``ru_maxrss`` of a fresh process) while mapping rasters built
+  to be large, with the same width and growing heights. The network is a pointwise stand-in (a
+  1x1 convolution) so that the run measures the mapping machinery (window reads, blending
+  accumulators, block writer), not hours of U-Net time; a real network adds its own constant
+  activation memory per batch. Bounded memory shows as a peak that does not grow with the height
+  (the decoded raster grows from tens of MB to GB).
+- ``toy``: mIoU on a toy test set (``--toy-data``, e.g. the ``data`` folder that ``flair-kit
+  demo`` leaves) with a trained checkpoint (``--toy-checkpoint``): plain patch prediction, D4 TTA
+  and ``--context zone``, scored with the official metric.
+
+Usage:
+    python benchmarks/bench_map.py
+    python benchmarks/bench_map.py --toy-checkpoint /tmp/mapdemo/run/best.pt \
+        --toy-data /tmp/mapdemo/data --skip memory
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+import torch
+from affine import Affine
+from rasterio.windows import Window
+
+from baseline.checkpoint import model_payload, save_checkpoint
+from baseline.config import load_config
+from baseline.mapping import estimate_accumulator_bytes, map_raster
+from baseline.model import FlairSegmenter, build_model
+from scoring.classes import NUM_CLASSES
+
+
+def write_large_raster(path: Path, height: int, width: int, *, noise: bool) -> int:
+    """Write a 5-band uint8 EPSG:2154 GeoTIFF strip by strip; return its decoded size in bytes.
+
+    ``noise``: random pixels (incompressible), else a smooth pattern that DEFLATE shrinks, so a
+    raster of gigabytes decoded fits in little disk.
+    """
+    profile = {
+        "driver": "GTiff",
+        "height": height,
+        "width": width,
+        "count": 5,
+        "dtype": "uint8",
+        "crs": "EPSG:2154",
+        "transform": Affine(0.2, 0.0, 650000.0, 0.0, -0.2, 6860000.0),
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+        "compress": "deflate",
+        "BIGTIFF": "IF_SAFER",
+    }
+    rng = np.random.default_rng(0)
+    with rasterio.open(path, "w", **profile) as dst:
+        for top in range(0, height, 512):
+            rows = min(512, height - top)
+            if noise:
+                strip = rng.integers(0, 256, (5, rows, width), dtype=np.uint8)
+            else:
+                y, x = np.mgrid[top : top + rows, 0:width]
+                base = ((x // 7 + y // 5) % 256).astype(np.uint8)
+                strip = np.stack([base, base[::-1], 255 - base, base // 2, base // 3])
+            dst.write(strip, window=Window(0, top, width, rows))
+    return 5 * height * width
+
+
+def unet_checkpoint(path: Path) -> Path:
+    """A checkpoint of the toy configuration's U-Net/ResNet34 with random weights."""
+    cfg = load_config("flair1-toy-cpu")
+    torch.manual_seed(0)
+    model = build_model(
+        cfg.model.arch, cfg.model.encoder, len(cfg.data.bands), NUM_CLASSES, "none"
+    )
+    save_checkpoint(path, model_payload(model.state_dict(), cfg, epoch=0))
+    return path
+
+
+def build_pointwise(arch, encoder, in_channels, num_classes, encoder_weights="none", **_: Any):
+    """The memory run's stand-in network (same signature as build_model)."""
+    return FlairSegmenter(torch.nn.Conv2d(in_channels, num_classes, 1))
+
+
+def throughput(work: Path, size: int, device: str) -> list[dict[str, Any]]:
+    raster = work / "throughput.tif"
+    write_large_raster(raster, size, size, noise=True)
+    checkpoint = unet_checkpoint(work / "unet.pt")
+    rows = []
+    for tta in (False, True):
+        result = map_raster(
+            checkpoint,
+            raster,
+            work / f"map-{tta}.tif",
+            tile=512,
+            overlap=128,
+            tta=tta,
+            device=device,
+            overwrite=True,
+        )
+        rows.append(
+            {
+                "raster": f"{size}x{size}",
+                "tta": tta,
+                "tiles": result.n_tiles,
+                "seconds": round(result.seconds, 1),
+                "tiles_per_s": round(result.tiles_per_s, 3),
+                "megapixels_per_s": round(size * size / 1e6 / result.seconds, 3),
+                "device": result.device,
+                "amp": result.amp,
+            }
+        )
+    return rows
+
+
+def memory_child(raster: str, out: str, checkpoint: str) -> None:
+    """Run in a fresh process: map with the pointwise stand-in, print peak RSS as JSON."""
+    import baseline.predict
+
+    baseline.predict.build_model = build_pointwise  # type: ignore[assignment]
+    imports_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    result = map_raster(
+        Path(checkpoint), Path(raster), Path(out), tile=512, overlap=128, device="cpu",
+        amp="off", overwrite=True, batch_size=8,
+    )
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "rss_after_imports_mb": round(imports_kib / 1024, 1),
+                "peak_rss_mb": round(peak_kib / 1024, 1),
+                "tiles": result.n_tiles,
+                "seconds": round(time.perf_counter() - start, 1),
+            }
+        )
+    )
+
+
+def memory(work: Path, width: int, heights: list[int]) -> list[dict[str, Any]]:
+    checkpoint = work / "pointwise.pt"
+    cfg = load_config("flair1-toy-cpu")
+    save_checkpoint(
+        checkpoint,
+        model_payload(build_pointwise("", "", 5, NUM_CLASSES).state_dict(), cfg, epoch=0),
+    )
+    rows = []
+    for height in heights:
+        raster = work / f"large-{height}.tif"
+        decoded = write_large_raster(raster, height, width, noise=False)
+        child = subprocess.run(
+            [sys.executable, __file__, "--memory-child", str(raster), str(work / "m.tif"),
+             str(checkpoint)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        measured = json.loads(child.stdout.strip().splitlines()[-1])
+        rows.append(
+            {
+                "raster": f"{height}x{width}x5",
+                "decoded_mb": round(decoded / 2**20, 1),
+                "file_mb": round(raster.stat().st_size / 2**20, 1),
+                "accumulators_mb": round(estimate_accumulator_bytes(width, 512) / 2**20, 1),
+                **measured,
+            }
+        )
+        raster.unlink()
+    return rows
+
+
+def toy(checkpoint: Path, data: Path, work: Path, device: str) -> list[dict[str, Any]]:
+    from baseline.predict import predict
+    from scoring.evaluate import score_folders
+
+    truth = data / "flair_1_labels_test"
+    rows = []
+    for name, options in (
+        ("plain patch prediction", {}),
+        ("D4 TTA", {"tta": True}),
+        ("zone context", {"context": "zone"}),
+        ("zone context + D4 TTA", {"context": "zone", "tta": True}),
+    ):
+        out = work / name.replace(" ", "-")
+        result = predict(checkpoint, data, out, device=device, overwrite=True, **options)
+        report = score_folders(out, truth, workers=1)
+        rows.append(
+            {
+                "method": name,
+                "miou": round(report.miou, 4),
+                "tiles_per_s": round(result.tiles_per_s, 1),
+            }
+        )
+    return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(str(row[k]) for k in keys) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--size", type=int, default=2048, help="Side of the throughput raster.")
+    parser.add_argument("--width", type=int, default=8192, help="Width of the memory rasters.")
+    parser.add_argument(
+        "--heights", default="2048,32768", help="Heights of the memory rasters (comma-separated)."
+    )
+    parser.add_argument("--toy-checkpoint", type=Path)
+    parser.add_argument("--toy-data", type=Path)
+    parser.add_argument("--skip", action="append", default=[], help="throughput, memory or toy")
+    parser.add_argument("--json", type=Path, help="Also write every figure here.")
+    parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        memory_child(*args.memory_child)
+        return
+    figures: dict[str, Any] = {"torch_threads": torch.get_num_threads()}
+    with tempfile.TemporaryDirectory(prefix="bench-map-") as scratch:
+        work = Path(scratch)
+        if "throughput" not in args.skip:
+            figures["throughput"] = throughput(work, args.size, args.device)
+            print("## map throughput (U-Net/ResNet34, 512 tiles, overlap 128)\n")
+            print(table(figures["throughput"]) + "\n", flush=True)
+        if "memory" not in args.skip:
+            heights = [int(h) for h in args.heights.split(",")]
+            figures["memory"] = memory(work, args.width, heights)
+            print("## peak memory while mapping (pointwise stand-in network)\n")
+            print(table(figures["memory"]) + "\n", flush=True)
+        if "toy" not in args.skip and args.toy_checkpoint and args.toy_data:
+            figures["toy"] = toy(args.toy_checkpoint, args.toy_data, work, args.device)
+            print("## toy test set mIoU\n")
+            print(table(figures["toy"]) + "\n", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
