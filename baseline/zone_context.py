@@ -363,7 +363,32 @@ def predict_zones(
             while len(pending) > 4 * batch_size:
                 pending.pop(0).result()
 
+        # A lone patch that fits in one tile is one tile with every side on the mosaic's edge:
+        # its weights are 1 everywhere and the blend returns the model's probabilities as they
+        # are, so such patches are batched together like plain patches (same result, faster).
+        lone = [m for m in mosaics if len(m.patches) == 1 and max(m.height, m.width) <= tile]
+        lone_ids = {id(m) for m in lone}
+        for chunk in _lone_batches(lone, batch_size):
+            samples_chunk = [m.patches[0].sample for m in chunk]
+            images = np.stack([read_image(s.image, bands) for s in samples_chunk])
+            meta = None
+            if metadata_variant is not None:
+                vectors = [
+                    encode_metadata(_entry(s), metadata_variant, name=s.name) for s in samples_chunk
+                ]
+                meta = torch.from_numpy(np.stack(vectors)).to(device)
+            batch = torch.from_numpy(images.astype(np.float32) / 255.0).to(device)
+            with torch.inference_mode():
+                classes = scores(batch, meta).argmax(dim=1).to(torch.uint8).cpu().numpy()
+            for sample, class_map in zip(samples_chunk, classes):
+                write(sample, class_map)
+            written += len(samples_chunk)
+            observer.step(
+                "predict", written, total, written / max(time.perf_counter() - start, 1e-9)
+            )
         for mosaic in mosaics:
+            if id(mosaic) in lone_ids:
+                continue
             reader = MosaicReader(mosaic, bands)
             lookup = None
             if metadata_variant is not None:
@@ -391,6 +416,16 @@ def predict_zones(
         for future in pending:
             future.result()
     return written
+
+
+def _lone_batches(mosaics: Sequence[Mosaic], size: int) -> list[list[Mosaic]]:
+    """Single-patch mosaics in batches of at most ``size`` with equal shapes."""
+    shapes: dict[tuple[int, int], list[Mosaic]] = {}
+    for mosaic in mosaics:
+        shapes.setdefault((mosaic.height, mosaic.width), []).append(mosaic)
+    return [
+        group[i : i + size] for group in shapes.values() for i in range(0, len(group), size)
+    ]
 
 
 def _entry(sample: Sample) -> Any:

@@ -208,6 +208,79 @@ def toy(checkpoint: Path, data: Path, work: Path, device: str) -> list[dict[str,
     return rows
 
 
+def quarter_toy(data: Path, target: Path) -> int:
+    """Cut every toy test patch (image and mask) into 4 georeferenced quarters with new ids.
+
+    The toy patches lie 102.4 m apart, so each is a zone mosaic of its own and zone context has
+    nothing to add on them. Quartering gives patches that touch, like the real ones: plain
+    prediction sees a quarter of the context, zone context rebuilds the original patch.
+    """
+    from starting_kit.discovery import discover_tree
+
+    samples = discover_tree(data / "flair_1_aerial_test", masks=data / "flair_1_labels_test")
+    new_id = 100000
+    for sample in samples:
+        assert sample.mask is not None
+        for kind, source in (("img", sample.image), ("msk", sample.mask)):
+            with rasterio.open(source) as src:
+                pixels, profile = src.read(), dict(src.profile)
+            half = src.height // 2
+            for q, (r, c) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+                shifted = src.transform * Affine.translation(c * half, r * half)
+                profile.update(height=half, width=half, transform=shifted)
+                prefix = "IMG" if kind == "img" else "MSK"
+                folder = "flair_1_aerial_test" if kind == "img" else "flair_1_labels_test"
+                path = target / folder / sample.domain / sample.zone / kind
+                path.mkdir(parents=True, exist_ok=True)
+                with rasterio.open(path / f"{prefix}_{new_id + q:06d}.tif", "w", **profile) as dst:
+                    dst.write(pixels[:, r * half : (r + 1) * half, c * half : (c + 1) * half])
+        new_id += 4
+    return len(samples) * 4
+
+
+def quarters(checkpoint: Path, data: Path, work: Path, device: str) -> list[dict[str, Any]]:
+    from baseline.predict import load_predictor, predict
+    from baseline.runtime import resolve_amp, resolve_device
+    from baseline.zone_context import predict_zones
+    from scoring.evaluate import score_folders
+    from starting_kit.discovery import discover_tree
+
+    root = work / "quarters"
+    n = quarter_toy(data, root)
+    truth = root / "flair_1_labels_test"
+    rows = []
+    for name, options in (
+        ("quarters alone (plain)", {}),
+        ("zone context, tile = patch size (default)", {"context": "zone"}),
+    ):
+        out = work / f"q-{len(rows)}"
+        predict(checkpoint, root, out, device=device, overwrite=True, **options)
+        miou = score_folders(out, truth, workers=1).miou
+        rows.append({"method": name, "patches": n, "miou": round(miou, 4)})
+    model, cfg = load_predictor(checkpoint)
+    torch_device = resolve_device(device)
+    model.to(torch_device)
+    out = work / "q-64"
+    out.mkdir()
+    predict_zones(
+        model,
+        discover_tree(root / "flair_1_aerial_test"),
+        out,
+        bands=cfg.data.bands,
+        amp_dtype=resolve_amp("auto", torch_device),
+        device=torch_device,
+        tile=64,
+    )
+    rows.append(
+        {
+            "method": "zone context, tile 64 (the training size)",
+            "patches": n,
+            "miou": round(score_folders(out, truth, workers=1).miou, 4),
+        }
+    )
+    return rows
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     keys = list(rows[0])
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
@@ -225,7 +298,9 @@ def main() -> None:
     )
     parser.add_argument("--toy-checkpoint", type=Path)
     parser.add_argument("--toy-data", type=Path)
-    parser.add_argument("--skip", action="append", default=[], help="throughput, memory or toy")
+    parser.add_argument(
+        "--skip", action="append", default=[], help="throughput, memory, toy or quarters"
+    )
     parser.add_argument("--json", type=Path, help="Also write every figure here.")
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -248,6 +323,10 @@ def main() -> None:
             figures["toy"] = toy(args.toy_checkpoint, args.toy_data, work, args.device)
             print("## toy test set mIoU\n")
             print(table(figures["toy"]) + "\n", flush=True)
+        if "quarters" not in args.skip and args.toy_checkpoint and args.toy_data:
+            figures["quarters"] = quarters(args.toy_checkpoint, args.toy_data, work, args.device)
+            print("## toy test patches cut into touching quarters, mIoU\n")
+            print(table(figures["quarters"]) + "\n", flush=True)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
 

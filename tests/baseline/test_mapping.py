@@ -7,6 +7,8 @@ convolution). With them the blended sliding-window result has exact, provable an
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 from typing import Callable
 
@@ -63,10 +65,30 @@ def stand_in_net(kind: str, in_channels: int = 5, seed: int = 0) -> nn.Conv2d:
     return conv
 
 
+class MetadataStandIn(nn.Module):
+    """Pointwise logits plus a per-sample offset computed from the 45 metadata values."""
+
+    uses_metadata = True
+    output_stride = 1
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__()
+        self.conv = stand_in_net("pointwise", in_channels)
+        self.meta = nn.Linear(45, NUM_CLASSES)
+        with torch.no_grad():
+            self.meta.weight.mul_(20.0)
+
+    def forward(self, image: torch.Tensor, metadata: torch.Tensor | None = None) -> torch.Tensor:
+        assert metadata is not None and metadata.shape == (image.shape[0], 45)
+        return self.conv(image) + self.meta(metadata)[:, :, None, None]
+
+
 def builder(kind: str) -> Callable[..., nn.Module]:
     """A replacement for :func:`baseline.model.build_model` building the stand-in."""
 
     def build(arch, encoder, in_channels, num_classes, encoder_weights="none", **options):
+        if kind == "metadata":
+            return MetadataStandIn(in_channels)
         mlp = MetadataMLP(13) if options.get("use_metadata") else None
         return FlairSegmenter(stand_in_net(kind, in_channels), mlp)
 
@@ -301,7 +323,8 @@ def test_map_class_output_is_georeferenced_tiled_compressed_with_colours(
         assert out.profile["tiled"] and out.block_shapes[0] == (256, 256)
         assert out.compression.value == "DEFLATE"
         colours = out.colormap(1)
-        assert [colours[i][:3] for i in range(NUM_CLASSES)] == [colour_rgb(c) for c in CLASS_COLOURS]
+        expected_colours = [colour_rgb(c) for c in CLASS_COLOURS]
+        assert [colours[i][:3] for i in range(NUM_CLASSES)] == expected_colours
         assert yaml.safe_load(out.tags()["CLASS_NAMES"]) == list(CLASS_NAMES)
         assert out.tags(1)["CLASS_0"] == CLASS_NAMES[0]
         classes = out.read(1)
@@ -349,7 +372,9 @@ def test_map_cog_has_overviews(make_checkpoint, tmp_path: Path) -> None:
 def test_raster_smaller_than_a_tile(make_checkpoint, tmp_path: Path) -> None:
     image = random_image(19, 23)
     raster = write_raster(tmp_path / "in.tif", image)
-    result = map_raster(make_checkpoint("conv3"), raster, tmp_path / "s.tif", device="cpu", amp="off")
+    result = map_raster(
+        make_checkpoint("conv3"), raster, tmp_path / "s.tif", device="cpu", amp="off"
+    )
     assert result.n_tiles == 1
     with rasterio.open(tmp_path / "s.tif") as out:
         assert (out.read(1) == full_image_probabilities("conv3", image).argmax(0)).all()
@@ -371,7 +396,7 @@ def test_map_errors(make_checkpoint, tmp_path: Path) -> None:
     with pytest.raises(DataError, match="junk.tif: not a readable raster"):
         map_raster(checkpoint, tmp_path / "junk.tif", tmp_path / "o.tif", device="cpu")
     good = write_raster(tmp_path / "good.tif", random_image(40, 40))
-    with pytest.raises(ConfigError, match="output is 'rgb'; expected one of classes, probabilities"):
+    with pytest.raises(ConfigError, match="output is 'rgb'; expected one of classes, probab"):
         map_raster(checkpoint, good, tmp_path / "o.tif", output="rgb")
     with pytest.raises(ConfigError, match="batch size is 0"):
         map_raster(checkpoint, good, tmp_path / "o.tif", batch_size=0)
@@ -453,7 +478,8 @@ def test_mosaics_place_patches_by_georeferencing(tmp_path: Path) -> None:
 def test_misaligned_patch_gets_its_own_mosaic(tmp_path: Path) -> None:
     root, _ = write_zone_tree(tmp_path / "data")
     zone = root / "flair_1_aerial_test" / "D012_2019" / "Z1_UU" / "img"
-    write_geotiff(zone / "IMG_070100.tif", random_image(32, 32), 843000.0 + 6.4 * 3 + 0.1, 6520000.0)
+    x_off_grid = 843000.0 + 6.4 * 3 + 0.1  # half a pixel off the zone's grid
+    write_geotiff(zone / "IMG_070100.tif", random_image(32, 32), x_off_grid, 6520000.0)
     mosaics = build_mosaics(discover_tree(root / "flair_1_aerial_test"))
     alone = [m for m in mosaics if any(p.sample.tile == 70100 for p in m.patches)]
     assert len(alone) == 1 and len(alone[0].patches) == 1
@@ -505,6 +531,8 @@ def test_zone_context_predicts_each_patch_with_its_neighbours(
     predict(checkpoint, root, tmp_path / "zone", device="cpu", amp="off", context="zone", tta=False)
     predict(checkpoint, root, tmp_path / "plain", device="cpu", amp="off")
     whole = full_image_probabilities("conv3", mosaic_image(root)).argmax(0)
+    for lone in ("PRED_070007.tif", "PRED_070008.tif"):  # alone in their mosaics: as plain
+        assert (read_pred(tmp_path / "zone" / lone) == read_pred(tmp_path / "plain" / lone)).all()
     differs = 0
     for tile in range(70001, 70007):
         r, c = divmod(tile - 70001, 3)
@@ -528,7 +556,8 @@ def test_zone_context_with_tta_and_georeferencing(make_checkpoint, tmp_path: Pat
     )
     for tile in places:
         image = next(root.rglob(f"IMG_{tile:06d}.tif"))
-        with rasterio.open(image) as src, rasterio.open(tmp_path / "geo" / f"PRED_{tile:06d}.tif") as out:
+        pred = tmp_path / "geo" / f"PRED_{tile:06d}.tif"
+        with rasterio.open(image) as src, rasterio.open(pred) as out:
             assert out.crs == src.crs and out.transform == src.transform
     assert (tmp_path / "sub.zip").is_file()
 
@@ -547,6 +576,58 @@ def test_metadata_of_a_tile_comes_from_the_patch_under_its_centre() -> None:
     assert lookup(0, 0, 32, 32)[0] == 0.0
     assert lookup(0, 60, 32, 32)[0] == 1.0  # centre at column 76: the second patch
     assert lookup(0, 30, 32, 10)[0] == 0.0  # centre at column 35, in the gap: nearest is the first
+
+
+def write_metadata(root: Path, tiles) -> None:
+    entries = {
+        f"IMG_{tile:06d}": {
+            "domain": "D022_2021" if tile == 70008 else "D012_2019",
+            "zone": "Z5_AF" if tile == 70008 else "Z1_UU",
+            "patch_centroid_x": 843000.0 + 10 * i,
+            "patch_centroid_y": 6520000.0 - 5 * i,
+            "patch_centroid_z": 100.0 + 97 * i,
+            "date": f"2019-0{1 + i % 9}-1{i % 10}",
+            "time": f"1{i % 10}h2{i % 10}",
+            "camera": "UCE-M3-f120-s07" if i % 2 else "CAMERA#017",
+        }
+        for i, tile in enumerate(sorted(tiles))
+    }
+    (root / "flair-1_metadata_aerial.json").write_text(json.dumps(entries), encoding="utf-8")
+
+
+def test_zone_context_with_a_metadata_model(make_checkpoint, tmp_path: Path) -> None:
+    # Lone patches get their own metadata (batched like plain prediction: identical results);
+    # in a mosaic each tile gets the metadata of the patch under its centre.
+    root, places = write_zone_tree(tmp_path / "data")
+    write_metadata(root, places)
+    checkpoint = make_checkpoint("metadata", use_metadata=True)
+    predict(checkpoint, root, tmp_path / "plain", device="cpu", amp="off")
+    predict(checkpoint, root, tmp_path / "zone", device="cpu", amp="off", context="zone")
+    for tile in (70007, 70008):  # the lone ones
+        name = f"PRED_{tile:06d}.tif"
+        assert (read_pred(tmp_path / "zone" / name) == read_pred(tmp_path / "plain" / name)).all()
+    assert len(list((tmp_path / "zone").glob("PRED_*.tif"))) == len(places)
+
+
+def test_zone_context_needs_metadata_for_every_patch(make_checkpoint, tmp_path: Path) -> None:
+    from baseline.predict import load_predictor
+    from baseline.zone_context import predict_zones
+
+    root, places = write_zone_tree(tmp_path / "data")
+    write_metadata(root, places)
+    checkpoint = make_checkpoint("metadata", use_metadata=True)
+    samples = [
+        dataclasses.replace(s, metadata=None) if s.tile == 70002 else s
+        for s in discover_tree(
+            root / "flair_1_aerial_test", metadata=root / "flair-1_metadata_aerial.json"
+        )
+    ]
+    model, _ = load_predictor(checkpoint)
+    (tmp_path / "o").mkdir()
+    with pytest.raises(DataError, match=r"IMG_070002: no aerial metadata entry; .*\(--metadata\)"):
+        predict_zones(
+            model, samples, tmp_path / "o", bands=(1, 2, 3, 4, 5), metadata_variant="corrected"
+        )
 
 
 def test_zone_context_errors(make_checkpoint, tmp_path: Path) -> None:
