@@ -302,7 +302,7 @@ def bundle(
 
 baseline_app = typer.Typer(
     no_args_is_help=True,
-    help="Train or run the FLAIR #1 reference model (U-Net/ResNet34). Needs torch and segmentation-models-pytorch (the baseline extra).",
+    help="Train or run the reference models (FLAIR #1 U-Net/ResNet34, FLAIR #2 U-T&T). Needs torch and segmentation-models-pytorch (the baseline extra).",
 )
 app.add_typer(baseline_app, name="baseline")
 
@@ -349,7 +349,7 @@ class DemoDataset(str, Enum):
 @domain_errors_exit
 def baseline_train(
     config: str = typer.Option(
-        ..., "--config", help="YAML file, or a packaged config: flair1-baseline, flair1-toy-cpu."
+        ..., "--config", help="YAML file, or a packaged config: flair1-baseline, flair1-toy-cpu, flair2-baseline, flair2-toy-cpu."
     ),
     data: Optional[Path] = typer.Option(
         None, "--data", help="Dataset root (flair_aerial_train/, flair_labels_train/) or a path csv."
@@ -467,9 +467,9 @@ def baseline_map(
         MapOutput.classes, "--output", help="classes (uint8 + colour table) or probabilities (uint8 x 255, one band per class)."
     ),
     tile: int = typer.Option(512, "--tile", min=1, help="Tile side in pixels (the model's patch size)."),
-    overlap: Optional[int] = typer.Option(None, "--overlap", min=0, help="Pixels shared by neighbouring tiles [tile/4]."),
+    overlap: Optional[int] = typer.Option(None, "--overlap", min=0, help="Pixels shared by neighbouring tiles (default tile/4)."),
     margin: Optional[int] = typer.Option(
-        None, "--margin", min=0, help="Inner tile border given no weight, at most overlap/2 [tile/8]."
+        None, "--margin", min=0, help="Inner tile border given no weight, at most overlap/2 (default tile/8)."
     ),
     cog: bool = typer.Option(False, "--cog", help="Write a Cloud-Optimized GeoTIFF (with overviews)."),
     tta: bool = typer.Option(False, "--tta", help="Average the 8 flips/rotations of every tile (D4)."),
