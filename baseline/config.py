@@ -135,7 +135,7 @@ class SentinelConfig:
 
     Attributes:
         enabled: fuse the U-TAE branch (U-T&T); false trains the aerial U-Net alone on FLAIR #2.
-        patch_size: side of the Sentinel-2 crop around each centroid (a multiple of 8).
+        patch_size: side of the Sentinel-2 crop around each centroid (a multiple of 8, at least 16).
         filter_clouds: drop dates whose cloud + snow cover reaches ``area_threshold``.
         area_threshold: share of the crop (0..1) from which a date is dropped.
         probability_threshold: mask probability (0..100) from which a pixel counts as covered.
@@ -367,11 +367,11 @@ def _sentinel_checks(sen: SentinelConfig) -> list[tuple[bool, str, Any, str]]:
     downsampling = 2 ** (len(sen.encoder_widths) - 1)
     return [
         (
-            sen.patch_size >= downsampling and sen.patch_size % downsampling == 0,
+            sen.patch_size >= 2 * downsampling and sen.patch_size % downsampling == 0,
             "sentinel.patch_size",
             sen.patch_size,
-            f"a positive multiple of {downsampling} (U-TAE halves it "
-            f"{len(sen.encoder_widths) - 1} times)",
+            f"a multiple of {downsampling}, at least {2 * downsampling} (U-TAE halves it "
+            f"{len(sen.encoder_widths) - 1} times and its reflect padding needs a 2x2 map)",
         ),
         (
             0.0 < sen.area_threshold <= 1.0,

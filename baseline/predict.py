@@ -40,13 +40,21 @@ from baseline.checkpoint import (
 )
 from baseline.config import TrainConfig
 from baseline.data import FlairDataset
+from baseline.fusion import build_network, uses_sentinel
 from baseline.model import FlairSegmenter, build_model
 from baseline.progress import Observer
 from baseline.runtime import autocast, default_workers, resolve_amp, resolve_device
-from scoring.classes import NUM_CLASSES
+from baseline.sentinel import collate_with_series
 from scoring.errors import ConfigError, MissingFileError, OutputExistsError
 from scoring.tiles import index_tiles
-from starting_kit.discovery import SPLIT_FOLDERS, Sample, discover_csv, discover_tree, find_metadata
+from starting_kit.discovery import (
+    SPLIT_FOLDERS,
+    Sample,
+    discover_csv,
+    discover_tree,
+    find_metadata,
+    find_split,
+)
 from starting_kit.predictions import encode_prediction, prediction_name, write_prediction
 
 #: The 8 elements of D4 as (quarter turns, left-right flip).
@@ -110,13 +118,21 @@ def predict_batch(
     tta: bool = False,
     amp_dtype: torch.dtype | None = None,
     channels_last: bool = True,
+    sentinel: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Class indices (B, H, W) uint8 for a batch of images (B, C, H, W) on the model's device.
 
     Sizes that are not multiples of the encoder's stride are reflect-padded and cropped back.
+    U-T&T models also take ``sentinel``: the padded series, day offsets and date mask of the batch.
     """
     total = predict_scores(
-        model, images, metadata, tta=tta, amp_dtype=amp_dtype, channels_last=channels_last
+        model,
+        images,
+        metadata,
+        tta=tta,
+        amp_dtype=amp_dtype,
+        channels_last=channels_last,
+        sentinel=sentinel,
     )
     return total.argmax(dim=1).to(torch.uint8)
 
@@ -130,11 +146,13 @@ def predict_scores(
     amp_dtype: torch.dtype | None = None,
     channels_last: bool = True,
     probabilities: bool = False,
+    sentinel: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Float32 class scores (B, 13, H, W): logits, or with ``tta`` the summed D4 softmaxes.
 
     With ``probabilities`` the result is always the mean softmax probability (of the 8 views with
-    ``tta``), what :mod:`baseline.mapping` blends.
+    ``tta``), what :mod:`baseline.mapping` blends. With ``sentinel`` (U-T&T), each D4 view turns
+    the Sentinel-2 crop with the image.
     """
     padded, height, width = pad_to_multiple(images, max(model.output_stride, 1))
     views = D4 if tta else ((0, False),)
@@ -144,7 +162,12 @@ def predict_scores(
         if channels_last:
             view = view.contiguous(memory_format=torch.channels_last)
         with autocast(images.device, amp_dtype):
-            logits = model(view, metadata)
+            if sentinel is None:
+                logits = model(view, metadata)
+            else:
+                series, dates, date_mask = sentinel
+                series = d4_transform(series, quarter_turns, flip)
+                logits = model(view, metadata, series, dates, date_mask)
         logits = d4_inverse(logits.float(), quarter_turns, flip)
         scores = logits.softmax(dim=1) if tta or probabilities else logits
         total = scores if total is None else total + scores
@@ -168,15 +191,8 @@ def load_predictor(
     check_classes(payload, checkpoint)
     cfg = checkpoint_config(payload, checkpoint)
     used_bands = check_bands(cfg, checkpoint, tuple(bands) if bands is not None else None)
-    model = build_model(
-        cfg.model.arch,
-        cfg.model.encoder,
-        len(used_bands),
-        NUM_CLASSES,
-        "none",  # the checkpoint holds every weight; never download anything here
-        decoder_channels=cfg.model.decoder_channels,
-        use_metadata=cfg.model.use_metadata,
-    )
+    # "none": the checkpoint holds every weight; never download anything here.
+    model = build_network(cfg, len(used_bands), "none", build_aerial=build_model)
     load_model_state(model, payload["model"], checkpoint, cfg)
     return model.eval(), cfg
 
@@ -199,8 +215,27 @@ def discover_inputs(
     return discover_tree(test_images if test_images.is_dir() else data, metadata=metadata)
 
 
-def _image_folder(data: Path) -> Path:
-    test_images = data / SPLIT_FOLDERS[("flair1", "test")].images
+def flair2_test_inputs(data: Path, context: str = "patch") -> list[Sample]:
+    """The FLAIR #2 test patches of a dataset root, with their Sentinel-2 files and centroids.
+
+    Raises:
+        ConfigError: ``data`` is not a folder, or a ``zone`` context was asked for.
+        MissingFileError, DataError: see :func:`starting_kit.discovery.find_split`.
+    """
+    if context != "patch":
+        raise ConfigError(
+            f"context {context!r} is not available for FLAIR #2 models; predict with --context patch"
+        )
+    if not data.is_dir():
+        raise ConfigError(
+            f"{data}: a FLAIR #2 model predicts a dataset root (flair_2_aerial_test/, "
+            "flair_2_sen_test/, flair-2_centroids_sp_to_patch.json); not a path csv or a file"
+        )
+    return find_split(data, "test", dataset="flair2")
+
+
+def _image_folder(data: Path, dataset: str = "flair1") -> Path:
+    test_images = data / SPLIT_FOLDERS[(dataset, "test")].images
     return test_images if data.is_dir() and test_images.is_dir() else data
 
 
@@ -299,9 +334,12 @@ def predict(
                 f"{checkpoint}: the model uses aerial metadata but no metadata JSON was given or "
                 f"found in {data}; pass --metadata flair-1_metadata_aerial.json"
             )
-    samples = discover_inputs(
-        data, metadata=metadata if cfg.model.use_metadata else None, csv_root=csv_root
-    )
+    if cfg.dataset == "flair2":
+        samples = flair2_test_inputs(data, context)
+    else:
+        samples = discover_inputs(
+            data, metadata=metadata if cfg.model.use_metadata else None, csv_root=csv_root
+        )
     torch_device = resolve_device(device)
     amp_dtype = resolve_amp(amp, torch_device)
     model.to(torch_device).to(memory_format=torch.channels_last)
@@ -310,6 +348,7 @@ def predict(
         cfg.data.bands,
         with_masks=False,
         metadata_variant=cfg.model.metadata_encoding if cfg.model.use_metadata else None,
+        sentinel=cfg.sentinel if uses_sentinel(cfg) else None,
     )
     loader = DataLoader(
         dataset,
@@ -318,6 +357,7 @@ def predict(
         drop_last=False,
         num_workers=default_workers(torch_device) if num_workers is None else num_workers,
         pin_memory=torch_device.type == "cuda",
+        collate_fn=collate_with_series,
     )
     out.mkdir(parents=True, exist_ok=True)
     pending: list[Future[None]] = []
@@ -343,9 +383,16 @@ def predict(
         for step, batch in enumerate(loader if context == "patch" else (), start=1):
             images = batch["image"].to(torch_device, non_blocking=True)
             meta = batch["metadata"].to(torch_device) if model.uses_metadata else None
+            series = None
+            if "sentinel" in batch:
+                series = tuple(
+                    batch[k].to(torch_device) for k in ("sentinel", "dates", "date_mask")
+                )
             with torch.inference_mode():
                 classes = (
-                    predict_batch(model, images, meta, tta=tta, amp_dtype=amp_dtype).cpu().numpy()
+                    predict_batch(model, images, meta, tta=tta, amp_dtype=amp_dtype, sentinel=series)
+                    .cpu()
+                    .numpy()
                 )
             for index, class_map in zip(batch["index"].tolist(), classes):
                 sample = samples[index]
@@ -374,7 +421,7 @@ def predict(
         archive = pack_submission(
             out,
             pack,
-            expect=_image_folder(data) if data.is_dir() else data,
+            expect=_image_folder(data, cfg.dataset) if data.is_dir() else data,
             expected_size=size,
             overwrite=overwrite,
         )

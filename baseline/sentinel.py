@@ -10,8 +10,8 @@ What we keep from IGN's baseline and what we change (formats.md sections 6.2, 6.
 - the crop is ``sat_patch_size`` pixels centred on the centroid, read from a memory-mapped array;
   a window that leaves the array is an error (IGN wraps around or truncates silently);
 - dates come from characters 15..18 (MMDD) of each product name, as offsets in days to the
-  reference 15 May (positive before). The day of year is computed in a leap year, so ``0229`` is
-  a date like any other (IGN's ``datetime(2021, 2, 29)`` crashes); lines need not be sorted;
+  reference 15 May 2021 (positive before), as IGN's; ``0229`` gets the offset of 1 March instead
+  of crashing (``datetime(2021, 2, 29)``); lines need not be sorted;
 - the cloud/snow filter is IGN's (a pixel counts once per channel at or above 60 %, a date is kept
   when that cover is below half the crop), with configurable thresholds; when no date survives,
   the least-covered date is kept with one warning per zone instead of crashing;
@@ -51,7 +51,9 @@ logger = logging.getLogger(__name__)
 REFERENCE_MONTH_DAY = (5, 15)
 #: Characters of a product name holding MMDD (IGN's ``line[15:19]``).
 MMDD_SLICE = slice(15, 19)
-#: A leap year, so that 29 February has a day of year (the offsets do not depend on the year).
+#: IGN's reference year: every date is rebuilt in it, whatever the year of the product.
+REFERENCE_YEAR = 2021
+#: A leap year, in which product dates are checked (29 February is a valid acquisition date).
 _CALENDAR_YEAR = 2020
 #: Sentinel-2 L2A values are reflectance x 10000.
 REFLECTANCE_SCALE = 10000.0
@@ -60,13 +62,18 @@ NUM_S2_BANDS = 10
 
 
 def day_offset(month: int, day: int) -> int:
-    """Days from (month, day) to 15 May: positive before, negative after (formats.md 14.3).
+    """Days from (month, day) to 15 May 2021: positive before, negative after (formats.md 14.3).
 
-    >>> day_offset(1, 8), day_offset(5, 15), day_offset(7, 28), day_offset(2, 29)
-    (127, 0, -74, 76)
+    IGN rebuilds every date in 2021 and crashes on 29 February; here 29 February gets the offset of
+    1 March (the day after 28 February in 2021), and stays in February for the monthly means.
+
+    >>> day_offset(1, 8), day_offset(5, 15), day_offset(7, 28), day_offset(2, 29), day_offset(3, 1)
+    (127, 0, -74, 75, 75)
     """
-    reference = dt.date(_CALENDAR_YEAR, *REFERENCE_MONTH_DAY)
-    return (reference - dt.date(_CALENDAR_YEAR, month, day)).days
+    if (month, day) == (2, 29):
+        return day_offset(3, 1)
+    reference = dt.date(REFERENCE_YEAR, *REFERENCE_MONTH_DAY)
+    return (reference - dt.date(REFERENCE_YEAR, month, day)).days
 
 
 def parse_product_dates(lines: Sequence[str], source: str = "products") -> list[tuple[int, int]]:
@@ -177,8 +184,17 @@ def crop_window(
     return slice(top, top + size), slice(left, left + size)
 
 
+def _stamp(path: Path) -> tuple[str, int, int]:
+    """Cache key of a file: its path, modification time and size (a rewritten file is re-read)."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise DataError(f"{path}: Sentinel-2 file not found") from None
+    return str(path), stat.st_mtime_ns, stat.st_size
+
+
 @lru_cache(maxsize=64)
-def _open_array(path: str) -> NDArray[Any]:
+def _open_array(path: str, *_version: int) -> NDArray[Any]:
     """A memory-mapped super-area array (cached per process: zones hold many patches)."""
     try:
         return np.load(path, mmap_mode="r")
@@ -189,7 +205,7 @@ def _open_array(path: str) -> NDArray[Any]:
 
 
 @lru_cache(maxsize=64)
-def _zone_dates(path: str) -> tuple[tuple[int, int], ...]:
+def _zone_dates(path: str, *_version: int) -> tuple[tuple[int, int], ...]:
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     return tuple(parse_product_dates(lines, source=path))
 
@@ -207,9 +223,9 @@ def read_series(
         DataError: unreadable files, shapes that disagree (time axis, bands), or a crop window that
             leaves the super-area.
     """
-    data = _open_array(str(files.data))
-    masks = _open_array(str(files.masks))
-    dates = _zone_dates(str(files.products))
+    data = _open_array(*_stamp(files.data))
+    masks = _open_array(*_stamp(files.masks))
+    dates = _zone_dates(*_stamp(files.products))
     if data.ndim != 4 or data.shape[1] != NUM_S2_BANDS:
         raise DataError(
             f"{files.data}: shape {data.shape}; expected (T, {NUM_S2_BANDS}, H, W) Sentinel-2 data"

@@ -14,6 +14,11 @@ IGN's legacy code used one-hot probability targets, whose mean divides by all pi
 gradients differ only by a per-batch factor. A batch made only of 'other' pixels gives a loss of 0
 rather than PyTorch's 0/0 = NaN.
 
+FLAIR #2 U-T&T (``dataset: flair2`` with ``sentinel.enabled``): the loss optimised is
+``unet_loss_weight * aerial loss + utae_loss_weight * U-TAE loss``, the U-TAE term with its own
+class weights (:func:`baseline.fusion.utae_class_weights`); the losses reported in ``metrics.csv``
+are the aerial term, comparable with FLAIR #1 runs.
+
 Validation mIoU is the official metric: the confusion matrix of :func:`scoring.metrics.confusion_matrix`
 (summed over processes) reduced by :func:`scoring.metrics.mean_iou_score`, with the truth mapped by
 the metric's own lookup table.
@@ -56,7 +61,8 @@ from baseline.config import (
     config_to_dict,
 )
 from baseline.data import FlairDataset
-from baseline.model import FlairSegmenter, build_model
+from baseline.fusion import build_network, utae_class_weights, uses_sentinel
+from baseline.model import build_model
 from baseline.progress import Observer
 from baseline.runtime import (
     DistInfo,
@@ -73,11 +79,19 @@ from baseline.runtime import (
     set_rng_state,
     shutdown_distributed,
 )
+from baseline.sentinel import collate_with_series
 from baseline.splits import Split, explicit_split, split_samples, write_split
 from scoring.classes import CLASS_NAMES, NUM_CLASSES, NUM_SCORED_CLASSES, OTHER_INDEX
 from scoring.errors import ConfigError, DataError, MissingFileError, OutputExistsError, summarize
 from scoring.metrics import confusion_matrix, iou_per_class, mean_iou_score
-from starting_kit.discovery import SPLIT_FOLDERS, Sample, discover_csv, discover_tree, find_metadata
+from starting_kit.discovery import (
+    SPLIT_FOLDERS,
+    Sample,
+    discover_csv,
+    discover_tree,
+    find_metadata,
+    find_split,
+)
 
 LAST_NAME = "last.pt"
 BEST_NAME = "best.pt"
@@ -153,8 +167,13 @@ def _resolve_path(value: str, what: str) -> Path:
     return path
 
 
-def discover_training_data(data: DataConfig, *, with_metadata: bool) -> list[Sample]:
+def discover_training_data(
+    data: DataConfig, *, with_metadata: bool, dataset: str = "flair1"
+) -> list[Sample]:
     """Find the training pool: a dataset root in the official layout or an official path csv.
+
+    FLAIR #2 (``dataset="flair2"``) takes a dataset root only: the Sentinel-2 triplets and the
+    centroid JSON are found next to the aerial folders.
 
     Raises:
         ConfigError: no data configured, or a folder that is not a dataset root.
@@ -165,6 +184,25 @@ def discover_training_data(data: DataConfig, *, with_metadata: bool) -> list[Sam
             "no training data: pass --data DATASET_ROOT (or a path csv), or set data.train"
         )
     source = _resolve_path(data.train, "training data")
+    if dataset == "flair2":
+        if not source.is_dir():
+            raise ConfigError(
+                f"{source}: FLAIR #2 training takes the dataset root (flair_aerial_train/, "
+                "flair_labels_train/, flair_sen_train/, flair-2_centroids_sp_to_patch.json), not a "
+                "path csv"
+            )
+        if with_metadata and data.metadata is not None:
+            raise ConfigError(
+                "FLAIR #2 reads the aerial metadata JSON found at the dataset root; remove "
+                "data.metadata (--metadata)"
+            )
+        samples = find_split(source, "train", dataset="flair2")
+        if with_metadata and any(s.metadata is None for s in samples):
+            raise ConfigError(
+                f"{source}: model.use_metadata is true but the dataset root has no aerial metadata "
+                "JSON (flair_aerial_metadata.json) covering every patch"
+            )
+        return samples
     metadata = _metadata_path(data, source if source.is_dir() else None) if with_metadata else None
     if source.is_file():
         root = Path(data.csv_root) if data.csv_root else None
@@ -203,7 +241,14 @@ def _metadata_path(data: DataConfig, root: Path | None) -> Path:
 
 def make_split(cfg: TrainConfig) -> Split:
     """Discover the data and split it as configured (explicit list, official or random domains)."""
-    pool = discover_training_data(cfg.data, with_metadata=cfg.model.use_metadata)
+    pool = discover_training_data(
+        cfg.data, with_metadata=cfg.model.use_metadata, dataset=cfg.dataset
+    )
+    if cfg.data.val is not None and cfg.dataset == "flair2":
+        raise ConfigError(
+            "data.val (--val) takes a FLAIR #1 path csv; FLAIR #2 runs split the dataset root by "
+            "domains (data.split: official or random)"
+        )
     if cfg.data.val is None:
         return split_samples(
             pool, cfg.data.split, val_fraction=cfg.data.val_fraction, seed=cfg.seed
@@ -250,9 +295,41 @@ def _metadata(
     batch: dict[str, Any], model: torch.nn.Module, device: torch.device
 ) -> torch.Tensor | None:
     inner = model.module if hasattr(model, "module") else model
-    if isinstance(inner, FlairSegmenter) and inner.uses_metadata:
+    if getattr(inner, "uses_metadata", False):
         return batch["metadata"].to(device, non_blocking=True)
     return None
+
+
+def forward_batch(
+    model: torch.nn.Module,
+    batch: dict[str, Any],
+    images: torch.Tensor,
+    device: torch.device,
+    *,
+    with_aux: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Run the model on a batch: the aerial model, or U-T&T with the padded Sentinel-2 series."""
+    inner = model.module if hasattr(model, "module") else model
+    metadata = _metadata(batch, model, device)
+    if not getattr(inner, "uses_sentinel", False):
+        return model(images, metadata)
+    return model(
+        images,
+        metadata,
+        batch["sentinel"].to(device, non_blocking=True),
+        batch["dates"].to(device, non_blocking=True),
+        batch["date_mask"].to(device, non_blocking=True),
+        with_aux=with_aux,
+    )
+
+
+@dataclass(frozen=True)
+class AuxiliaryLoss:
+    """U-T&T's loss weights: the U-TAE term's class weights and the two term weights."""
+
+    class_weight: torch.Tensor
+    utae_weight: float
+    unet_weight: float
 
 
 @dataclass(frozen=True)
@@ -264,6 +341,7 @@ class LoopSettings:
     channels_last: bool
     info: DistInfo
     observer: Observer
+    auxiliary: AuxiliaryLoss | None = None
 
 
 def train_one_epoch(
@@ -287,11 +365,17 @@ def train_one_epoch(
     for step, batch in enumerate(loader, start=1):
         images = _to_device(batch["image"], settings.device, settings.channels_last)
         target = batch["mask"].to(settings.device, non_blocking=True)
-        metadata = _metadata(batch, model, settings.device)
+        aux = settings.auxiliary
         with autocast(settings.device, settings.amp_dtype):
-            logits = model(images, metadata)
+            outputs = forward_batch(
+                model, batch, images, settings.device, with_aux=aux is not None
+            )
+        logits = outputs[0] if isinstance(outputs, tuple) else outputs
         loss_sum, weight_sum = weighted_ce_sums(logits, target, weight)
         loss = loss_sum / weight_sum.clamp_min(1.0)
+        if aux is not None and isinstance(outputs, tuple):
+            aux_sum, aux_weight = weighted_ce_sums(outputs[1], target, aux.class_weight)
+            loss = aux.unet_weight * loss + aux.utae_weight * aux_sum / aux_weight.clamp_min(1.0)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -327,7 +411,7 @@ def evaluate(
         images = _to_device(batch["image"], settings.device, settings.channels_last)
         target = batch["mask"].to(settings.device, non_blocking=True)
         with autocast(settings.device, settings.amp_dtype):
-            logits = model(images, _metadata(batch, model, settings.device))
+            logits = forward_batch(model, batch, images, settings.device)
         loss_sum, weight_sum = weighted_ce_sums(logits, target, weight)
         sums += torch.stack([loss_sum.double(), weight_sum.double()])
         predicted = logits.argmax(dim=1).to(torch.uint8).cpu().numpy()
@@ -472,14 +556,18 @@ def _loaders(
     split: Split, cfg: TrainConfig, info: DistInfo, device: torch.device
 ) -> tuple[FlairDataset, DataLoader, DistributedSampler, DataLoader]:
     variant = cfg.model.metadata_encoding if cfg.model.use_metadata else None
+    sentinel = cfg.sentinel if uses_sentinel(cfg) else None
     train_set = FlairDataset(
         split.train,
         cfg.data.bands,
         augment=cfg.data.augment,
         seed=cfg.seed,
         metadata_variant=variant,
+        sentinel=sentinel,
     )
-    val_set = FlairDataset(split.val, cfg.data.bands, metadata_variant=variant)
+    val_set = FlairDataset(
+        split.val, cfg.data.bands, metadata_variant=variant, sentinel=sentinel
+    )
     per_process = math.ceil(len(train_set) / info.world_size)
     if per_process < cfg.batch_size:
         raise ConfigError(
@@ -492,6 +580,7 @@ def _loaders(
     common: dict[str, Any] = {
         "num_workers": cfg.data.num_workers,
         "pin_memory": device.type == "cuda",
+        "collate_fn": collate_with_series,  # pads FLAIR #2 series; the default collate otherwise
     }
     # drop_last: a final batch of one breaks BatchNorm; every sample still comes back next epoch.
     train_loader = DataLoader(
@@ -565,15 +654,12 @@ def _train(
         (run_dir / CONFIG_NAME).write_text(
             yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8"
         )
-    model = build_model(
-        cfg.model.arch,
-        cfg.model.encoder,
+    model = build_network(
+        cfg,
         len(cfg.data.bands),
-        NUM_CLASSES,
         # A resumed run loads its own weights: never download anything for it.
         "none" if state is not None else cfg.model.encoder_weights,
-        decoder_channels=cfg.model.decoder_channels,
-        use_metadata=cfg.model.use_metadata,
+        build_aerial=build_model,
     )
     _check_image_size(train_set, model.output_stride)
     if state is not None:
@@ -615,7 +701,14 @@ def _train(
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     weight = class_weights(cfg.optim.other_weight, device)
-    settings = LoopSettings(device, amp_dtype, cfg.channels_last, info, observer)
+    auxiliary = None
+    if uses_sentinel(cfg):
+        auxiliary = AuxiliaryLoss(
+            utae_class_weights(cfg.sentinel.utae_class_weights).to(device),
+            cfg.sentinel.utae_loss_weight,
+            cfg.sentinel.unet_loss_weight,
+        )
+    settings = LoopSettings(device, amp_dtype, cfg.channels_last, info, observer, auxiliary)
     observer.message(
         f"training {len(split.train)} patches ({len({s.domain for s in split.train})} domains), "
         f"validating on {len(split.val)} ({', '.join(split.val_domains)}); device {device}, "

@@ -296,10 +296,11 @@ class UTAE(nn.Module):
                 f"series {tuple(series.shape)} needs day offsets and a mask of shape {(b, t)}, "
                 f"got {tuple(days.shape)} and {tuple(date_mask.shape)}"
             )
-        if series.shape[-1] % self.downsampling or series.shape[-2] % self.downsampling:
+        minimum = 2 * self.downsampling  # the deepest map must be 2x2 for the reflect padding
+        if any(n % self.downsampling or n < minimum for n in series.shape[-2:]):
             raise ValueError(
                 f"Sentinel-2 patch {tuple(series.shape[-2:])} is not a multiple of "
-                f"{self.downsampling}; set sentinel.patch_size to a multiple of {self.downsampling}"
+                f"{self.downsampling} of at least {minimum}; set sentinel.patch_size accordingly"
             )
         date_mask = date_mask.to(torch.bool)
         if not bool(date_mask.any(dim=1).all()):

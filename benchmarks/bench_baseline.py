@@ -12,6 +12,10 @@ the weights) and on the same toy FLAIR #1 patches:
 - training: our :func:`baseline.train.train_one_epoch` (channels_last, autocast where native)
   against a plain fp32 NCHW step with the same batch size, in images/s.
 
+FLAIR #2: the model-only inference of the published U-T&T (``flair2-baseline``: the same U-Net
+plus the U-TAE on a 40x40 Sentinel-2 crop of ``--utt-dates`` monthly means, 12 by default) with
+our :func:`baseline.predict.predict_batch`, in tiles/s (``--utt-dates 0`` skips it).
+
 Optionally (``--full-test-tiles 15700``) the model-only inference is run over as many tiles as the
 full FLAIR #1 test set, cycling the loaded patches (for GPU figures).
 
@@ -217,6 +221,37 @@ def our_training(
     return steps * batch / (time.perf_counter() - timer.start)
 
 
+def utt_inference(
+    images: torch.Tensor, device: torch.device, batch: int, amp: torch.dtype | None, dates: int
+) -> float:
+    """The published U-T&T (random weights) with our batched loop on ``dates`` S2 dates. Tiles/s."""
+    from baseline.config import load_config
+    from baseline.fusion import build_network
+
+    cfg = load_config("flair2-baseline")
+    torch.manual_seed(0)
+    model = build_network(cfg, 5, "none").to(device).to(memory_format=torch.channels_last).eval()
+    size = cfg.sentinel.patch_size
+    generator = torch.Generator().manual_seed(0)
+    series = torch.rand(batch, dates, 10, size, size, generator=generator).to(device)
+    days = torch.linspace(120, -214, dates).repeat(batch, 1).to(device)
+    mask = torch.ones(batch, dates, dtype=torch.bool, device=device)
+
+    def run(chunk: torch.Tensor) -> torch.Tensor:
+        n = chunk.shape[0]
+        sentinel = (series[:n], days[:n], mask[:n])
+        return predict_batch(model, chunk.to(device), amp_dtype=amp, sentinel=sentinel)
+
+    with torch.inference_mode():
+        run(images[:batch])  # warm-up
+        synchronize(device)
+        start = time.perf_counter()
+        for first in range(0, images.shape[0], batch):
+            run(images[first : first + batch]).cpu()
+        synchronize(device)
+    return images.shape[0] / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -236,6 +271,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--full-test-tiles", type=int, default=0, help="also time N streamed tiles (15700)"
+    )
+    parser.add_argument(
+        "--utt-dates", type=int, default=12, help="S2 dates of the U-T&T timing (0: skip) [12]"
     )
     args = parser.parse_args()
 
@@ -287,6 +325,12 @@ def main() -> None:
         print("|---|---:|---:|---:|")
         for name, slow, fast in rows:
             print(f"| {name} | {slow:.2f} | {fast:.2f} | {fast / slow:.2f}x |")
+        if args.utt_dates:
+            rate = utt_inference(images, device, args.batch_size, amp, args.utt_dates)
+            print(
+                f"\nU-T&T (flair2-baseline, {args.utt_dates} Sentinel-2 dates of 40x40), "
+                f"inference, model only: {rate:.2f} tiles/s (U-Net alone: {ours:.2f})"
+            )
         if args.full_test_tiles:
             rate = stream_inference(
                 model, images, device, args.batch_size, amp, args.full_test_tiles

@@ -172,13 +172,6 @@ def test_predict_errors(tmp_path: Path, flair_root: Path) -> None:
     assert result.exit_code == 1 and "x.pt: checkpoint not found" in result.stderr
 
 
-def test_demo_flair2_is_not_there_yet(tmp_path: Path) -> None:
-    result = invoke("demo", "--workdir", tmp_path / "demo", "--dataset", "flair2")
-    assert result.exit_code == 1
-    assert "FLAIR #2 demo arrives with the U-T&T baseline" in result.stderr
-    assert not (tmp_path / "demo").exists()
-
-
 def test_demo_refuses_to_clobber_a_previous_demo(tmp_path: Path) -> None:
     (tmp_path / "demo" / "run").mkdir(parents=True)
     result = invoke("demo", "--workdir", tmp_path / "demo")

@@ -65,9 +65,7 @@ def test_demo_overwrite(quick_demo, tmp_path: Path) -> None:
 
 
 def test_demo_datasets() -> None:
-    with pytest.raises(ConfigError, match=r"the FLAIR #2 demo arrives with the U-T&T baseline"):
-        run_demo(Path("unused"), "flair2")
-    with pytest.raises(ConfigError, match=r"dataset is 'flair3'; expected flair1"):
+    with pytest.raises(ConfigError, match=r"dataset is 'flair3'; expected flair1 or flair2"):
         run_demo(Path("unused"), "flair3")
 
 
