@@ -62,6 +62,10 @@ DEFAULT_FLOOR = 0.05
 OUTPUTS = ("classes", "probabilities")
 #: Rows and columns of the output GeoTIFF's internal tiles.
 BLOCK = 256
+#: GDAL's block cache while mapping, MB, unless GDAL_CACHEMAX is set in the environment. GDAL's
+#: default (5 % of the RAM) let the cache of read and written blocks grow to gigabytes on large
+#: rasters; a few hundred MB hold every block a band of tile rows touches.
+GDAL_CACHE_MB = 256
 
 #: ``read(y, x, height, width)`` -> (C, height, width) uint8 pixels of the source.
 Reader = Callable[[int, int, int, int], "NDArray[np.uint8]"]
@@ -580,8 +584,9 @@ def map_raster(
     scratch = out.with_name(f".{out.name}.partial")
     cog_scratch = out.with_name(f".{out.name}.tiled.partial")
     start = time.perf_counter()
+    cache = {} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": GDAL_CACHE_MB}
     try:
-        with src:
+        with rasterio.Env(**cache), src:
             _check_raster(src, raster, bands, checkpoint)
             grid = make_grid(src.height, src.width, tile, overlap, margin)
             count = 1 if output == "classes" else NUM_CLASSES

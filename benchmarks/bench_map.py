@@ -127,23 +127,30 @@ def throughput(work: Path, size: int, device: str) -> list[dict[str, Any]]:
     return rows
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited at fork)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def memory_child(raster: str, out: str, checkpoint: str) -> None:
     """Run in a fresh process: map with the pointwise stand-in, print peak RSS as JSON."""
     import baseline.predict
 
     baseline.predict.build_model = build_pointwise  # type: ignore[assignment]
-    imports_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    imports_mb = peak_rss_mb()
     start = time.perf_counter()
     result = map_raster(
         Path(checkpoint), Path(raster), Path(out), tile=512, overlap=128, device="cpu",
         amp="off", overwrite=True, batch_size=8,
     )
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
         json.dumps(
             {
-                "rss_after_imports_mb": round(imports_kib / 1024, 1),
-                "peak_rss_mb": round(peak_kib / 1024, 1),
+                "rss_after_imports_mb": imports_mb,
+                "peak_rss_mb": peak_rss_mb(),
                 "tiles": result.n_tiles,
                 "seconds": round(time.perf_counter() - start, 1),
             }
