@@ -86,6 +86,9 @@ class UTTSegmenter(nn.Module):
     U-Net logits (B, 13, H, W), and with ``with_aux`` also the U-TAE logits (B, 13, H, W).
     """
 
+    #: The training and prediction loops pass the Sentinel-2 batch to models that say so.
+    uses_sentinel = True
+
     def __init__(self, aerial: FlairSegmenter, utae: UTAE, drop_utae_modality: float = 0.0):
         super().__init__()
         self.aerial = aerial
@@ -96,8 +99,6 @@ class UTTSegmenter(nn.Module):
         self.cropped = nn.ModuleList(nn.Conv2d(width, c, 1) for c in stages)
         self.pooled = nn.ModuleList(pooled_mlp(width, c) for c in stages)
         self.aux_head = nn.Conv2d(width, NUM_CLASSES, 1)
-
-    uses_sentinel = True
 
     @property
     def uses_metadata(self) -> bool:

@@ -26,7 +26,6 @@ What we keep from IGN's baseline and what we change (formats.md sections 6.2, 6.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import warnings
 from collections.abc import Sequence
 from functools import lru_cache
@@ -44,8 +43,6 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from starting_kit.discovery import SentinelFiles
-
-logger = logging.getLogger(__name__)
 
 #: Reference date of the day offsets (IGN: 15 May), as (month, day).
 REFERENCE_MONTH_DAY = (5, 15)
