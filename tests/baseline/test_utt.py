@@ -266,7 +266,6 @@ def test_two_processes_with_gloo(flair2_root: Path, utt_config: Path, tmp_path: 
     assert last["epoch"] == 1 and len(last["rng"]) == 2
 
 
-@pytest.mark.slow  # generates the full 250-patch toy set and trains on it (minutes on 2 cores)
 def test_demo_flair2_through_the_cli(utt_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text = utt_config.read_text(encoding="utf-8").replace("epochs: 2", "epochs: 1")
     utt_config.write_text(text, encoding="utf-8")
