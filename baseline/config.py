@@ -36,17 +36,6 @@ DeviceChoice = Literal["auto", "cpu", "cuda"]
 AmpChoice = Literal["auto", "off", "bf16", "fp16"]
 MonitorChoice = Literal["val_loss", "val_miou"]
 
-#: The eight official FLAIR #1 validation domains (IGN's ``flair-1-paths-val.csv``).
-OFFICIAL_VAL_DOMAINS: tuple[str, ...] = (
-    "D004_2021",
-    "D014_2020",
-    "D029_2021",
-    "D031_2019",
-    "D058_2020",
-    "D066_2021",
-    "D067_2021",
-    "D070_2020",
-)
 
 
 @dataclass(frozen=True)

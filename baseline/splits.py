@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from baseline.config import OFFICIAL_VAL_DOMAINS
+from starting_kit.discovery import OFFICIAL_VAL_DOMAINS
 from scoring.errors import ConfigError, summarize
 
 if TYPE_CHECKING:

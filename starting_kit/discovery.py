@@ -57,6 +57,17 @@ METADATA_NAMES = (
     "flair-one_TOY_metadata.json",
 )
 #: The FLAIR #2 patch-to-super-area centroid file.
+#: The 8 domains of IGN's official FLAIR #1 validation list (csv_full/flair-1-paths-val.csv).
+OFFICIAL_VAL_DOMAINS: tuple[str, ...] = (
+    "D004_2021",
+    "D014_2020",
+    "D029_2021",
+    "D031_2019",
+    "D058_2020",
+    "D066_2021",
+    "D067_2021",
+    "D070_2020",
+)
 CENTROIDS_NAME = "flair-2_centroids_sp_to_patch.json"
 #: Suffixes of the three files of a Sentinel-2 triplet (the official loader globs ``*<suffix>``).
 SENTINEL_SUFFIXES = ("data.npy", "masks.npy", "products.txt")

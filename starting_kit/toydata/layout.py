@@ -29,21 +29,10 @@ import numpy as np
 
 from scoring.errors import ConfigError
 from scoring.tiles import format_id, tile_id
-from starting_kit.discovery import METADATA_FIELDS
+from starting_kit.discovery import METADATA_FIELDS, OFFICIAL_VAL_DOMAINS
 
 Split = Literal["train", "test"]
 
-#: The 8 domains of IGN's official FLAIR #1 validation list (csv_full/flair-1-paths-val.csv).
-OFFICIAL_VAL_DOMAINS = (
-    "D004_2021",
-    "D014_2020",
-    "D029_2021",
-    "D031_2019",
-    "D058_2020",
-    "D066_2021",
-    "D067_2021",
-    "D070_2020",
-)
 #: Id ranges (inclusive) of the real splits (formats.md section 1).
 ID_RANGES: dict[tuple[str, str], tuple[int, int]] = {
     ("flair1", "train"): (1, 61712),

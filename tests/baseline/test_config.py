@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from baseline.config import (
-    OFFICIAL_VAL_DOMAINS,
     TrainConfig,
     config_differences,
     config_from_dict,
@@ -17,6 +16,7 @@ from baseline.config import (
     with_overrides,
 )
 from scoring.errors import ConfigError, MissingFileError
+from starting_kit.discovery import OFFICIAL_VAL_DOMAINS
 
 
 def write(tmp_path: Path, text: str) -> Path:
