@@ -553,7 +553,7 @@ def map_raster(
         OutputExistsError: ``out`` exists and ``overwrite`` is False.
     """
     from baseline.predict import load_predictor
-    from baseline.runtime import resolve_amp, resolve_device
+    from baseline.runtime import amp_name, resolve_amp, resolve_device
 
     if output not in OUTPUTS:
         raise ConfigError(f"output is {output!r}; expected one of {', '.join(OUTPUTS)}")
@@ -627,7 +627,7 @@ def map_raster(
         seconds=seconds,
         tiles_per_s=n_tiles / seconds,
         device=str(torch_device),
-        amp=str(amp_dtype).replace("torch.", "") if amp_dtype is not None else "off",
+        amp=amp_name(amp_dtype),
         tta=tta,
         output=output,
         cog=cog,

@@ -43,7 +43,7 @@ from baseline.data import FlairDataset
 from baseline.fusion import build_network, uses_sentinel
 from baseline.model import FlairSegmenter, build_model
 from baseline.progress import Observer
-from baseline.runtime import autocast, default_workers, resolve_amp, resolve_device
+from baseline.runtime import amp_name, autocast, default_workers, resolve_amp, resolve_device
 from baseline.sentinel import collate_with_series
 from scoring.errors import ConfigError, MissingFileError, OutputExistsError
 from scoring.tiles import index_tiles
@@ -431,7 +431,7 @@ def predict(
         seconds=seconds,
         tiles_per_s=done / seconds,
         device=str(torch_device),
-        amp=str(amp_dtype).replace("torch.", "") if amp_dtype is not None else "off",
+        amp=amp_name(amp_dtype),
         tta=tta,
         archive=archive,
     )

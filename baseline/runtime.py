@@ -145,6 +145,15 @@ def resolve_amp(choice: str, device: torch.device) -> torch.dtype | None:
     raise ConfigError(f"amp is {choice!r}; expected auto, off, bf16 or fp16")
 
 
+def amp_name(dtype: torch.dtype | None) -> str:
+    """How an autocast dtype is shown to users: ``bfloat16``, ``float16`` or ``off``.
+
+    >>> amp_name(torch.bfloat16), amp_name(None)
+    ('bfloat16', 'off')
+    """
+    return str(dtype).replace("torch.", "") if dtype is not None else "off"
+
+
 def autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
     """An autocast context for the device, disabled when ``dtype`` is None."""
     return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)

@@ -67,6 +67,7 @@ from baseline.progress import Observer
 from baseline.runtime import (
     DistInfo,
     all_reduce_sum,
+    amp_name,
     autocast,
     barrier,
     broadcast_buffers,
@@ -712,7 +713,7 @@ def _train(
     observer.message(
         f"training {len(split.train)} patches ({len({s.domain for s in split.train})} domains), "
         f"validating on {len(split.val)} ({', '.join(split.val_domains)}); device {device}, "
-        f"amp {str(amp_dtype).replace('torch.', '') if amp_dtype else 'off'}, "
+        f"amp {amp_name(amp_dtype)}, "
         f"{info.world_size} process(es); run folder {run_dir}"
     )
     stopped_early = False
