@@ -21,9 +21,16 @@ How a raster is predicted:
   zero padding instead of the neighbouring pixels, and those pixels are always covered by the
   interior of a neighbouring tile (``overlap >= 2 * margin`` is required). Sides on the raster's
   edge keep their weight: no other tile covers those pixels.
-- Memory stays bounded: tile rows are processed top to bottom and only the accumulators of the
-  rows a later tile can still touch (``classes x tile x width`` float32 values) are kept; finished
-  rows go to a sink (the GeoTIFF writer, or the patch cutter of the zone context) and are dropped.
+- Memory stays bounded in both dimensions: the raster is cut into vertical strips of about
+  ``strip_width`` pixels (:func:`plan_strips`) and each strip is swept top to bottom; only the
+  accumulators of the rows a later tile can still touch, over the strip's tiles
+  (``classes x tile x (strip_width + up to 2 tiles)`` float32 values), are kept, and finished
+  rows of the strip go to a sink (the GeoTIFF writer) and are dropped. A strip owns the pixels
+  from the start of one tile's weighted part to the start of another's and predicts every tile
+  with a positive weight on them, so each owned pixel gets exactly the single-sweep sum, added in
+  the same order; with ``overlap == 2 * margin`` (the defaults) the owned parts abut exactly and
+  no tile is predicted twice, otherwise one column of tiles per strip border is.
+  :func:`blend` is the single full-width sweep (the zone context's mosaics use it).
   Input is read window by window with rasterio; the raster never sits in memory.
 
 Output of :func:`map_raster`: a tiled, DEFLATE-compressed GeoTIFF (Cloud-Optimized with ``cog``)
@@ -62,6 +69,9 @@ DEFAULT_FLOOR = 0.05
 OUTPUTS = ("classes", "probabilities")
 #: Rows and columns of the output GeoTIFF's internal tiles.
 BLOCK = 256
+#: Default width of the vertical strips of :func:`blend_strips`, pixels: with 512-pixel tiles
+#: the accumulators take about 130 MB whatever the raster's size.
+DEFAULT_STRIP_WIDTH = 4096
 #: GDAL's block cache while mapping, MB, unless GDAL_CACHEMAX is set in the environment. GDAL's
 #: default (5 % of the RAM) let the cache of read and written blocks grow to gigabytes on large
 #: rasters; a few hundred MB hold every block a band of tile rows touches.
@@ -73,6 +83,9 @@ Reader = Callable[[int, int, int, int], "NDArray[np.uint8]"]
 Scorer = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 #: ``sink(y0, probabilities (K, n, W) float32, covered (n, W) bool)`` receives finished rows.
 Sink = Callable[[int, "NDArray[np.float32]", "NDArray[np.bool_]"], None]
+#: ``sink(y0, x0, probabilities (K, n, w) float32, covered (n, w) bool)`` receives finished
+#: blocks of a strip starting at column ``x0``.
+BlockSink = Callable[[int, int, "NDArray[np.float32]", "NDArray[np.bool_]"], None]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,6 +228,79 @@ def make_grid(height: int, width: int, tile: int, overlap: int, margin: int = 0)
     )
 
 
+def weighted_span(start: int, size: int, length: int, margin: int) -> tuple[int, int]:
+    """The pixels ``[lo, hi)`` to which a tile starting at ``start`` gives a positive weight.
+
+    Inner sides lose their ``margin`` (weight exactly 0 there, :func:`axis_weights`); sides on the
+    raster's edge keep every pixel.
+
+    >>> weighted_span(0, 32, 100, 4), weighted_span(24, 32, 100, 4), weighted_span(68, 32, 100, 4)
+    ((0, 28), (28, 52), (72, 100))
+    """
+    lo = start + margin if start > 0 else start
+    hi = start + size - margin if start + size < length else start + size
+    return lo, hi
+
+
+@dataclass(frozen=True)
+class Strip:
+    """One vertical strip of :func:`blend_strips`.
+
+    Attributes:
+        x0, x1: the output columns ``[x0, x1)`` the strip owns (writes).
+        cols: start columns of every tile with a positive weight on them, ascending.
+    """
+
+    x0: int
+    x1: int
+    cols: tuple[int, ...]
+
+    @property
+    def left(self) -> int:
+        """First raster column its accumulators span."""
+        return self.cols[0]
+
+
+def plan_strips(grid: TileGrid, strip_width: int, margin: int = 0) -> tuple[Strip, ...]:
+    """Cut ``grid`` into vertical strips owning about ``strip_width`` columns each.
+
+    Strip borders lie where a tile's weighted part starts (:func:`weighted_span`), as far right
+    as ``strip_width`` allows (at least one tile further). A strip predicts every tile with a
+    positive weight on the columns it owns, so its pixels get the single-sweep sum exactly. Tiles
+    whose weighted parts reach across a border are predicted by both strips: none when
+    ``overlap == 2 * margin`` (the weighted parts abut), else one per border and tile row.
+
+    >>> grid = make_grid(8, 100, 32, 8, margin=4)
+    >>> [(s.x0, s.x1, s.cols) for s in plan_strips(grid, 40, margin=4)]
+    [(0, 28, (0,)), (28, 52, (24,)), (52, 72, (48,)), (72, 100, (48, 68))]
+
+    (The last tile column is shifted back onto the edge, closer than the stride: its neighbour's
+    weighted part reaches past its start, and that neighbour is predicted by both strips.)
+    >>> len(plan_strips(grid, 1000, margin=4))
+    1
+
+    Raises:
+        ConfigError: ``strip_width < 1``.
+    """
+    if strip_width < 1:
+        raise ConfigError(f"strip width is {strip_width} pixels; expected at least 1")
+    spans = [weighted_span(x, grid.tile_w, grid.width, margin) for x in grid.cols]
+    borders = [lo for lo, _ in spans[1:]]
+    strips: list[Strip] = []
+    x0 = 0
+    while x0 < grid.width:
+        later = [b for b in borders if b > x0]
+        fitting = [b for b in later if b <= x0 + strip_width]
+        if x0 + strip_width >= grid.width or not later:
+            x1 = grid.width
+        else:
+            x1 = fitting[-1] if fitting else later[0]
+        cols = tuple(x for x, (lo, hi) in zip(grid.cols, spans) if lo < x1 and hi > x0)
+        strips.append(Strip(x0, x1, cols))
+        x0 = x1
+    return tuple(strips)
+
+
 # ---------------------------------------------------------------------------------------------
 # The engine
 
@@ -254,18 +340,134 @@ def blend(
     Returns:
         The number of tiles predicted.
     """
-    observer = observer or Observer()
+    return _sweep(
+        grid,
+        grid.cols,
+        0,
+        grid.width,
+        read,
+        scores,
+        sink,
+        num_classes=num_classes,
+        batch_size=batch_size,
+        device=device,
+        floor=floor,
+        margin=margin,
+        covers=covers,
+        metadata=metadata,
+        progress=_Progress(observer or Observer(), grid.n_tiles),
+    )
+
+
+def blend_strips(
+    grid: TileGrid,
+    read: Reader,
+    scores: Scorer,
+    sink: BlockSink,
+    *,
+    strip_width: int = DEFAULT_STRIP_WIDTH,
+    num_classes: int = NUM_CLASSES,
+    batch_size: int = 8,
+    device: torch.device | None = None,
+    floor: float = DEFAULT_FLOOR,
+    margin: int = 0,
+    observer: Observer | None = None,
+) -> int:
+    """:func:`blend` strip by strip (:func:`plan_strips`): memory independent of the raster's size.
+
+    Each strip is swept top to bottom with accumulators as wide as its tiles; ``sink`` receives
+    the strip's finished rows, cropped to the columns it owns, with their first column ``x0``:
+    strip after strip (left to right), top to bottom within a strip. Every pixel gets the same
+    weighted sum as in a single sweep, added in the same order.
+
+    Args:
+        strip_width: about how many columns a strip owns (see :func:`plan_strips`).
+        Others: as for :func:`blend`.
+
+    Returns:
+        The number of tiles predicted (``grid.n_tiles`` when no tile is predicted twice).
+    """
+    strips = plan_strips(grid, strip_width, margin)
+    progress = _Progress(observer or Observer(), sum(len(s.cols) for s in strips) * len(grid.rows))
+    done = 0
+    for strip in strips:
+        right = strip.cols[-1] + grid.tile_w
+
+        def crop(
+            y0: int,
+            probs: NDArray[np.float32],
+            covered: NDArray[np.bool_],
+            strip: Strip = strip,
+        ) -> None:
+            lo, hi = strip.x0 - strip.left, strip.x1 - strip.left
+            sink(y0, strip.x0, probs[:, :, lo:hi], covered[:, lo:hi])
+
+        done += _sweep(
+            grid,
+            strip.cols,
+            strip.left,
+            right,
+            read,
+            scores,
+            crop,
+            num_classes=num_classes,
+            batch_size=batch_size,
+            device=device,
+            floor=floor,
+            margin=margin,
+            progress=progress,
+        )
+    return done
+
+
+class _Progress:
+    """Tiles done over all sweeps, reported as ``step("map", done, total, tiles/s)``."""
+
+    def __init__(self, observer: Observer, total: int) -> None:
+        self.observer = observer
+        self.total = total
+        self.done = 0
+        self.start = time.perf_counter()
+
+    def add(self, tiles: int) -> None:
+        self.done += tiles
+        rate = self.done / max(time.perf_counter() - self.start, 1e-9)
+        self.observer.step("map", self.done, self.total, rate)
+
+
+def _sweep(
+    grid: TileGrid,
+    cols: Sequence[int],
+    left: int,
+    right: int,
+    read: Reader,
+    scores: Scorer,
+    sink: Sink,
+    *,
+    num_classes: int,
+    batch_size: int,
+    device: torch.device | None,
+    floor: float,
+    margin: int,
+    progress: _Progress,
+    covers: Callable[[int, int, int, int], bool] | None = None,
+    metadata: Callable[[int, int, int, int], NDArray[np.float32] | None] | None = None,
+) -> int:
+    """Sweep the tiles starting at ``cols`` top to bottom; accumulators span ``[left, right)``.
+
+    ``sink`` receives rows of ``right - left`` columns. Weights are those of each tile's place
+    in the whole raster.
+    """
     device = device or torch.device("cpu")
     th, tw, width = grid.tile_h, grid.tile_w, grid.width
-    acc = np.zeros((num_classes, th, width), np.float32)
-    wsum = np.zeros((th, width), np.float32)
+    acc = np.zeros((num_classes, th, right - left), np.float32)
+    wsum = np.zeros((th, right - left), np.float32)
     top = 0  # raster row of acc[:, 0]
     done = 0
-    start = time.perf_counter()
     windows: dict[tuple[bool, bool, bool, bool], NDArray[np.float32]] = {}  # at most 9 kinds
     for i, y in enumerate(grid.rows):
         acc, wsum, top = _advance(acc, wsum, top, y, sink)
-        tiles = [x for x in grid.cols if covers is None or covers(y, x, th, tw)]
+        tiles = [x for x in cols if covers is None or covers(y, x, th, tw)]
         for chunk in _chunks(tiles, batch_size):
             images = np.stack([read(y, x, th, tw) for x in chunk]).astype(np.float32) / 255.0
             meta = None
@@ -282,10 +484,10 @@ def blend(
                         y, x, th, tw, grid.height, width, floor=floor, margin=margin
                     )
                 w = windows[key]
-                acc[:, y - top : y - top + th, x : x + tw] += p * w
-                wsum[y - top : y - top + th, x : x + tw] += w
+                acc[:, y - top : y - top + th, x - left : x - left + tw] += p * w
+                wsum[y - top : y - top + th, x - left : x - left + tw] += w
             done += len(chunk)
-            observer.step("map", done, grid.n_tiles, done / max(time.perf_counter() - start, 1e-9))
+            progress.add(len(chunk))
         if i == len(grid.rows) - 1:
             _flush(acc, wsum, top, grid.height - top, sink)
     return done
@@ -369,9 +571,10 @@ class _BlockWriter:
     :data:`BLOCK` rows (the last band may be shorter).
     """
 
-    def __init__(self, dst: Any, output: str) -> None:
+    def __init__(self, dst: Any, output: str, x0: int = 0) -> None:
         self.dst = dst
         self.output = output
+        self.x0 = x0
         self.pending: list[NDArray[np.uint8]] = []
         self.pending_rows = 0
         self.next_row = 0
@@ -392,7 +595,7 @@ class _BlockWriter:
         rows = np.concatenate(self.pending, axis=1)
         n = (rows.shape[1] // BLOCK) * BLOCK if whole_blocks else rows.shape[1]
         if n:
-            window = Window(0, self.next_row, rows.shape[2], n)
+            window = Window(self.x0, self.next_row, rows.shape[2], n)
             self.dst.write(rows[:, :n], window=window)
             self.next_row += n
         rest = rows[:, n:]
@@ -402,6 +605,32 @@ class _BlockWriter:
     def close(self) -> None:
         """Write the rows still buffered."""
         self._write(whole_blocks=False)
+
+
+class _StripWriter:
+    """The :data:`BlockSink` of :func:`blend_strips`: one :class:`_BlockWriter` per strip.
+
+    Blocks of the output that straddle a strip border are written in two parts, one per strip;
+    GDAL reads such a block back and rewrites it, which costs little beside the inference.
+    """
+
+    def __init__(self, dst: Any, output: str) -> None:
+        self.dst = dst
+        self.output = output
+        self.current: _BlockWriter | None = None
+
+    def __call__(
+        self, y0: int, x0: int, probs: NDArray[np.float32], covered: NDArray[np.bool_]
+    ) -> None:
+        if self.current is None or self.current.x0 != x0:
+            self.close()
+            self.current = _BlockWriter(self.dst, self.output, x0)
+        self.current(y0, probs, covered)
+
+    def close(self) -> None:
+        """Write the rows of the current strip still buffered."""
+        if self.current is not None:
+            self.current.close()
 
 
 @dataclass(frozen=True)
@@ -525,6 +754,7 @@ def map_raster(
     device: str = "auto",
     amp: str = "auto",
     overwrite: bool = False,
+    strip_width: int = DEFAULT_STRIP_WIDTH,
     observer: Observer | None = None,
 ) -> MapResult:
     """Predict a georeferenced raster of any size into a class map or probability GeoTIFF.
@@ -544,6 +774,9 @@ def map_raster(
         batch_size: tiles per forward pass.
         device, amp: as for ``baseline predict``.
         overwrite: replace an existing ``out``.
+        strip_width: the raster is predicted in vertical strips of about this many pixels
+            (:func:`blend_strips`); memory grows with it, not with the raster. The result does
+            not depend on it.
         observer: receives progress (tiles/s).
 
     Raises:
@@ -559,6 +792,8 @@ def map_raster(
         raise ConfigError(f"output is {output!r}; expected one of {', '.join(OUTPUTS)}")
     if batch_size < 1:
         raise ConfigError(f"batch size is {batch_size}; expected at least 1")
+    if strip_width < 1:
+        raise ConfigError(f"strip width is {strip_width} pixels; expected at least 1")
     if out.exists() and not overwrite:
         raise OutputExistsError(f"{out}: exists; pass --overwrite or choose another --out")
     if not raster.exists():
@@ -595,16 +830,17 @@ def map_raster(
             first = cog_scratch if cog else scratch
             with rasterio.open(first, "w", **profile) as dst:
                 _describe(dst, output)
-                writer = _BlockWriter(dst, output)
+                writer = _StripWriter(dst, output)
 
                 def read(y: int, x: int, h: int, w: int) -> NDArray[np.uint8]:
                     return src.read(indexes=list(bands), window=Window(x, y, w, h))
 
-                n_tiles = blend(
+                n_tiles = blend_strips(
                     grid,
                     read,
                     model_scorer(model, tta=tta, amp_dtype=amp_dtype),
                     writer,
+                    strip_width=strip_width,
                     batch_size=batch_size,
                     device=torch_device,
                     margin=margin,
@@ -646,28 +882,45 @@ def render_map_result(result: MapResult) -> str:
     )
 
 
-def estimate_accumulator_bytes(width: int, tile: int, num_classes: int = NUM_CLASSES) -> int:
+def estimate_accumulator_bytes(
+    width: int,
+    tile: int,
+    num_classes: int = NUM_CLASSES,
+    *,
+    strip_width: int | None = None,
+) -> int:
     """Bytes of the blending accumulators for a raster ``width`` pixels wide.
+
+    A single sweep (:func:`blend`, ``strip_width`` None) spans the whole width; a strip of
+    :func:`blend_strips` spans at most its ``strip_width`` plus a tile on each side.
 
     >>> estimate_accumulator_bytes(1000, 512)
     28672000
+    >>> estimate_accumulator_bytes(100_000, 512, strip_width=4096) // 2**20
+    140
     """
-    return (num_classes + 1) * min(tile, width) * width * 4
+    span = width if strip_width is None else min(width, max(strip_width, tile) + 2 * tile)
+    return (num_classes + 1) * min(tile, width) * span * 4
 
 
 __all__ = [
     "DEFAULT_FLOOR",
     "MapResult",
     "TileGrid",
+    "DEFAULT_STRIP_WIDTH",
+    "Strip",
     "axis_weights",
     "blend",
+    "blend_strips",
     "colour_table",
     "estimate_accumulator_bytes",
     "make_grid",
     "map_raster",
     "model_scorer",
+    "plan_strips",
     "probabilities_to_uint8",
     "render_map_result",
     "tile_starts",
     "tile_weights",
+    "weighted_span",
 ]

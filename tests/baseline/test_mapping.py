@@ -27,16 +27,20 @@ from typer.testing import CliRunner
 from baseline.checkpoint import model_payload, save_checkpoint
 from baseline.config import config_from_dict, with_overrides
 from baseline.mapping import (
+    DEFAULT_STRIP_WIDTH,
     axis_weights,
     blend,
+    blend_strips,
     colour_table,
     estimate_accumulator_bytes,
     make_grid,
     map_raster,
+    plan_strips,
     tile_starts,
     tile_weights,
+    weighted_span,
 )
-from baseline.model import FlairSegmenter, MetadataMLP
+from baseline.model import FlairSegmenter, MetadataMLP, build_model
 from baseline.predict import predict, predict_scores
 from baseline.zone_context import Placed, build_mosaics, tile_metadata_lookup
 from scoring.classes import CLASS_COLOURS, CLASS_NAMES, NUM_CLASSES, colour_rgb
@@ -266,6 +270,207 @@ def test_without_a_margin_tile_borders_would_leak_into_the_map() -> None:
 def test_accumulators_are_bounded_by_the_tile_rows() -> None:
     assert estimate_accumulator_bytes(100_000, 512) == 14 * 512 * 100_000 * 4
     assert estimate_accumulator_bytes(300, 512) == 14 * 300 * 300 * 4
+
+
+# ---------------------------------------------------------------------------------------------
+# Strips: memory bounded in the width too, same result
+
+
+class CollectBlocks:
+    """A :data:`BlockSink` assembling what it receives; every pixel must come exactly once."""
+
+    def __init__(self, height: int, width: int) -> None:
+        self.probs = np.full((NUM_CLASSES, height, width), np.nan, np.float32)
+        self.covered = np.zeros((height, width), bool)
+        self.times = np.zeros((height, width), int)
+        self.strips: list[int] = []
+
+    def __call__(self, y0: int, x0: int, probs: np.ndarray, covered: np.ndarray) -> None:
+        if not self.strips or self.strips[-1] != x0:
+            assert x0 not in self.strips, "strips must arrive one after the other"
+            self.strips.append(x0)
+        _, n, w = probs.shape
+        self.probs[:, y0 : y0 + n, x0 : x0 + w] = probs
+        self.covered[y0 : y0 + n, x0 : x0 + w] = covered
+        self.times[y0 : y0 + n, x0 : x0 + w] += 1
+
+
+def run_strips(
+    image: np.ndarray,
+    scores: Callable,
+    *,
+    tile: int,
+    overlap: int,
+    margin: int,
+    strip_width: int,
+    batch_size: int = 3,
+) -> tuple[CollectBlocks, int]:
+    _, height, width = image.shape
+    sink = CollectBlocks(height, width)
+    grid = make_grid(height, width, tile, overlap, margin)
+    n_tiles = blend_strips(
+        grid,
+        lambda y, x, h, w: image[:, y : y + h, x : x + w],
+        scores,
+        sink,
+        strip_width=strip_width,
+        batch_size=batch_size,
+        margin=margin,
+    )
+    assert (sink.times == 1).all(), "every pixel is written exactly once"
+    assert sink.strips == sorted(sink.strips)
+    return sink, n_tiles
+
+
+def run_single_sweep(
+    image: np.ndarray, scores: Callable, *, tile: int, overlap: int, margin: int, batch_size: int = 3
+) -> Collect:
+    _, height, width = image.shape
+    sink = Collect(height, width)
+    grid = make_grid(height, width, tile, overlap, margin)
+    blend(
+        grid,
+        lambda y, x, h, w: image[:, y : y + h, x : x + w],
+        scores,
+        sink,
+        batch_size=batch_size,
+        margin=margin,
+    )
+    return sink
+
+
+@settings(max_examples=80, deadline=None)
+@given(width=st.integers(1, 400), tile=st.integers(4, 64), data=st.data())
+def test_strips_partition_the_columns_and_predict_every_weighted_tile(
+    width: int, tile: int, data: st.DataObject
+) -> None:
+    margin = data.draw(st.integers(0, (tile - 1) // 2))
+    overlap = data.draw(st.integers(2 * margin, tile - 1))
+    strip_width = data.draw(st.integers(1, 500))
+    grid = make_grid(8, width, tile, overlap, margin)
+    strips = plan_strips(grid, strip_width, margin)
+    assert strips[0].x0 == 0 and strips[-1].x1 == width
+    assert all(a.x1 == b.x0 for a, b in zip(strips, strips[1:]))
+    for strip in strips:
+        assert strip.x0 < strip.x1
+        weighted = tuple(
+            x
+            for x in grid.cols
+            if (lambda span: span[0] < strip.x1 and span[1] > strip.x0)(
+                weighted_span(x, grid.tile_w, width, margin)
+            )
+        )
+        assert strip.cols == weighted
+        if strip.x1 - strip.x0 > strip_width:
+            # wider than asked only when no border (a weighted part's start) fits in the strip
+            borders = [weighted_span(x, grid.tile_w, width, margin)[0] for x in grid.cols[1:]]
+            assert not [b for b in borders if strip.x0 < b <= strip.x0 + strip_width]
+    predicted = sum(len(s.cols) for s in strips)
+    if overlap == 2 * margin and all(d == tile - overlap for d in np.diff(grid.cols)):
+        assert predicted == len(grid.cols), "abutting weighted parts: each tile once"
+    else:
+        # at most the tiles reaching across each border again
+        assert predicted <= len(grid.cols) + (len(strips) - 1) * -(-tile // max(tile - overlap, 1))
+
+
+def test_default_settings_predict_each_tile_once() -> None:
+    # Defaults of map_raster: 512-pixel tiles, overlap 128, margin 64 (overlap == 2 * margin).
+    grid = make_grid(512, 40_000, 512, 128, 64)
+    strips = plan_strips(grid, DEFAULT_STRIP_WIDTH, 64)
+    assert len(strips) > 5
+    # only the last, shifted-back column's neighbour is predicted twice
+    assert sum(len(s.cols) for s in strips) <= len(grid.cols) + 1
+    assert max(s.x1 - s.x0 for s in strips) <= DEFAULT_STRIP_WIDTH
+    assert max(s.cols[-1] + 512 - s.cols[0] for s in strips) <= DEFAULT_STRIP_WIDTH + 2 * 512
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "overlap", "margin", "strip_width"),
+    [(45, 230, 8, 4, 40), (77, 301, 12, 2, 50), (40, 150, 8, 4, 1), (33, 200, 16, 4, 64)],
+)
+def test_strips_give_the_single_sweep_result_with_the_3x3_model(
+    height: int, width: int, overlap: int, margin: int, strip_width: int
+) -> None:
+    image = random_image(height, width, seed=3)
+    grid = make_grid(height, width, 32, overlap, margin)
+    assert len(plan_strips(grid, strip_width, margin)) >= 3, "several strips wide"
+    # batch_size 1: each tile's probabilities come from the same call as in the single sweep,
+    # so the sums are bit for bit the same (same tiles, same order of addition)
+    strips, n_tiles = run_strips(
+        image,
+        scorer_of("conv3"),
+        tile=32,
+        overlap=overlap,
+        margin=margin,
+        strip_width=strip_width,
+        batch_size=1,
+    )
+    single = run_single_sweep(
+        image, scorer_of("conv3"), tile=32, overlap=overlap, margin=margin, batch_size=1
+    )
+    np.testing.assert_array_equal(strips.probs, single.probs)
+    assert strips.covered.all()
+    np.testing.assert_allclose(strips.probs, full_image_probabilities("conv3", image), atol=1e-5)
+    assert n_tiles >= grid.n_tiles
+    if overlap == 2 * margin:
+        assert n_tiles <= grid.n_tiles + len(grid.rows)  # the shifted last column at most
+
+
+def test_strips_give_the_single_sweep_result_with_a_real_network() -> None:
+    # A random-weight U-Net (ResNet18 encoder) sees zero padding and a receptive field much
+    # larger than a tile: its tiled map is not the untiled one, but strips must not change it.
+    torch.manual_seed(0)
+    model = build_model("unet", "resnet18", 5, NUM_CLASSES, decoder_channels=(16, 16, 8, 8, 8))
+    model.eval()
+
+    def scores(images: torch.Tensor, metadata: torch.Tensor | None) -> torch.Tensor:
+        return model(images).softmax(dim=1)
+
+    image = random_image(40, 170, seed=5)
+    strips, n_tiles = run_strips(
+        image, scores, tile=32, overlap=8, margin=4, strip_width=30, batch_size=4
+    )
+    single = run_single_sweep(image, scores, tile=32, overlap=8, margin=4, batch_size=4)
+    grid = make_grid(40, 170, 32, 8, 4)
+    assert len(plan_strips(grid, 30, 4)) >= 4
+    assert n_tiles <= grid.n_tiles + len(grid.rows)
+    np.testing.assert_allclose(strips.probs, single.probs, rtol=0, atol=1e-6)
+    assert np.abs(single.probs - 1 / NUM_CLASSES).max() > 1e-3  # the network is not trivial
+
+
+def test_strip_accumulators_do_not_grow_with_the_width() -> None:
+    narrow = estimate_accumulator_bytes(20_000, 512, strip_width=4096)
+    assert narrow == estimate_accumulator_bytes(1_000_000, 512, strip_width=4096)
+    assert narrow == 14 * 512 * (4096 + 2 * 512) * 4
+    assert estimate_accumulator_bytes(300, 512, strip_width=4096) == 14 * 300 * 300 * 4
+
+
+def test_strip_width_errors(make_checkpoint, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="strip width is 0 pixels; expected at least 1"):
+        plan_strips(make_grid(10, 10, 4, 2, 1), 0)
+    raster = write_raster(tmp_path / "in.tif", random_image(40, 40))
+    with pytest.raises(ConfigError, match="strip width is -5 pixels; expected at least 1"):
+        map_raster(make_checkpoint("pointwise"), raster, tmp_path / "o.tif", strip_width=-5)
+    assert not (tmp_path / "o.tif").exists()
+
+
+@pytest.mark.parametrize("output", ["classes", "probabilities"])
+def test_map_in_narrow_strips_writes_the_same_file(
+    make_checkpoint, tmp_path: Path, output: str
+) -> None:
+    image = random_image(150, 700, seed=7)
+    raster = write_raster(tmp_path / "in.tif", image)
+    checkpoint = make_checkpoint("conv3")
+    options = dict(tile=64, overlap=16, device="cpu", amp="off", output=output, batch_size=1)
+    wide = map_raster(checkpoint, raster, tmp_path / "wide.tif", **options)
+    narrow = map_raster(checkpoint, raster, tmp_path / "narrow.tif", strip_width=100, **options)
+    assert wide.n_tiles == narrow.n_tiles  # overlap 16 == 2 * margin 8: no tile twice
+    with rasterio.open(tmp_path / "wide.tif") as a, rasterio.open(tmp_path / "narrow.tif") as b:
+        assert a.profile == b.profile
+        np.testing.assert_array_equal(a.read(), b.read())
+    if output == "classes":
+        with rasterio.open(tmp_path / "narrow.tif") as b:
+            assert (b.read(1) == full_image_probabilities("conv3", image).argmax(0)).all()
 
 
 def test_tta_probabilities_are_a_distribution() -> None:
