@@ -265,17 +265,22 @@ def plan_strips(grid: TileGrid, strip_width: int, margin: int = 0) -> tuple[Stri
     """Cut ``grid`` into vertical strips owning about ``strip_width`` columns each.
 
     Strip borders lie where a tile's weighted part starts (:func:`weighted_span`), as far right
-    as ``strip_width`` allows (at least one tile further). A strip predicts every tile with a
+    as ``strip_width`` allows (at least one tile further), preferring borders inside no other
+    tile's weighted part. A strip predicts every tile with a
     positive weight on the columns it owns, so its pixels get the single-sweep sum exactly. Tiles
     whose weighted parts reach across a border are predicted by both strips: none when
     ``overlap == 2 * margin`` (the weighted parts abut), else one per border and tile row.
 
     >>> grid = make_grid(8, 100, 32, 8, margin=4)
+    >>> [(s.x0, s.x1, s.cols) for s in plan_strips(grid, 60, margin=4)]
+    [(0, 52, (0, 24)), (52, 100, (48, 68))]
+
+    The last tile column is shifted back onto the edge, closer than the stride: its neighbour's
+    weighted part reaches past its start. A border is put there only when no other fits, and
+    that neighbour is then predicted by both strips:
+
     >>> [(s.x0, s.x1, s.cols) for s in plan_strips(grid, 40, margin=4)]
     [(0, 28, (0,)), (28, 52, (24,)), (52, 72, (48,)), (72, 100, (48, 68))]
-
-    (The last tile column is shifted back onto the edge, closer than the stride: its neighbour's
-    weighted part reaches past its start, and that neighbour is predicted by both strips.)
     >>> len(plan_strips(grid, 1000, margin=4))
     1
 
@@ -286,13 +291,18 @@ def plan_strips(grid: TileGrid, strip_width: int, margin: int = 0) -> tuple[Stri
         raise ConfigError(f"strip width is {strip_width} pixels; expected at least 1")
     spans = [weighted_span(x, grid.tile_w, grid.width, margin) for x in grid.cols]
     borders = [lo for lo, _ in spans[1:]]
+    # a clean border lies inside no tile's weighted part: no tile is needed on both sides
+    clean = {b for b in borders if not any(lo < b < hi for lo, hi in spans)}
     strips: list[Strip] = []
     x0 = 0
     while x0 < grid.width:
         later = [b for b in borders if b > x0]
         fitting = [b for b in later if b <= x0 + strip_width]
+        fitting_clean = [b for b in fitting if b in clean]
         if x0 + strip_width >= grid.width or not later:
             x1 = grid.width
+        elif fitting_clean:
+            x1 = fitting_clean[-1]
         else:
             x1 = fitting[-1] if fitting else later[0]
         cols = tuple(x for x, (lo, hi) in zip(grid.cols, spans) if lo < x1 and hi > x0)
