@@ -5,12 +5,13 @@ Three measurements (each can be skipped):
 - ``throughput``: tiles/s of :func:`baseline.mapping.map_raster` with the U-Net/ResNet34 of the
   packaged ``flair1-toy-cpu`` configuration (random weights: speed does not depend on them) on a
   random raster, 512-pixel tiles, 128-pixel overlap, class-map output; plain and with D4 TTA.
-- ``memory``: peak resident memory (``ru_maxrss`` of a fresh process) while mapping rasters built
-  to be large, with the same width and growing heights. The network is a pointwise stand-in (a
-  1x1 convolution) so that the run measures the mapping machinery (window reads, blending
-  accumulators, block writer), not hours of U-Net time; a real network adds its own constant
-  activation memory per batch. Bounded memory shows as a peak that does not grow with the height
-  (the decoded raster grows from tens of MB to GB).
+- ``memory``: peak resident memory (``VmHWM`` of a fresh process) while mapping rasters built
+  to be large, growing in width and in height, in vertical strips (the default
+  ``strip_width``) and, for comparison, in a single full-width sweep. The network is a
+  pointwise stand-in (a 1x1 convolution) so that the run measures the mapping machinery (window
+  reads, blending accumulators, block writer), not hours of U-Net time; a real network adds its
+  own constant activation memory per batch. Bounded memory shows as a peak that grows neither
+  with the height nor with the width (the decoded raster grows from tens of MB to GB).
 - ``toy``: mIoU on a toy test set (``--toy-data``, e.g. the ``data`` folder that ``flair-kit
   demo`` leaves) with a trained checkpoint (``--toy-checkpoint``): plain patch prediction, D4 TTA
   and ``--context zone``, scored with the official metric.
@@ -41,7 +42,7 @@ from rasterio.windows import Window
 
 from baseline.checkpoint import model_payload, save_checkpoint
 from baseline.config import load_config
-from baseline.mapping import estimate_accumulator_bytes, map_raster
+from baseline.mapping import DEFAULT_STRIP_WIDTH, estimate_accumulator_bytes, map_raster
 from baseline.model import FlairSegmenter, build_model
 from scoring.classes import NUM_CLASSES
 
@@ -135,7 +136,7 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def memory_child(raster: str, out: str, checkpoint: str) -> None:
+def memory_child(raster: str, out: str, checkpoint: str, strip_width: str) -> None:
     """Run in a fresh process: map with the pointwise stand-in, print peak RSS as JSON."""
     import baseline.predict
 
@@ -144,7 +145,7 @@ def memory_child(raster: str, out: str, checkpoint: str) -> None:
     start = time.perf_counter()
     result = map_raster(
         Path(checkpoint), Path(raster), Path(out), tile=512, overlap=128, device="cpu",
-        amp="off", overwrite=True, batch_size=8,
+        amp="off", overwrite=True, batch_size=8, strip_width=int(strip_width),
     )
     print(
         json.dumps(
@@ -153,12 +154,13 @@ def memory_child(raster: str, out: str, checkpoint: str) -> None:
                 "peak_rss_mb": peak_rss_mb(),
                 "tiles": result.n_tiles,
                 "seconds": round(time.perf_counter() - start, 1),
+                "out_mb": round(Path(out).stat().st_size / 2**20, 2),
             }
         )
     )
 
 
-def memory(work: Path, width: int, heights: list[int]) -> list[dict[str, Any]]:
+def memory(work: Path, shapes: list[tuple[int, int]]) -> list[dict[str, Any]]:
     checkpoint = work / "pointwise.pt"
     cfg = load_config("flair1-toy-cpu")
     save_checkpoint(
@@ -166,26 +168,30 @@ def memory(work: Path, width: int, heights: list[int]) -> list[dict[str, Any]]:
         model_payload(build_pointwise("", "", 5, NUM_CLASSES).state_dict(), cfg, epoch=0),
     )
     rows = []
-    for height in heights:
-        raster = work / f"large-{height}.tif"
+    for height, width in shapes:
+        raster = work / f"large-{height}x{width}.tif"
         decoded = write_large_raster(raster, height, width, noise=False)
-        child = subprocess.run(
-            [sys.executable, __file__, "--memory-child", str(raster), str(work / "m.tif"),
-             str(checkpoint)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        measured = json.loads(child.stdout.strip().splitlines()[-1])
-        rows.append(
-            {
-                "raster": f"{height}x{width}x5",
-                "decoded_mb": round(decoded / 2**20, 1),
-                "file_mb": round(raster.stat().st_size / 2**20, 1),
-                "accumulators_mb": round(estimate_accumulator_bytes(width, 512) / 2**20, 1),
-                **measured,
-            }
-        )
+        # strips of the default width, then one full-width sweep (a strip as wide as the raster)
+        for strips, strip_width in (("yes", DEFAULT_STRIP_WIDTH), ("no (one sweep)", width)):
+            child = subprocess.run(
+                [sys.executable, __file__, "--memory-child", str(raster), str(work / "m.tif"),
+                 str(checkpoint), str(strip_width)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            measured = json.loads(child.stdout.strip().splitlines()[-1])
+            accumulators = estimate_accumulator_bytes(width, 512, strip_width=strip_width)
+            rows.append(
+                {
+                    "raster": f"{height}x{width}x5",
+                    "strips": strips,
+                    "decoded_mb": round(decoded / 2**20, 1),
+                    "file_mb": round(raster.stat().st_size / 2**20, 1),
+                    "accumulators_mb": round(accumulators / 2**20, 1),
+                    **measured,
+                }
+            )
         raster.unlink()
     return rows
 
@@ -299,9 +305,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--size", type=int, default=2048, help="Side of the throughput raster.")
-    parser.add_argument("--width", type=int, default=8192, help="Width of the memory rasters.")
     parser.add_argument(
-        "--heights", default="2048,32768", help="Heights of the memory rasters (comma-separated)."
+        "--shapes",
+        default="2048x8192,2048x32768,32768x8192",
+        help="HEIGHTxWIDTH of the memory rasters (comma-separated).",
     )
     parser.add_argument("--toy-checkpoint", type=Path)
     parser.add_argument("--toy-data", type=Path)
@@ -309,7 +316,7 @@ def main() -> None:
         "--skip", action="append", default=[], help="throughput, memory, toy or quarters"
     )
     parser.add_argument("--json", type=Path, help="Also write every figure here.")
-    parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--memory-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         memory_child(*args.memory_child)
@@ -322,8 +329,10 @@ def main() -> None:
             print("## map throughput (U-Net/ResNet34, 512 tiles, overlap 128)\n")
             print(table(figures["throughput"]) + "\n", flush=True)
         if "memory" not in args.skip:
-            heights = [int(h) for h in args.heights.split(",")]
-            figures["memory"] = memory(work, args.width, heights)
+            shapes = [
+                (int(h), int(w)) for h, w in (s.split("x") for s in args.shapes.split(","))
+            ]
+            figures["memory"] = memory(work, shapes)
             print("## peak memory while mapping (pointwise stand-in network)\n")
             print(table(figures["memory"]) + "\n", flush=True)
         if "toy" not in args.skip and args.toy_checkpoint and args.toy_data:
