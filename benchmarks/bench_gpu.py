@@ -115,14 +115,14 @@ class Plan:
 
 
 QUICK = Plan(
-    size=128, batches=(4,), warmup=2, train_steps=2, workers=(0, 2), loader_batch=4,
-    loader_images=32, infer_batch=4, infer_tiles=8, tta_tiles=4, utt_tiles=4, utt_dates=4,
-    toy_train=8, toy_test=8, e2e_tiles=16, compile=False, compile_timeout=240.0,
+    size=64, batches=(2,), warmup=1, train_steps=1, workers=(0, 2), loader_batch=4,
+    loader_images=32, infer_batch=2, infer_tiles=4, tta_tiles=2, utt_tiles=2, utt_dates=4,
+    toy_train=8, toy_test=8, e2e_tiles=8, compile=False, compile_timeout=240.0,
 )  # fmt: skip
 TINY = replace(
     QUICK, size=64, batches=(2,), precisions=("fp32",), channels_last=(True,), warmup=1,
-    train_steps=1, workers=(0,), loader_batch=2, loader_images=4, infer_batch=2, infer_tiles=2, tta_tiles=2,
-    utt_tiles=2, utt_dates=2, toy_train=4, toy_test=4, e2e_tiles=6, cli=False,
+    train_steps=1, workers=(0,), loader_batch=2, loader_images=4, infer_batch=2, infer_tiles=2,
+    tta_tiles=2, utt_tiles=2, utt_dates=2, toy_train=4, toy_test=4, e2e_tiles=6, cli=False,
 )  # fmt: skip
 
 
@@ -772,7 +772,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--tiny", action="store_true", help="tiny sizes for the test (seconds)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--skip", default="", help=f"comma-separated sections to skip: {SECTIONS}")
-    parser.add_argument("--size", type=int, help="patch side [512; quick 128; tiny 64]")
+    parser.add_argument("--size", type=int, help="patch side [512; quick and tiny 64]")
     parser.add_argument("--batches", help="training/inference batch sweep [8,16,32]")
     parser.add_argument("--precisions", help="fp32 and/or bf16 [fp32,bf16]")
     parser.add_argument("--warmup", type=int, help="untimed steps before each timing [3]")

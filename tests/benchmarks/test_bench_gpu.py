@@ -94,7 +94,9 @@ def test_a_compile_that_outlasts_its_bound_is_recorded_not_fatal(
 
 def test_overrides_and_bad_values(bench: ModuleType) -> None:
     plan = bench.build_plan(bench.parse_args(["--quick", "--batches", "1,3", "--no-cli"]))
-    assert plan.batches == (1, 3) and plan.cli is False and plan.size == 128
+    assert (
+        plan.batches == (1, 3) and plan.cli is False and plan.size == 64 and plan.compile is False
+    )
     with pytest.raises(SystemExit, match="expected fp32 and/or bf16"):
         bench.build_plan(bench.parse_args(["--precisions", "fp8"]))
     with pytest.raises(SystemExit, match="expected some of"):
