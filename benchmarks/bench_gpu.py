@@ -49,6 +49,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -184,6 +185,10 @@ def machine(device: torch.device) -> dict[str, Any]:
         "numpy": np.__version__,
         "platform": platform.platform(),
     }
+    try:  # DataLoader workers hand batches over through shared memory
+        info["dev_shm_mib"] = round(shutil.disk_usage("/dev/shm").total / 2**20)
+    except OSError:
+        info["dev_shm_mib"] = None
     for name in ("segmentation_models_pytorch", "rasterio", "timm"):
         try:
             info[name] = __import__(name).__version__

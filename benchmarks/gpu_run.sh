@@ -24,11 +24,12 @@ export PYTHONUNBUFFERED=1
 {
     date -u
     nvidia-smi -L || true
-    nproc
+    echo "CPUs: $(nproc)"; df -h /dev/shm | tail -n 1
     python3 -c "import sys, torch, numpy, rasterio, segmentation_models_pytorch as smp, starting_kit
 print('python', sys.version.split()[0], '| torch', torch.__version__, '| cuda', torch.version.cuda,
-      '| numpy', numpy.__version__, '| rasterio', rasterio.__version__, '(GDAL', rasterio.__gdal_version__ + ')',
-      '| smp', smp.__version__, '| flair-kit', starting_kit.__version__)
+      '| numpy', numpy.__version__, '| rasterio', rasterio.__version__,
+      '(GDAL', rasterio.__gdal_version__ + ') | smp', smp.__version__,
+      '| flair-kit', starting_kit.__version__)
 print('GPU:', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none visible')"
 } 2>&1 | tee -a "$LOG" || exit 1
 
