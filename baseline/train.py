@@ -534,7 +534,7 @@ def _prepare_run_dir(
     cfg: TrainConfig, resume: bool, overwrite: bool
 ) -> tuple[Path, dict[str, Any] | None]:
     if cfg.out is None:
-        raise ConfigError("no run folder: pass --out DIR or set out in the configuration")
+        raise ConfigError("no run folder: pass --output DIR or set out in the configuration")
     run_dir = Path(cfg.out)
     last = run_dir / LAST_NAME
     if resume:
@@ -548,7 +548,7 @@ def _prepare_run_dir(
     if (last.exists() or (run_dir / BEST_NAME).exists()) and not overwrite:
         raise OutputExistsError(
             f"{run_dir}: holds a previous run ({LAST_NAME}); pass --resume to continue it, "
-            "--overwrite to start over, or choose another --out"
+            "--overwrite to start over, or choose another --output"
         )
     return run_dir, None
 
