@@ -62,6 +62,7 @@ from scoring.errors import ConfigError, DataError, MissingFileError, OutputExist
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from baseline.config import TrainConfig
     from baseline.model import FlairSegmenter
 
 #: Default weight floor of the blending window (relative to its peak of 1).
@@ -851,17 +852,19 @@ def map_raster(
     overlap = tile // 4 if overlap is None else overlap
     margin = min(tile // 8, overlap // 2) if margin is None else margin
     observer = observer or Observer()
-    model, cfg = load_predictor(checkpoint)
+    def aerial_only(cfg: TrainConfig) -> None:
+        if uses_sentinel(cfg):
+            raise ConfigError(
+                f"{checkpoint}: a FLAIR #2 U-T&T model also needs the Sentinel-2 time series of "
+                "every patch, which a raster does not carry; map needs an aerial-only model: a "
+                "FLAIR #1 checkpoint, or a FLAIR #2 one trained with sentinel.enabled: false"
+            )
+
+    model, cfg = load_predictor(checkpoint, check=aerial_only)
     if model.uses_metadata:
         raise ConfigError(
             f"{checkpoint}: the model fuses per-patch aerial metadata, which a raster does not "
             "carry; map with a checkpoint trained without metadata (model.use_metadata: false)"
-        )
-    if uses_sentinel(cfg):
-        raise ConfigError(
-            f"{checkpoint}: a FLAIR #2 U-T&T model also needs the Sentinel-2 time series of "
-            "every patch, which a raster does not carry; map needs an aerial-only model: a FLAIR "
-            "#1 checkpoint, or a FLAIR #2 one trained with sentinel.enabled: false"
         )
     bands = tuple(cfg.data.bands)
     torch_device = resolve_device(device)

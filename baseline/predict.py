@@ -22,7 +22,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,9 +210,15 @@ def predict_scores(
 
 
 def load_predictor(
-    checkpoint: Path, *, bands: Sequence[int] | None = None
+    checkpoint: Path,
+    *,
+    bands: Sequence[int] | None = None,
+    check: Callable[[TrainConfig], None] | None = None,
 ) -> tuple[FlairSegmenter, TrainConfig]:
     """Rebuild the trained network from a checkpoint, refusing any mismatch.
+
+    ``check`` sees the stored configuration before the network is built and may refuse it
+    (raise), so a model the caller cannot use costs no construction.
 
     Raises:
         MissingFileError, DataError: no such checkpoint, or not a flair-kit checkpoint.
@@ -222,6 +228,8 @@ def load_predictor(
     payload = load_checkpoint(checkpoint)
     check_classes(payload, checkpoint)
     cfg = checkpoint_config(payload, checkpoint)
+    if check is not None:
+        check(cfg)
     used_bands = check_bands(cfg, checkpoint, tuple(bands) if bands is not None else None)
     # "none": the checkpoint holds every weight; never download anything here.
     model = build_network(cfg, len(used_bands), "none", build_aerial=build_model)
