@@ -237,7 +237,7 @@ def load_predictor(
     return model.eval(), cfg
 
 
-def test_images(data: Path, dataset: str = "flair1") -> Path:
+def prediction_source(data: Path, dataset: str = "flair1") -> Path:
     """What a run predicts: the test image folder of a dataset root, else ``data`` itself.
 
     A dataset root holds ``flair_1_aerial_test/`` or ``flair_2_aerial_test/``; the folder of the
@@ -274,7 +274,7 @@ def discover_inputs(
     dataset: str = "flair1",
 ) -> list[Sample]:
     """Find the patches to predict: a path csv, the test split of a dataset root
-    (:func:`test_images`) or an image folder (``<DOMAIN>/<ZONE>/img/IMG_<id>.tif``, searched
+    (:func:`prediction_source`) or an image folder (``<DOMAIN>/<ZONE>/img/IMG_<id>.tif``, searched
     recursively).
 
     Raises:
@@ -285,7 +285,7 @@ def discover_inputs(
         raise MissingFileError(f"{data}: not found; expected a folder of test images or a path csv")
     if data.is_file():
         return discover_csv(data, root=csv_root, metadata=metadata)
-    return discover_tree(test_images(data, dataset), metadata=metadata)
+    return discover_tree(prediction_source(data, dataset), metadata=metadata)
 
 
 def flair2_test_inputs(data: Path, context: str = "patch") -> list[Sample]:
@@ -591,7 +591,7 @@ def predict(
         archive = pack_submission(
             out,
             pack,
-            expect=test_images(data, cfg.dataset),
+            expect=prediction_source(data, cfg.dataset),
             expected_size=size,
             overwrite=overwrite,
         )
