@@ -79,11 +79,19 @@ from baseline.runtime import (
     seed_everything,
     set_rng_state,
     shutdown_distributed,
+    worker_error,
 )
 from baseline.sentinel import collate_with_series
 from baseline.splits import Split, explicit_split, split_samples, write_split
 from scoring.classes import CLASS_NAMES, NUM_CLASSES, NUM_SCORED_CLASSES, OTHER_INDEX
-from scoring.errors import ConfigError, DataError, MissingFileError, OutputExistsError, summarize
+from scoring.errors import (
+    ConfigError,
+    DataError,
+    FlairKitError,
+    MissingFileError,
+    OutputExistsError,
+    summarize,
+)
 from scoring.metrics import confusion_matrix, iou_per_class, mean_iou_score
 from starting_kit.discovery import (
     SPLIT_FOLDERS,
@@ -631,6 +639,8 @@ def train(
             overwrite,
             (observer or Observer()) if info.is_main else Observer(),
         )
+    except FlairKitError as exc:
+        raise worker_error(exc) from None  # a reader's error in a DataLoader worker: one line
     finally:
         if joined:
             shutdown_distributed()

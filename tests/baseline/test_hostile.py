@@ -477,3 +477,23 @@ def test_pack_takes_the_size_from_the_expect_folder(tmp_path: Path) -> None:
     assert packed.exit_code == 0, packed.output
     refused = invoke("pack", preds, "--output", tmp_path / "t.zip")
     assert refused.exit_code == 1 and not (tmp_path / "t.zip").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# baseline train
+
+
+def test_train_with_an_unreadable_image_in_a_worker_is_one_line(
+    tiny_model, test_config: Path, tmp_path: Path
+) -> None:
+    root = make_flair_tree(tmp_path / "data")
+    bad = truncate(max((root / "flair_aerial_train").rglob("IMG_*.tif")))
+    result = invoke(
+        "baseline", "train", "--config", test_config, "--data", root, "--output", tmp_path / "run",
+        "--epochs", "1", "--workers", "2", "--device", "cpu",
+    )  # fmt: skip
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()  # the run's header line, then the error
+    assert lines[-1].startswith(f"error: {bad}: not a readable GeoTIFF")
+    assert len([line for line in lines if line.startswith("error")]) == 1
+    assert "DataLoader worker" not in result.stderr
