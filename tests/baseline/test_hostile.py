@@ -394,10 +394,12 @@ def test_help_keeps_every_word(path: list[str], command: Any) -> None:
     result = invoke(*path, "--help")
     assert result.exit_code == 0, result.output
     shown = squash(result.stdout)
+    # Without any whitespace: click may wrap a line after a hyphen ("flair-kit-" / "demo").
+    compact = "".join(result.stdout.split())
     for param in command.params:
         text = getattr(param, "help", None)
         if text and not getattr(param, "hidden", False):
-            assert squash(text) in shown, (path, param.name, text)
+            assert "".join(text.split()) in compact, (path, param.name, text)
     assert " ." not in shown.replace(" ...", ""), shown  # a lost bracketed word leaves " ."
 
 
