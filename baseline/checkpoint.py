@@ -17,6 +17,7 @@ where a valid one used to be.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -38,23 +39,51 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     os.replace(scratch, path)
 
 
+def _load_failure(exc: Exception) -> str:
+    """One short line saying why torch could not read a file.
+
+    ``torch.load(weights_only=True)`` explains its safety policy in several paragraphs; only the
+    unpickler's own reason (``Unsupported operand 73``, ``Unsupported global: GLOBAL x.Net``) or
+    the first line of other errors says what is wrong with the file.
+    """
+    text = str(exc)
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        text = text.split(marker, 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    reason = lines[0] if lines else type(exc).__name__
+    reason = reason.split(" was not an allowed global", 1)[0]
+    return reason if len(reason) <= 120 else reason[:117] + "..."
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Read a flair-kit checkpoint onto the CPU.
 
     Raises:
         MissingFileError: no such file.
-        DataError: not a torch file, or not a flair-kit checkpoint (keys named).
+        DataError: not a torch file, a corrupt one, or not a flair-kit checkpoint (keys named);
+            always one line.
     """
     if not path.is_file():
         raise MissingFileError(f"{path}: checkpoint not found")
+    fix = (
+        "use best.pt or last.pt written by `flair-kit baseline train` (copy it again if it was "
+        "damaged)"
+    )
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pickle-protocol chatter before the real error
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch.load raises many types on a bad file
         raise DataError(
-            f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})"
+            f"{path}: not a readable checkpoint: not a flair-kit checkpoint, or a corrupt or "
+            f"truncated one ({type(exc).__name__}: {_load_failure(exc)}); {fix}"
         ) from None
     if not isinstance(payload, dict):
-        raise DataError(f"{path}: not a flair-kit checkpoint (a {type(payload).__name__})")
+        raise DataError(
+            f"{path}: not a flair-kit checkpoint (it holds a {type(payload).__name__}, not the "
+            f"kit's dict); {fix}"
+        )
     missing = [key for key in _REQUIRED if key not in payload]
     if missing:
         raise DataError(
@@ -67,6 +96,14 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             f"{CHECKPOINT_FORMAT}; use the flair-kit version that wrote it "
             f"({payload['flair_kit_version']})"
         )
+    kinds = {"model": dict, "config": dict, "classes": list}
+    wrong = [
+        f"{key} is a {type(payload[key]).__name__}, expected a {kind.__name__}"
+        for key, kind in kinds.items()
+        if not isinstance(payload[key], kind)
+    ]
+    if wrong:
+        raise DataError(f"{path}: a damaged flair-kit checkpoint ({'; '.join(wrong)}); {fix}")
     return payload
 
 

@@ -14,13 +14,14 @@ flips in a resumed run and under any number of workers or processes.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import rasterio
 import torch
-from rasterio.errors import RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from baseline.metadata import METADATA_SIZE, MetadataVariant, encode_metadata
 from baseline.sentinel import read_series
@@ -44,7 +45,11 @@ def read_image(path: Path, bands: Sequence[int]) -> NDArray[np.uint8]:
         DataError: unreadable, not uint8, or fewer bands than requested (both values named).
     """
     try:
-        with rasterio.open(path) as src:
+        # Patches need no georeferencing here; GDAL's warning would only precede the real error.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(path)
+        with src:
             if max(bands) > src.count:
                 raise DataError(
                     f"{path}: the configuration reads bands {tuple(bands)} but the image has "
@@ -58,7 +63,11 @@ def read_image(path: Path, bands: Sequence[int]) -> NDArray[np.uint8]:
     except RasterioIOError as exc:
         if not path.exists():
             raise MissingFileError(f"{path}: image not found") from None
-        raise DataError(f"{path}: not a readable GeoTIFF ({exc})") from None
+        # GDAL's own reason (a failed block, a bad offset) is the exception's cause.
+        raise DataError(
+            f"{path}: not a readable GeoTIFF ({exc.__cause__ or exc}); the file is damaged or "
+            "truncated: copy or download it again"
+        ) from None
 
 
 def read_mask(path: Path) -> NDArray[np.uint8]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import time
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ class DemoResult:
     training: TrainResult
     prediction: PredictResult
     seconds: float
+    validate_command: str = ""
 
 
 def _prepare(workdir: Path, overwrite: bool) -> None:
@@ -70,7 +72,7 @@ def _prepare(workdir: Path, overwrite: bool) -> None:
     if present and not overwrite:
         raise OutputExistsError(
             f"{workdir}: holds a previous demo ({', '.join(present)}); pass --overwrite to replace "
-            "it or choose another --workdir"
+            "it or choose another --output"
         )
     for name in present:
         path = workdir / name
@@ -86,6 +88,16 @@ def write_score_json(path: Path, report: ScoreReport) -> None:
     scratch = path.with_name(f".{path.name}.partial")
     scratch.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
     os.replace(scratch, path)
+
+
+def validate_command(submission: Path, test_images: Path) -> str:
+    """The command that validates the demo's zip on its own (the patch size comes from
+    ``--expect``, so no ``--size`` is needed).
+
+    >>> validate_command(Path("demo/submission.zip"), Path("demo/data/flair_1_aerial_test"))
+    'flair-kit validate demo/submission.zip --expect demo/data/flair_1_aerial_test'
+    """
+    return f"flair-kit validate {shlex.quote(str(submission))} --expect {shlex.quote(str(test_images))}"
 
 
 def run_demo(
@@ -121,6 +133,7 @@ def run_demo(
         else (FLAIR2_DEMO_CONFIG, FLAIR2_DEMO_PATCH_SIZE)
     )
     label = "FLAIR #1" if dataset == "flair1" else "FLAIR #2"
+    from starting_kit.patch_size import expected_patch_size
     from starting_kit.submission import validate_submission
     from starting_kit.toydata import generate_toy_dataset
 
@@ -146,7 +159,10 @@ def run_demo(
         pack=submission,
         observer=observer,
     )
-    report = validate_submission(submission, expect=test_images, expected_size=size)
+    # Exactly what the printed command checks: the size comes from the test folder's patches.
+    report = validate_submission(
+        submission, expect=test_images, expected_size=expected_patch_size(test_images)
+    )
     if not report.ok:
         raise SubmissionError(
             f"{submission}: the demo's own submission fails validation ({len(report.errors)} "
@@ -167,4 +183,5 @@ def run_demo(
         training=training,
         prediction=prediction,
         seconds=time.perf_counter() - started,
+        validate_command=validate_command(submission, test_images),
     )

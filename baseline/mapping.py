@@ -43,6 +43,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import rasterio
 import torch
-from rasterio.errors import RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 from rasterio.windows import Window
 
 from baseline.progress import Observer
@@ -61,6 +62,7 @@ from scoring.errors import ConfigError, DataError, MissingFileError, OutputExist
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from baseline.config import TrainConfig
     from baseline.model import FlairSegmenter
 
 #: Default weight floor of the blending window (relative to its peak of 1).
@@ -672,6 +674,21 @@ class MapResult:
 
 
 def _check_raster(src: Any, path: Path, bands: Sequence[int], checkpoint: Path) -> None:
+    missing = [
+        what
+        for what, absent in (
+            ("no CRS", src.crs is None),
+            ("no geotransform", src.transform.is_identity),
+        )
+        if absent
+    ]
+    if missing:
+        raise DataError(
+            f"{path}: the raster is not georeferenced ({' and '.join(missing)}); map writes a "
+            "GeoTIFF on the input's grid and needs a CRS and a geotransform: add them (e.g. "
+            "gdal_translate -a_srs EPSG:2154 -a_ullr ULX ULY LRX LRY in.tif out.tif, or gdalwarp "
+            "for ground control points) and map the result"
+        )
     if src.count < max(bands):
         raise ConfigError(
             f"{path}: the raster has {src.count} band(s) but the checkpoint {checkpoint} was "
@@ -683,6 +700,25 @@ def _check_raster(src: Any, path: Path, bands: Sequence[int], checkpoint: Path) 
             f"{path}: raster dtype is {src.dtypes[0]}; expected uint8 bands like FLAIR's "
             "(rescale it to 0..255 first)"
         )
+
+
+def read_window(
+    src: Any, path: Path, bands: Sequence[int], window: Window
+) -> NDArray[np.uint8]:
+    """Read ``bands`` of one window; a damaged block is a :class:`DataError` naming the window.
+
+    Raises:
+        DataError: GDAL cannot decode the window (corrupt or truncated strips or tiles).
+    """
+    try:
+        return src.read(indexes=list(bands), window=window)
+    except RasterioError as exc:
+        row, col = int(window.row_off), int(window.col_off)
+        raise DataError(
+            f"{path}: cannot read the window of rows {row}..{row + int(window.height) - 1}, "
+            f"columns {col}..{col + int(window.width) - 1} ({exc.__cause__ or exc}); the raster "
+            "is damaged or truncated: check it with gdalinfo -checksum and copy or export it again"
+        ) from None
 
 
 def output_profile(
@@ -771,7 +807,8 @@ def map_raster(
 
     Args:
         checkpoint: ``best.pt`` or ``last.pt`` from ``flair-kit baseline train``.
-        raster: any GDAL-readable uint8 raster holding the checkpoint's bands.
+        raster: any GDAL-readable, georeferenced (CRS and geotransform) uint8 raster holding
+            the checkpoint's bands; any size from 1x1 pixel (small rasters are padded).
         out: the GeoTIFF to write (written under a temporary name, then renamed).
         tile: tile side in pixels (default 512, FLAIR's patch size; a multiple of 32 for a U-Net).
         overlap: pixels shared by neighbouring tiles (default a quarter of the tile).
@@ -791,10 +828,13 @@ def map_raster(
 
     Raises:
         MissingFileError: no raster or checkpoint.
-        ConfigError: band-count mismatch (both values named), a metadata model, invalid options.
-        DataError: unreadable raster or not uint8.
+        ConfigError: band-count mismatch (both values named), a metadata or U-T&T model,
+            invalid options.
+        DataError: unreadable raster, a damaged window (named), not uint8, or no CRS or
+            geotransform.
         OutputExistsError: ``out`` exists and ``overwrite`` is False.
     """
+    from baseline.fusion import uses_sentinel
     from baseline.predict import load_predictor
     from baseline.runtime import amp_name, resolve_amp, resolve_device
 
@@ -805,14 +845,22 @@ def map_raster(
     if strip_width < 1:
         raise ConfigError(f"strip width is {strip_width} pixels; expected at least 1")
     if out.exists() and not overwrite:
-        raise OutputExistsError(f"{out}: exists; pass --overwrite or choose another --out")
+        raise OutputExistsError(f"{out}: exists; pass --overwrite or choose another --output")
     if not raster.exists():
         raise MissingFileError(f"{raster}: raster not found")
     tile = 512 if tile is None else tile
     overlap = tile // 4 if overlap is None else overlap
     margin = min(tile // 8, overlap // 2) if margin is None else margin
     observer = observer or Observer()
-    model, cfg = load_predictor(checkpoint)
+    def aerial_only(cfg: TrainConfig) -> None:
+        if uses_sentinel(cfg):
+            raise ConfigError(
+                f"{checkpoint}: a FLAIR #2 U-T&T model also needs the Sentinel-2 time series of "
+                "every patch, which a raster does not carry; map needs an aerial-only model: a "
+                "FLAIR #1 checkpoint, or a FLAIR #2 one trained with sentinel.enabled: false"
+            )
+
+    model, cfg = load_predictor(checkpoint, check=aerial_only)
     if model.uses_metadata:
         raise ConfigError(
             f"{checkpoint}: the model fuses per-patch aerial metadata, which a raster does not "
@@ -823,7 +871,10 @@ def map_raster(
     amp_dtype = resolve_amp(amp, torch_device)
     model.to(torch_device).to(memory_format=torch.channels_last)
     try:
-        src = rasterio.open(raster)
+        with warnings.catch_warnings():
+            # a raster without georeferencing is refused below, with a message that says so
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(raster)
     except RasterioIOError as exc:
         raise DataError(f"{raster}: not a readable raster ({exc})") from None
     scratch = out.with_name(f".{out.name}.partial")
@@ -843,7 +894,7 @@ def map_raster(
                 writer = _StripWriter(dst, output)
 
                 def read(y: int, x: int, h: int, w: int) -> NDArray[np.uint8]:
-                    return src.read(indexes=list(bands), window=Window(x, y, w, h))
+                    return read_window(src, raster, bands, Window(x, y, w, h))
 
                 n_tiles = blend_strips(
                     grid,

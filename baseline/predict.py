@@ -17,9 +17,12 @@ probabilities of the 8 views are mapped back and averaged before the argmax.
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,9 +46,22 @@ from baseline.data import FlairDataset
 from baseline.fusion import build_network, uses_sentinel
 from baseline.model import FlairSegmenter, build_model
 from baseline.progress import Observer
-from baseline.runtime import amp_name, autocast, default_workers, resolve_amp, resolve_device
+from baseline.runtime import (
+    amp_name,
+    autocast,
+    default_workers,
+    resolve_amp,
+    resolve_device,
+    worker_error,
+)
 from baseline.sentinel import collate_with_series
-from scoring.errors import ConfigError, MissingFileError, OutputExistsError
+from scoring.errors import (
+    ConfigError,
+    DataError,
+    FlairKitError,
+    MissingFileError,
+    OutputExistsError,
+)
 from scoring.tiles import index_tiles
 from starting_kit.discovery import (
     SPLIT_FOLDERS,
@@ -102,11 +118,27 @@ def d4_inverse(x: torch.Tensor, quarter_turns: int, flip: bool) -> torch.Tensor:
 
 
 def pad_to_multiple(images: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
-    """Reflect-pad height and width up to a multiple of ``multiple``; return the original size."""
+    """Reflect-pad height and width up to a multiple of ``multiple``; return the original size.
+
+    Reflection cannot add as many pixels as a side has or more (a 16-pixel side padded to 32),
+    so it is applied in steps, each reflecting the already padded image; a 1-pixel side, which
+    has nothing to reflect, is repeated. Any size from 1 pixel up is padded this way.
+
+    >>> padded, height, width = pad_to_multiple(torch.arange(3.0).reshape(1, 1, 1, 3), 8)
+    >>> tuple(padded.shape), height, width
+    ((1, 1, 8, 8), 1, 3)
+    >>> padded[0, 0, 0].tolist()
+    [0.0, 1.0, 2.0, 1.0, 0.0, 1.0, 2.0, 1.0]
+    """
     height, width = images.shape[-2:]
-    pad_h, pad_w = (-height) % multiple, (-width) % multiple
-    if pad_h or pad_w:
-        images = F.pad(images, (0, pad_w, 0, pad_h), mode="reflect")
+    for axis, missing in ((-2, (-height) % multiple), (-1, (-width) % multiple)):
+        while missing:
+            step = min(missing, images.shape[axis] - 1)
+            mode = "reflect" if step else "replicate"
+            step = step or missing
+            pad = (0, step, 0, 0) if axis == -1 else (0, 0, 0, step)
+            images = F.pad(images, pad, mode=mode)
+            missing -= step
     return images, height, width
 
 
@@ -178,9 +210,15 @@ def predict_scores(
 
 
 def load_predictor(
-    checkpoint: Path, *, bands: Sequence[int] | None = None
+    checkpoint: Path,
+    *,
+    bands: Sequence[int] | None = None,
+    check: Callable[[TrainConfig], None] | None = None,
 ) -> tuple[FlairSegmenter, TrainConfig]:
     """Rebuild the trained network from a checkpoint, refusing any mismatch.
+
+    ``check`` sees the stored configuration before the network is built and may refuse it
+    (raise), so a model the caller cannot use costs no construction.
 
     Raises:
         MissingFileError, DataError: no such checkpoint, or not a flair-kit checkpoint.
@@ -190,6 +228,8 @@ def load_predictor(
     payload = load_checkpoint(checkpoint)
     check_classes(payload, checkpoint)
     cfg = checkpoint_config(payload, checkpoint)
+    if check is not None:
+        check(cfg)
     used_bands = check_bands(cfg, checkpoint, tuple(bands) if bands is not None else None)
     # "none": the checkpoint holds every weight; never download anything here.
     model = build_network(cfg, len(used_bands), "none", build_aerial=build_model)
@@ -197,22 +237,55 @@ def load_predictor(
     return model.eval(), cfg
 
 
+def prediction_source(data: Path, dataset: str = "flair1") -> Path:
+    """What a run predicts: the test image folder of a dataset root, else ``data`` itself.
+
+    A dataset root holds ``flair_1_aerial_test/`` or ``flair_2_aerial_test/``; the folder of the
+    checkpoint's own dataset is preferred, then the other one (a FLAIR #1 model predicts the FLAIR
+    #2 test patches of a FLAIR #2 root, never its train patches). Any other folder is an image
+    folder, and a csv is a path list.
+
+    Raises:
+        DataError: ``data`` is a dataset root with training images but no test images.
+    """
+    if not data.is_dir():
+        return data
+    order = (dataset, "flair2" if dataset == "flair1" else "flair1")
+    for name in order:
+        folder = data / SPLIT_FOLDERS[(name, "test")].images
+        if folder.is_dir():
+            return folder
+    train = data / SPLIT_FOLDERS[("flair1", "train")].images
+    if train.is_dir():
+        tests = " or ".join(f"{SPLIT_FOLDERS[(n, 'test')].images}/" for n in ("flair1", "flair2"))
+        raise DataError(
+            f"{data}: a dataset root with training images but no test images (no {tests}); "
+            f"predict a root that holds its test split, or pass an image folder itself "
+            f"(for example --data {train}) to predict other patches"
+        )
+    return data
+
+
 def discover_inputs(
-    data: Path, *, metadata: Path | None = None, csv_root: Path | None = None
+    data: Path,
+    *,
+    metadata: Path | None = None,
+    csv_root: Path | None = None,
+    dataset: str = "flair1",
 ) -> list[Sample]:
-    """Find the patches to predict: a path csv, a dataset root (its ``flair_1_aerial_test``) or an
-    image folder (``<DOMAIN>/<ZONE>/img/IMG_<id>.tif``, searched recursively).
+    """Find the patches to predict: a path csv, the test split of a dataset root
+    (:func:`prediction_source`) or an image folder (``<DOMAIN>/<ZONE>/img/IMG_<id>.tif``, searched
+    recursively).
 
     Raises:
         MissingFileError: ``data`` does not exist.
-        DataError: no image found (and discovery's errors).
+        DataError: no image found, a dataset root without test images (and discovery's errors).
     """
     if not data.exists():
         raise MissingFileError(f"{data}: not found; expected a folder of test images or a path csv")
     if data.is_file():
         return discover_csv(data, root=csv_root, metadata=metadata)
-    test_images = data / SPLIT_FOLDERS[("flair1", "test")].images
-    return discover_tree(test_images if test_images.is_dir() else data, metadata=metadata)
+    return discover_tree(prediction_source(data, dataset), metadata=metadata)
 
 
 def flair2_test_inputs(data: Path, context: str = "patch") -> list[Sample]:
@@ -234,21 +307,17 @@ def flair2_test_inputs(data: Path, context: str = "patch") -> list[Sample]:
     return find_split(data, "test", dataset="flair2")
 
 
-def _image_folder(data: Path, dataset: str = "flair1") -> Path:
-    test_images = data / SPLIT_FOLDERS[(dataset, "test")].images
-    return test_images if data.is_dir() and test_images.is_dir() else data
-
-
 def _check_outputs(out: Path, pack: Path | None, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise ConfigError(
-            f"{out}: exists and is not a folder; --out takes the folder for PRED files"
+            f"{out}: exists and is not a folder; --output takes the folder for PRED files"
         )
     if out.is_dir() and not overwrite:
         existing = index_tiles(out, "pred").by_id
         if existing:
             raise OutputExistsError(
-                f"{out}: already holds {len(existing)} PRED files; pass --overwrite or choose another --out"
+                f"{out}: already holds {len(existing)} PRED files; pass --overwrite or choose "
+                "another --output"
             )
     if pack is not None and pack.exists() and not overwrite:
         raise OutputExistsError(f"{pack}: exists; pass --overwrite or choose another --pack path")
@@ -266,6 +335,130 @@ def write_georeferenced(path: Path, classes: np.ndarray, source: Path) -> None:
     with rasterio.open(scratch, "w", **profile) as dst:
         dst.write(np.asarray(image, dtype=np.uint8), 1)
     os.replace(scratch, path)
+
+
+#: Name suffix of the scratch folders of :func:`predict`, beside the output folder.
+SCRATCH_SUFFIX = ".predict.partial"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _scratch_folder(out: Path) -> Path:
+    """A new scratch folder beside ``out`` (same file system: publishing is a rename).
+
+    Scratch folders of earlier runs into ``out`` whose process is gone (a killed run) are
+    removed first. The folder gets the permissions a plain ``mkdir`` would give it.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{out.name}."
+    for stale in out.parent.glob(f"{glob.escape(prefix)}*{SCRATCH_SUFFIX}"):
+        pid = stale.name[len(prefix) :].split(".", 1)[0]
+        if stale.is_dir() and pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    scratch = Path(
+        tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}.", suffix=SCRATCH_SUFFIX, dir=out.parent)
+    )
+    umask = os.umask(0)
+    os.umask(umask)
+    scratch.chmod(0o777 & ~umask)
+    return scratch
+
+
+def _publish(scratch: Path, out: Path) -> None:
+    """Move a finished run's PRED files from ``scratch`` into ``out``.
+
+    A new ``out`` is one rename. An existing one (empty, or replaced with ``overwrite``) gets the
+    files one by one, then loses the PRED files of an earlier run that this run did not write,
+    so it holds exactly this run's predictions.
+    """
+    if not out.exists():
+        os.rename(scratch, out)
+        return
+    names = {path.name for path in scratch.iterdir()}
+    for name in sorted(names):
+        os.replace(scratch / name, out / name)
+    index = index_tiles(out, "pred")
+    earlier = set(index.by_id.values()).union(*index.duplicates.values())
+    for path in sorted(earlier):
+        if path.parent != out or path.name not in names:
+            path.unlink()
+
+
+def _predict_into(
+    folder: Path,
+    model: FlairSegmenter,
+    samples: list[Sample],
+    loader: DataLoader[Any],
+    cfg: TrainConfig,
+    *,
+    context: str,
+    tta: bool,
+    amp_dtype: torch.dtype | None,
+    device: torch.device,
+    batch_size: int,
+    georeferenced: bool,
+    observer: Observer,
+) -> int:
+    """Predict every sample into ``folder``; return the number of patches written."""
+    pending: list[Future[None]] = []
+    start = time.perf_counter()
+    done = 0
+    if context == "zone":
+        from baseline.zone_context import predict_zones
+
+        done = predict_zones(
+            model,
+            samples,
+            folder,
+            bands=cfg.data.bands,
+            tta=tta,
+            amp_dtype=amp_dtype,
+            device=device,
+            batch_size=batch_size,
+            georeferenced=georeferenced,
+            metadata_variant=cfg.model.metadata_encoding if cfg.model.use_metadata else None,
+            observer=observer,
+        )
+    with ThreadPoolExecutor(max_workers=2) as writers:
+        for step, batch in enumerate(loader if context == "patch" else (), start=1):
+            images = batch["image"].to(device, non_blocking=True)
+            meta = batch["metadata"].to(device) if model.uses_metadata else None
+            series = None
+            if "sentinel" in batch:
+                series = tuple(batch[k].to(device) for k in ("sentinel", "dates", "date_mask"))
+            with torch.inference_mode():
+                classes = (
+                    predict_batch(model, images, meta, tta=tta, amp_dtype=amp_dtype, sentinel=series)
+                    .cpu()
+                    .numpy()
+                )
+            for index, class_map in zip(batch["index"].tolist(), classes):
+                sample = samples[index]
+                target = folder / prediction_name(sample.tile)
+                if georeferenced:
+                    pending.append(
+                        writers.submit(write_georeferenced, target, class_map, sample.image)
+                    )
+                else:
+                    pending.append(writers.submit(write_prediction, target, class_map))
+            # Bound the queue of arrays waiting to be written, and surface write errors early.
+            while len(pending) > 4 * batch_size:
+                pending.pop(0).result()
+            done += len(classes)
+            observer.step(
+                "predict", step, len(loader), done / max(time.perf_counter() - start, 1e-9)
+            )
+        for future in pending:
+            future.result()
+    return done
 
 
 def predict(
@@ -338,7 +531,10 @@ def predict(
         samples = flair2_test_inputs(data, context)
     else:
         samples = discover_inputs(
-            data, metadata=metadata if cfg.model.use_metadata else None, csv_root=csv_root
+            data,
+            metadata=metadata if cfg.model.use_metadata else None,
+            csv_root=csv_root,
+            dataset=cfg.dataset,
         )
     torch_device = resolve_device(device)
     amp_dtype = resolve_amp(amp, torch_device)
@@ -359,69 +555,43 @@ def predict(
         pin_memory=torch_device.type == "cuda",
         collate_fn=collate_with_series,
     )
-    out.mkdir(parents=True, exist_ok=True)
-    pending: list[Future[None]] = []
-    start = time.perf_counter()
-    done = 0
-    if context == "zone":
-        from baseline.zone_context import predict_zones
-
-        done = predict_zones(
+    # All or nothing: the PRED files go to a scratch folder beside ``out`` and are moved into
+    # place only once every patch is predicted; any failure removes the scratch folder.
+    scratch = _scratch_folder(out)
+    try:
+        start = time.perf_counter()
+        done = _predict_into(
+            scratch,
             model,
             samples,
-            out,
-            bands=cfg.data.bands,
+            loader,
+            cfg,
+            context=context,
             tta=tta,
             amp_dtype=amp_dtype,
             device=torch_device,
             batch_size=batch_size,
             georeferenced=georeferenced,
-            metadata_variant=cfg.model.metadata_encoding if cfg.model.use_metadata else None,
             observer=observer,
         )
-    with ThreadPoolExecutor(max_workers=2) as writers:
-        for step, batch in enumerate(loader if context == "patch" else (), start=1):
-            images = batch["image"].to(torch_device, non_blocking=True)
-            meta = batch["metadata"].to(torch_device) if model.uses_metadata else None
-            series = None
-            if "sentinel" in batch:
-                series = tuple(
-                    batch[k].to(torch_device) for k in ("sentinel", "dates", "date_mask")
-                )
-            with torch.inference_mode():
-                classes = (
-                    predict_batch(model, images, meta, tta=tta, amp_dtype=amp_dtype, sentinel=series)
-                    .cpu()
-                    .numpy()
-                )
-            for index, class_map in zip(batch["index"].tolist(), classes):
-                sample = samples[index]
-                target = out / prediction_name(sample.tile)
-                if georeferenced:
-                    pending.append(
-                        writers.submit(write_georeferenced, target, class_map, sample.image)
-                    )
-                else:
-                    pending.append(writers.submit(write_prediction, target, class_map))
-            # Bound the queue of arrays waiting to be written, and surface write errors early.
-            while len(pending) > 4 * batch_size:
-                pending.pop(0).result()
-            done += len(classes)
-            observer.step(
-                "predict", step, len(loader), done / max(time.perf_counter() - start, 1e-9)
-            )
-        for future in pending:
-            future.result()
-    seconds = max(time.perf_counter() - start, 1e-9)
+        seconds = max(time.perf_counter() - start, 1e-9)
+        _publish(scratch, out)
+    except FlairKitError as exc:
+        raise worker_error(exc) from None
+    finally:
+        if scratch.exists():
+            shutil.rmtree(scratch, ignore_errors=True)
     archive = None
     if pack is not None:
         from starting_kit.submission import pack_submission
 
         size = int(dataset[0]["image"].shape[-1]) if len(dataset) else 512
+        # The expected ids are those of the patches predicted: the dataset's test split (or the
+        # folder or csv given), so a zip that misses or adds a patch is refused.
         archive = pack_submission(
             out,
             pack,
-            expect=_image_folder(data, cfg.dataset) if data.is_dir() else data,
+            expect=prediction_source(data, cfg.dataset),
             expected_size=size,
             overwrite=overwrite,
         )

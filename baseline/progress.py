@@ -147,4 +147,5 @@ def render_demo_result(result: DemoResult) -> str:
         f"  predictions     {result.predictions} ({result.prediction.tiles_per_s:.1f} tiles/s)\n"
         f"  submission      {result.submission}\n"
         f"  score report    {result.score_json}\n"
+        f"check the zip again with:\n  {result.validate_command}\n"
     )

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from scoring.errors import ConfigError
+from scoring.errors import ConfigError, FlairKitError
 
 
 @dataclass(frozen=True)
@@ -231,3 +231,29 @@ def barrier(info: DistInfo) -> None:
     """Wait for every process."""
     if info.distributed:
         dist.barrier()
+
+
+def worker_error(exc: FlairKitError) -> FlairKitError:
+    """The kit's error raised in a DataLoader worker, with its own one-line message again.
+
+    PyTorch re-raises a worker's exception in the main process as the same type whose message is
+    ``Caught DataError in DataLoader worker process 0. Original Traceback ...`` followed by the
+    worker's traceback; the original message is the text after the last ``module.Type: ``.
+    Errors raised elsewhere are returned as they are.
+
+    >>> from scoring.errors import DataError
+    >>> wrapped = DataError("Caught DataError in DataLoader worker process 0.\\nOriginal "
+    ...     "Traceback (most recent call last):\\n  File ...\\nscoring.errors.DataError: a.tif: bad")
+    >>> str(worker_error(wrapped))
+    'a.tif: bad'
+    """
+    text = str(exc)
+    if not (text.startswith("Caught ") and "DataLoader worker" in text.split("\n", 1)[0]):
+        return exc
+    marker = f"{type(exc).__module__}.{type(exc).__qualname__}: "
+    where = text.rfind(marker)
+    message = text[where + len(marker) :] if where >= 0 else text.splitlines()[-1]
+    try:
+        return type(exc)(message.strip())
+    except TypeError:  # a subclass with a richer constructor: keep the original
+        return exc

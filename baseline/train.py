@@ -79,11 +79,19 @@ from baseline.runtime import (
     seed_everything,
     set_rng_state,
     shutdown_distributed,
+    worker_error,
 )
 from baseline.sentinel import collate_with_series
 from baseline.splits import Split, explicit_split, split_samples, write_split
 from scoring.classes import CLASS_NAMES, NUM_CLASSES, NUM_SCORED_CLASSES, OTHER_INDEX
-from scoring.errors import ConfigError, DataError, MissingFileError, OutputExistsError, summarize
+from scoring.errors import (
+    ConfigError,
+    DataError,
+    FlairKitError,
+    MissingFileError,
+    OutputExistsError,
+    summarize,
+)
 from scoring.metrics import confusion_matrix, iou_per_class, mean_iou_score
 from starting_kit.discovery import (
     SPLIT_FOLDERS,
@@ -534,7 +542,7 @@ def _prepare_run_dir(
     cfg: TrainConfig, resume: bool, overwrite: bool
 ) -> tuple[Path, dict[str, Any] | None]:
     if cfg.out is None:
-        raise ConfigError("no run folder: pass --out DIR or set out in the configuration")
+        raise ConfigError("no run folder: pass --output DIR or set out in the configuration")
     run_dir = Path(cfg.out)
     last = run_dir / LAST_NAME
     if resume:
@@ -548,7 +556,7 @@ def _prepare_run_dir(
     if (last.exists() or (run_dir / BEST_NAME).exists()) and not overwrite:
         raise OutputExistsError(
             f"{run_dir}: holds a previous run ({LAST_NAME}); pass --resume to continue it, "
-            "--overwrite to start over, or choose another --out"
+            "--overwrite to start over, or choose another --output"
         )
     return run_dir, None
 
@@ -631,6 +639,8 @@ def train(
             overwrite,
             (observer or Observer()) if info.is_main else Observer(),
         )
+    except FlairKitError as exc:
+        raise worker_error(exc) from None  # a reader's error in a DataLoader worker: one line
     finally:
         if joined:
             shutdown_distributed()

@@ -26,6 +26,8 @@ app = typer.Typer(
     add_completion=False,
     help="FLAIR challenge kit: score, validate and pack submissions, toy data, baselines, bundles.",
     pretty_exceptions_enable=False,
+    # Help texts are plain text: rich markup would eat every [bracketed] part ("[default: ...]").
+    rich_markup_mode=None,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -75,6 +77,28 @@ class StderrProgress:
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
             self._bar = None
+
+
+def main_output(output: Optional[Path], alias: Optional[Path], alias_name: str) -> Optional[Path]:
+    """The value of ``--output``, or of its hidden older spelling ``alias_name``.
+
+    Raises:
+        typer.BadParameter: both are given with different values (a usage error, exit 2).
+    """
+    # Two options rather than two names of one: click cannot hide one name of an option.
+    if output is not None and alias is not None and output != alias:
+        raise typer.BadParameter(
+            f"{alias_name} is the older name of --output; give --output only", param_hint="'--output'"
+        )
+    return output if output is not None else alias
+
+
+def required_output(output: Optional[Path], alias: Optional[Path], alias_name: str) -> Path:
+    """:func:`main_output` for a command whose ``--output`` is required."""
+    value = main_output(output, alias, alias_name)
+    if value is None:
+        raise typer.BadParameter("missing: this option is required", param_hint="'--output'")
+    return value
 
 
 def write_json_atomically(path: Path, data: Any) -> None:
@@ -157,7 +181,10 @@ EXPECT_HELP = (
     "Expected ids: flair1-test, flair1-toy-test, an official path-list csv, or a folder of "
     "IMG_<id>.tif / MSK_<id>.tif files."
 )
-SIZE_HELP = "Mask width and height in pixels (always 512 for FLAIR; smaller only for synthetic data)."
+SIZE_HELP = (
+    "Mask width and height in pixels (512 for FLAIR; smaller only for synthetic data) "
+    "[default: the size of the --expect folder's patches, else 512]."
+)
 
 
 @app.command()
@@ -166,17 +193,19 @@ def validate(
     submission: Path = typer.Argument(..., help="Submission zip, or folder of PRED_<id>.tif files."),
     expect: Optional[str] = typer.Option(None, "--expect", help=EXPECT_HELP),
     strict: bool = typer.Option(False, "--strict", help="Values outside 0..12 are errors, not warnings."),
-    size: int = typer.Option(512, "--size", min=1, help=SIZE_HELP),
+    size: Optional[int] = typer.Option(None, "--size", min=1, help=SIZE_HELP, show_default=False),
     show: int = typer.Option(20, "--show", min=0, help="Problems to list before the totals."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Worker processes [default: all cores]."),
 ) -> None:
     """Check a submission zip or folder (names, content, ids, zip safety); exit 1 on any error."""
+    from starting_kit.patch_size import expected_patch_size
     from starting_kit.submission import render_report, validate_submission
 
+    expected_size = expected_patch_size(expect, size)
     progress = StderrProgress("validating")
     try:
         report = validate_submission(
-            submission, expect=expect, strict=strict, progress=progress, expected_size=size, workers=workers
+            submission, expect=expect, strict=strict, progress=progress, expected_size=expected_size, workers=workers
         )
     finally:
         progress.close()
@@ -196,12 +225,14 @@ def pack(
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output zip."),
     strict: bool = typer.Option(False, "--strict", help="Values outside 0..12 are errors, not warnings."),
-    size: int = typer.Option(512, "--size", min=1, help=SIZE_HELP),
+    size: Optional[int] = typer.Option(None, "--size", min=1, help=SIZE_HELP, show_default=False),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Worker processes [default: all cores]."),
 ) -> None:
     """Validate predictions and write the flat zip to upload (stored, written atomically)."""
+    from starting_kit.patch_size import expected_patch_size
     from starting_kit.submission import InvalidSubmissionError, pack_submission, render_report
 
+    expected_size = expected_patch_size(expect, size)
     progress = StderrProgress("packing")
     try:
         result = pack_submission(
@@ -212,7 +243,7 @@ def pack(
             overwrite=overwrite,
             progress=progress,
             strict=strict,
-            expected_size=size,
+            expected_size=expected_size,
             workers=workers,
         )
     except InvalidSubmissionError as exc:
@@ -302,6 +333,7 @@ def bundle(
 
 baseline_app = typer.Typer(
     no_args_is_help=True,
+    rich_markup_mode=None,
     help="Train or run the reference models (FLAIR #1 U-Net/ResNet34, FLAIR #2 U-T&T). Needs torch and segmentation-models-pytorch (the baseline extra).",
 )
 app.add_typer(baseline_app, name="baseline")
@@ -357,7 +389,10 @@ def baseline_train(
     val: Optional[Path] = typer.Option(
         None, "--val", help="Validation path csv (e.g. flair-1-paths-val.csv) [split by domains]."
     ),
-    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (checkpoints, metrics.csv, split.json)."),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", help="Run folder (checkpoints, metrics.csv, split.json)."
+    ),
+    out: Optional[Path] = typer.Option(None, "--out", hidden=True, help="Older name of --output."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Maximum number of epochs."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Images per step and process."),
     device: Optional[Device] = typer.Option(None, "--device", help="auto, cpu or cuda."),
@@ -368,7 +403,7 @@ def baseline_train(
     ),
     metadata: Optional[Path] = typer.Option(None, "--metadata", help="Aerial metadata JSON (metadata models)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=0, help="DataLoader workers per process."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly where it stopped."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --output exactly where it stopped."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start over in a run folder that holds a run."),
 ) -> None:
     """Train the baseline (several GPUs/nodes: torchrun --nproc_per_node N -m starting_kit baseline train ...)."""
@@ -382,7 +417,7 @@ def baseline_train(
     overrides = {
         "data.train": data,
         "data.val": val,
-        "out": out,
+        "out": main_output(output, out, "--out"),
         "epochs": epochs,
         "batch_size": batch_size,
         "device": device.value if device else None,
@@ -403,7 +438,14 @@ def baseline_train(
 def baseline_predict(
     checkpoint: Path = typer.Option(..., "--checkpoint", help="best.pt or last.pt of a training run."),
     data: Path = typer.Option(..., "--data", help="Dataset root, folder of test images, or a path csv."),
-    out: Path = typer.Option(..., "--out", help="Folder for the PRED_<id>.tif files."),
+    output: Optional[Path] = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="Folder for the PRED_<id>.tif files (required; written whole or not at all).",
+        show_default=False,
+    ),
+    out: Optional[Path] = typer.Option(None, "--out", hidden=True, help="Older name of --output."),
     pack: Optional[Path] = typer.Option(None, "--pack", help="Also write the validated submission zip here."),
     tta: bool = typer.Option(False, "--tta", help="Average the 8 flips/rotations (D4 test-time augmentation)."),
     georeferenced: bool = typer.Option(
@@ -419,14 +461,19 @@ def baseline_predict(
         None, "--bands", help="Comma-separated 1-based bands; must equal the checkpoint's [checkpoint's]."
     ),
     metadata: Optional[Path] = typer.Option(None, "--metadata", help="Aerial metadata JSON (metadata models)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing PRED files and zip."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the PRED files in --output (all of them) and the zip."
+    ),
     context: PredictContext = typer.Option(
         PredictContext.patch,
         "--context",
         help="patch: each patch alone; zone: inside its zone rebuilt from the georeferencing (blended windows).",
     ),
 ) -> None:
-    """Predict test patches into official PRED_<id>.tif files (and a submission zip with --pack)."""
+    """Predict test patches into official PRED_<id>.tif files (and a submission zip with --pack).
+
+    A dataset root means its test split (flair_1_aerial_test/ or flair_2_aerial_test/).
+    """
     from baseline import require_dependencies
 
     require_dependencies()
@@ -440,7 +487,7 @@ def baseline_predict(
     result = predict(
         checkpoint,
         data,
-        out,
+        required_output(output, out, "--out"),
         batch_size=batch_size,
         device=device.value,
         amp=amp.value,
@@ -461,10 +508,19 @@ def baseline_predict(
 @domain_errors_exit
 def baseline_map(
     checkpoint: Path = typer.Option(..., "--checkpoint", help="best.pt or last.pt of a training run."),
-    raster: Path = typer.Option(..., "--raster", help="Georeferenced uint8 raster of any size with the checkpoint's bands."),
-    out: Path = typer.Option(..., "--out", help="GeoTIFF to write (the input's CRS and transform)."),
-    output: MapOutput = typer.Option(
-        MapOutput.classes, "--output", help="classes (uint8 + colour table) or probabilities (uint8 x 255, one band per class)."
+    raster: Path = typer.Option(
+        ..., "--raster", help="Georeferenced (CRS and geotransform) uint8 raster of any size with the checkpoint's bands."
+    ),
+    output: Optional[Path] = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="GeoTIFF to write (required; the input's CRS and transform).",
+        show_default=False,
+    ),
+    out: Optional[Path] = typer.Option(None, "--out", hidden=True, help="Older name of --output."),
+    product: MapOutput = typer.Option(
+        MapOutput.classes, "--product", help="classes (uint8 + colour table) or probabilities (uint8 x 255, one band per class)."
     ),
     tile: int = typer.Option(512, "--tile", min=1, help="Tile side in pixels (the model's patch size)."),
     overlap: Optional[int] = typer.Option(None, "--overlap", min=0, help="Pixels shared by neighbouring tiles (default tile/4)."),
@@ -476,7 +532,7 @@ def baseline_map(
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Tiles per forward pass."),
     device: Device = typer.Option(Device.auto, "--device", help="auto, cpu or cuda."),
     amp: Amp = typer.Option(Amp.auto, "--amp", help="Autocast: auto (bf16 where native), off, bf16, fp16."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --output file."),
 ) -> None:
     """Map a large raster: blended sliding-window inference, bounded memory, GeoTIFF/COG output."""
     from baseline import require_dependencies
@@ -485,14 +541,21 @@ def baseline_map(
     from baseline.mapping import map_raster, render_map_result
     from baseline.progress import ConsoleObserver
 
+    products = [choice.value for choice in MapOutput]
+    if output is not None and not output.suffix and output.name in products:
+        raise typer.BadParameter(
+            f"--output names the GeoTIFF to write; choose {output.name} with --product {output.name} "
+            f"(e.g. --output {output.name}.tif --product {output.name})",
+            param_hint="'--output'",
+        )
     result = map_raster(
         checkpoint,
         raster,
-        out,
+        required_output(output, out, "--out"),
         tile=tile,
         overlap=overlap,
         margin=margin,
-        output=output.value,
+        output=product.value,
         cog=cog,
         tta=tta,
         batch_size=batch_size,
@@ -507,10 +570,13 @@ def baseline_map(
 @app.command()
 @domain_errors_exit
 def demo(
-    workdir: Path = typer.Option(Path("flair-kit-demo"), "--workdir", help="Folder for every output."),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", help="Folder for every output [default: flair-kit-demo].", show_default=False
+    ),
+    workdir: Optional[Path] = typer.Option(None, "--workdir", hidden=True, help="Older name of --output."),
     dataset: DemoDataset = typer.Option(DemoDataset.flair1, "--dataset", help="Which challenge."),
     device: Device = typer.Option(Device.auto, "--device", help="auto, cpu or cuda."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a previous demo in --workdir."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a previous demo in --output."),
 ) -> None:
     """Toy data, training, prediction, zip, validation and official score: the kit end to end."""
     from baseline import require_dependencies
@@ -521,7 +587,8 @@ def demo(
     from scoring.render import render_text
 
     result = run_demo(
-        workdir, dataset.value, overwrite=overwrite, device=device.value, observer=ConsoleObserver(sys.stderr)
+        main_output(output, workdir, "--workdir") or Path("flair-kit-demo"),
+        dataset.value, overwrite=overwrite, device=device.value, observer=ConsoleObserver(sys.stderr)
     )
     typer.echo(render_text(result.report), nl=False)
     typer.echo(render_demo_result(result), nl=False)

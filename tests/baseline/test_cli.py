@@ -50,7 +50,7 @@ def test_train_and_predict(tiny_model, flair_root: Path, test_config: Path, tmp_
         test_config,
         "--data",
         flair_root,
-        "--out",
+        "--output",
         tmp_path / "run",
         "--epochs",
         "1",
@@ -79,7 +79,7 @@ def test_train_and_predict(tiny_model, flair_root: Path, test_config: Path, tmp_
         tmp_path / "run" / "best.pt",
         "--data",
         flair_root,
-        "--out",
+        "--output",
         tmp_path / "pred",
         "--pack",
         tmp_path / "sub.zip",
@@ -99,7 +99,7 @@ def test_train_and_predict(tiny_model, flair_root: Path, test_config: Path, tmp_
         test_config,
         "--data",
         flair_root,
-        "--out",
+        "--output",
         tmp_path / "run",
         "--epochs",
         "1",
@@ -115,7 +115,7 @@ def test_train_and_predict(tiny_model, flair_root: Path, test_config: Path, tmp_
         test_config,
         "--data",
         flair_root,
-        "--out",
+        "--output",
         tmp_path / "run",
         "--epochs",
         "2",
@@ -153,7 +153,7 @@ def test_predict_errors(tmp_path: Path, flair_root: Path) -> None:
         tmp_path / "x.pt",
         "--data",
         flair_root,
-        "--out",
+        "--output",
         tmp_path / "p",
         "--bands",
         "1,x",
@@ -166,7 +166,7 @@ def test_predict_errors(tmp_path: Path, flair_root: Path) -> None:
         tmp_path / "x.pt",
         "--data",
         flair_root,
-        "--out",
+        "--output",
         tmp_path / "p",
     )
     assert result.exit_code == 1 and "x.pt: checkpoint not found" in result.stderr
@@ -231,12 +231,12 @@ def test_train_from_official_csv_lists(
         "--val",
         root / "val.csv",
     ]
-    result = invoke(*args, "--out", tmp_path / "run", "--epochs", "1")
+    result = invoke(*args, "--output", tmp_path / "run", "--epochs", "1")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "run" / "split.json").read_text())["strategy"] == "explicit"
     (tmp_path / "elsewhere").mkdir()
     shutil.copy(root / "val.csv", tmp_path / "elsewhere" / "val.csv")
     result = invoke(
-        *args[:-1], tmp_path / "elsewhere" / "val.csv", "--out", tmp_path / "run2", "--epochs", "1"
+        *args[:-1], tmp_path / "elsewhere" / "val.csv", "--output", tmp_path / "run2", "--epochs", "1"
     )
     assert result.exit_code == 1 and "listed files not found under" in result.stderr

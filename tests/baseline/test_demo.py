@@ -71,7 +71,7 @@ def test_demo_datasets() -> None:
 
 def test_demo_cli_prints_the_table_and_the_paths(quick_demo, tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        app, ["demo", "--workdir", str(tmp_path / "demo"), "--device", "cpu"]
+        app, ["demo", "--output", str(tmp_path / "demo"), "--device", "cpu"]
     )
     assert result.exit_code == 0, result.output
     assert "mIoU (official, classes 0..11)" in result.stdout
@@ -82,7 +82,7 @@ def test_demo_cli_prints_the_table_and_the_paths(quick_demo, tmp_path: Path) -> 
 def test_real_demo_reaches_the_target(tmp_path: Path) -> None:
     """The shipped demo (U-Net/ResNet34, 64-pixel toy patches): toy-test mIoU of at least 0.5."""
     result = CliRunner().invoke(
-        app, ["demo", "--workdir", str(tmp_path / "demo"), "--device", "cpu"]
+        app, ["demo", "--output", str(tmp_path / "demo"), "--device", "cpu"]
     )
     assert result.exit_code == 0, result.output
     score = json.loads((tmp_path / "demo" / "score.json").read_text())

@@ -26,7 +26,7 @@ def test_two_processes_with_gloo(flair_root: Path, test_config: Path, tmp_path: 
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
         "-m", "starting_kit", "baseline", "train", "--config", str(test_config), "--data", str(flair_root),
-        "--out", str(run), "--epochs", "2", "--batch-size", "2", "--device", "cpu",
+        "--output", str(run), "--epochs", "2", "--batch-size", "2", "--device", "cpu",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(

@@ -858,15 +858,15 @@ def test_cli_map_and_zone_context(make_checkpoint, tmp_path: Path) -> None:
     result = runner.invoke(
         app,
         ["baseline", "map", "--checkpoint", str(checkpoint), "--raster", str(raster),
-         "--out", str(tmp_path / "m.tif"), "--tile", "32", "--device", "cpu",
-         "--output", "probabilities"],
+         "--output", str(tmp_path / "m.tif"), "--tile", "32", "--device", "cpu",
+         "--product", "probabilities"],
     )
     assert result.exit_code == 0, result.output
     assert "tiles/s" in result.stdout and "probabilities:" in result.stdout
     again = runner.invoke(
         app,
         ["baseline", "map", "--checkpoint", str(checkpoint), "--raster", str(raster),
-         "--out", str(tmp_path / "m.tif")],
+         "--output", str(tmp_path / "m.tif")],
     )
     assert again.exit_code == 1 and "m.tif: exists; pass --overwrite" in again.stderr
     assert "Traceback" not in again.output
@@ -874,27 +874,27 @@ def test_cli_map_and_zone_context(make_checkpoint, tmp_path: Path) -> None:
     mismatch = runner.invoke(
         app,
         ["baseline", "map", "--checkpoint", str(checkpoint), "--raster", str(rgb),
-         "--out", str(tmp_path / "x.tif")],
+         "--output", str(tmp_path / "x.tif")],
     )
     assert mismatch.exit_code == 1 and "3 band(s)" in mismatch.stderr
     assert "5 bands (1, 2, 3, 4, 5)" in mismatch.stderr
     bad_margin = runner.invoke(
         app,
         ["baseline", "map", "--checkpoint", str(checkpoint), "--raster", str(raster),
-         "--out", str(tmp_path / "y.tif"), "--tile", "32", "--overlap", "4", "--margin", "3"],
+         "--output", str(tmp_path / "y.tif"), "--tile", "32", "--overlap", "4", "--margin", "3"],
     )
     assert bad_margin.exit_code == 1 and "at least twice the margin" in bad_margin.stderr
     root, places = write_zone_tree(tmp_path / "data")
     zone = runner.invoke(
         app,
         ["baseline", "predict", "--checkpoint", str(checkpoint), "--data", str(root),
-         "--out", str(tmp_path / "zone"), "--context", "zone", "--device", "cpu"],
+         "--output", str(tmp_path / "zone"), "--context", "zone", "--device", "cpu"],
     )
     assert zone.exit_code == 0, zone.output
     assert len(list((tmp_path / "zone").glob("PRED_*.tif"))) == len(places)
     usage = runner.invoke(
         app,
         ["baseline", "predict", "--checkpoint", str(checkpoint), "--data", str(root),
-         "--out", str(tmp_path / "z2"), "--context", "area"],
+         "--output", str(tmp_path / "z2"), "--context", "area"],
     )
     assert usage.exit_code == 2

@@ -263,7 +263,7 @@ def test_data_errors(tiny_model, flair_root: Path, tmp_path: Path) -> None:
     cfg = config(flair_root, tmp_path / "run")
     with pytest.raises(ConfigError, match=r"no training data: pass --data"):
         train(dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, train=None)))
-    with pytest.raises(ConfigError, match=r"no run folder: pass --out DIR"):
+    with pytest.raises(ConfigError, match=r"no run folder: pass --output DIR"):
         train(dataclasses.replace(cfg, out=None))
     with pytest.raises(
         ConfigError, match=r"not a FLAIR dataset root \(no flair_aerial_train/ folder\)"

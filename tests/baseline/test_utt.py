@@ -191,7 +191,7 @@ def trained_run(flair2_root: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     config = folder / "utt.yaml"
     config.write_text(UTT_CONFIG, encoding="utf-8")
     run = folder / "run"
-    result = invoke("baseline", "train", "--config", config, "--data", flair2_root, "--out", run)
+    result = invoke("baseline", "train", "--config", config, "--data", flair2_root, "--output", run)
     assert result.exit_code == 0, result.output
     return run
 
@@ -205,7 +205,7 @@ def test_train_predict_pack_through_the_cli(
     zip_path, out = tmp_path / "submission.zip", tmp_path / "pred"
     result = invoke(
         "baseline", "predict", "--checkpoint", trained_run / "best.pt", "--data", flair2_root,
-        "--out", out, "--pack", zip_path, "--batch-size", "3", "--device", "cpu", "--tta",
+        "--output", out, "--pack", zip_path, "--batch-size", "3", "--device", "cpu", "--tta",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == sorted(
@@ -227,7 +227,7 @@ def test_predict_refuses_flair2_inputs_it_cannot_use(
 
 def test_resume_continues_exactly(trained_run: Path, flair2_root: Path, tmp_path: Path, utt_config: Path) -> None:
     run = tmp_path / "run"
-    common = ("baseline", "train", "--config", utt_config, "--data", flair2_root, "--out", run)
+    common = ("baseline", "train", "--config", utt_config, "--data", flair2_root, "--output", run)
     assert invoke(*common, "--epochs", "1").exit_code == 0
     resumed = invoke(*common, "--epochs", "2", "--resume")
     assert resumed.exit_code == 0, resumed.output
@@ -256,7 +256,7 @@ def test_two_processes_with_gloo(flair2_root: Path, utt_config: Path, tmp_path: 
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
         "-m", "starting_kit", "baseline", "train", "--config", str(utt_config), "--data", str(flair2_root),
-        "--out", str(run), "--epochs", "1", "--batch-size", "2", "--device", "cpu",
+        "--output", str(run), "--epochs", "1", "--batch-size", "2", "--device", "cpu",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, check=False)
@@ -271,7 +271,7 @@ def test_demo_flair2_through_the_cli(utt_config: Path, tmp_path: Path, monkeypat
     utt_config.write_text(text, encoding="utf-8")
     monkeypatch.setattr(demo_module, "FLAIR2_DEMO_CONFIG", str(utt_config))
     monkeypatch.setattr(demo_module, "FLAIR2_DEMO_PATCH_SIZE", 32)
-    result = invoke("demo", "--workdir", tmp_path / "demo", "--dataset", "flair2", "--device", "cpu")
+    result = invoke("demo", "--output", tmp_path / "demo", "--dataset", "flair2", "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert "mIoU" in result.output
     assert (tmp_path / "demo" / "submission.zip").is_file()
