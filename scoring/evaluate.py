@@ -147,7 +147,10 @@ def count_pair(pair: Pair) -> np.ndarray:
         DataError: the reference mask is unreadable, multi-band or not uint8.
     """
     truth_image = load_image(pair.truth)
-    pred_image = load_prediction(pair.pred)
+    # The prediction's header is checked against the truth's size before any pixel is decoded.
+    pred_image = load_prediction(
+        pair.pred, expected_size=truth_image.size, reference=f"MSK_{format_id(pair.tile)}.tif"
+    )
     if truth_image.mode == "L" and pred_image.mode == "L" and truth_image.size == pred_image.size:
         codes = ImageChops.add_modulo(truth_image.point(_TRUTH_POINT), pred_image.point(_PRED_POINT))
         return np.array(codes.histogram()[:_CODES], dtype=np.int64)

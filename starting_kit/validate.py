@@ -657,31 +657,21 @@ def list_zip(path: Path, limits: zipsafe.ZipLimits = zipsafe.DEFAULT_LIMITS) -> 
     if "" in flagged:
         builder.n_files = len(infos)
         return builder.freeze()
-    counts = Counter(info.filename for info in infos)
-    reported = set()
+    added: set[str] = set()
     for index, info in enumerate(infos):
         name = info.filename
-        if name not in flagged and (info.is_dir() or zipsafe.is_debris(name)):
+        label = zipsafe.entry_label(name)
+        if label in flagged:
+            # Never read, but its id counts (once): "missing" would only repeat the safety error.
+            if label not in added:
+                added.add(label)
+                builder.n_files += 1
+                if PRED_PATTERN.match(PurePosixPath(name).name):
+                    builder.add(label, None)
+            continue
+        if info.is_dir() or zipsafe.is_debris(name):
             continue
         builder.n_files += 1
-        if name in flagged:
-            # Never read, but its id counts: "missing" would only repeat the safety error.
-            if PRED_PATTERN.match(PurePosixPath(name).name):
-                builder.add(name, None)
-            continue
-        if name in reported:
-            continue
-        if counts[name] > 1:
-            reported.add(name)
-            builder.problems.append(
-                Problem(
-                    "error",
-                    name,
-                    f"the archive holds {counts[name]} entries of this name (only the last would "
-                    "be extracted); re-create the zip with flair-kit pack",
-                )
-            )
-            continue
         if "/" in name:
             builder.in_folders.append(name)
         builder.add(name, index)
