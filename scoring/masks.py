@@ -71,7 +71,7 @@ def open_regular(path: Path) -> BinaryIO:
                 return os.fdopen(descriptor, "rb")
             os.close(descriptor)
     except OSError as exc:
-        raise DataError(f"{path}: cannot be opened ({exc.strerror or exc})") from exc
+        raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     raise DataError(f"{path}: is a {kind}, not a regular file; expected a TIFF file (refused unread)")
 
 
@@ -91,6 +91,10 @@ def decoded_bytes(image: Image.Image) -> int:
     return width * height * per_pixel
 
 
+class OversizeImageError(DataError):
+    """An image's header declares more pixels than the decode budget (nothing was decoded)."""
+
+
 def check_header(image: Image.Image, path: object, expected_size: Optional[Size] = None) -> None:
     """Refuse an opened image whose header declares more pixels than decoding may cost.
 
@@ -104,7 +108,7 @@ def check_header(image: Image.Image, path: object, expected_size: Optional[Size]
     need = decoded_bytes(image)
     if width * height > MAX_PIXELS or need > decode_budget(expected_size):
         expected = "x".join(map(str, expected_size)) if expected_size else "512x512"
-        raise DataError(
+        raise OversizeImageError(
             f"{path}: header declares {width}x{height} pixels of mode {image.mode} "
             f"({need / 2**20:.0f} MiB once decoded), far larger than a FLAIR mask; "
             f"expected {expected} uint8 (refused before decoding)"
@@ -170,13 +174,17 @@ def load_image(
             handle.close()
 
 
-def decode_image(source: Union[Path, BinaryIO]) -> NDArray:
+def decode_image(source: Union[Path, BinaryIO], *, expected_size: Optional[Size] = None) -> NDArray:
     """Decode an image file with Pillow into a numpy array (H, W) or (H, W, bands).
+
+    Args:
+        source: a path or an open binary file.
+        expected_size: (width, height) expected; it sets the decode budget.
 
     Raises:
         DataError: see :func:`load_image`.
     """
-    return np.asarray(load_image(source))
+    return np.asarray(load_image(source, expected_size=expected_size))
 
 
 def check_reference_mask(array: NDArray, path: Path) -> NDArray[np.uint8]:
