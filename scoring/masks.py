@@ -21,6 +21,9 @@ from scoring.errors import DataError, SubmissionError
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+#: Width and height of a FLAIR patch (every reference mask and prediction of the challenges).
+PATCH_SIZE = 512
+
 # A 512x512 mask is 262,144 pixels; real files never come close to Pillow's bomb threshold, but a
 # hostile one may: refuse anything above 64 Mpx instead of trying to allocate it.
 MAX_PIXELS = 64 * 1024 * 1024
