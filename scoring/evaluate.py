@@ -24,7 +24,14 @@ from PIL import Image, ImageChops
 
 from scoring import metrics
 from scoring.classes import NUM_CLASSES
-from scoring.errors import ConfigError, DataError, MissingFileError, SubmissionError, summarize
+from scoring.errors import (
+    ConfigError,
+    DataError,
+    FlairKitError,
+    MissingFileError,
+    SubmissionError,
+    summarize,
+)
 from scoring.masks import (
     PATCH_SIZE,
     ImageSizeMismatch,
@@ -527,9 +534,23 @@ def score_folders(
             :func:`count_pair`.
     """
     with submission_folder(predictions) as pred_dir:
-        pairing = pair_predictions(pred_dir, truth, subset=subset)
-        notes = subset_warnings(pairing) if subset else ()
-        return score_pairs(pairing, workers=workers, progress=progress, warnings=notes)
+        try:
+            pairing = pair_predictions(pred_dir, truth, subset=subset)
+            notes = subset_warnings(pairing) if subset else ()
+            report = score_pairs(pairing, workers=workers, progress=progress, warnings=notes)
+        except FlairKitError as exc:
+            if pred_dir == predictions:
+                raise
+            raise type(exc)(_in_zip(str(exc), pred_dir, predictions)) from exc
+    if pred_dir == predictions:
+        return report
+    warnings = tuple(_in_zip(w, pred_dir, predictions) for w in report.warnings)
+    return dataclasses.replace(report, warnings=warnings)
+
+
+def _in_zip(message: str, scratch: Path, archive: Path) -> str:
+    """Name files of an extracted zip as members of the zip, not as paths of a scratch folder."""
+    return message.replace(f"{scratch}{os.sep}", f"{archive}:").replace(str(scratch), str(archive))
 
 
 @contextlib.contextmanager

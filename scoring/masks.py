@@ -68,14 +68,18 @@ def open_regular(path: Path) -> BinaryIO:
     try:
         kind = _special_kind(os.stat(path).st_mode)
         if kind is None:
-            descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-            kind = _special_kind(os.fstat(descriptor).st_mode)  # it may have changed since stat
+            handle = open(path, "rb", opener=_open_nonblocking)  # noqa: SIM115 (returned open)
+            kind = _special_kind(os.fstat(handle.fileno()).st_mode)  # it may have changed since
             if kind is None:
-                return os.fdopen(descriptor, "rb")
-            os.close(descriptor)
+                return handle
+            handle.close()
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     raise DataError(f"{path}: is a {kind}, not a regular file; expected a TIFF file (refused unread)")
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
 
 
 def _special_kind(mode: int) -> Optional[str]:
