@@ -74,6 +74,7 @@ def header_tiff(
     samples: int = 1,
     payload: bytes = b"\0" * 64,
     big: bool = False,
+    compression: int = 1,
 ) -> bytes:
     """A little-endian TIFF whose header declares anything, followed by a tiny strip.
 
@@ -84,7 +85,7 @@ def header_tiff(
         (256, 4, width),
         (257, 4, height),
         (258, 3, bits),
-        (259, 3, 1),
+        (259, 3, compression),
         (262, 3, 1),
         (273, 4, 0),  # strip offset, patched below
         (277, 3, samples),
