@@ -45,9 +45,12 @@ def run(input_dir: Path, output_dir: Path) -> str:
         The text table, for the platform's stdout log.
     """
     ref, res = input_dir / "ref", input_dir / "res"
-    for folder, what in ((ref, "reference data"), (res, "submission")):
-        if not folder.is_dir():
-            raise DataError(f"{folder}: missing {what} folder; the platform passes INPUT/ref and INPUT/res")
+    if not ref.is_dir():
+        raise DataError(f"{ref}: missing reference data folder; the platform passes INPUT/ref and INPUT/res")
+    if not res.is_dir():  # the platform could not extract the upload
+        raise SubmissionError(
+            f"{res}: missing submission folder; the platform passes INPUT/ref and INPUT/res"
+        )
     report = score_pairs(pair_predictions(res, ref, cli=False))
     for warning in report.warnings:  # also in detailed_results.html and scores.json
         print(f"warning: {warning}", file=sys.stderr)
