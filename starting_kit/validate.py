@@ -32,7 +32,6 @@ import struct
 import threading
 import warnings
 import zipfile
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath

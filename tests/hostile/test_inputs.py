@@ -20,6 +20,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import warnings
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -330,8 +331,6 @@ def _write(path: Path, data: bytes) -> Path:
 def _dup(tmp: Path) -> Path:
     files = good_files()
     path = tmp / "dup.zip"
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with zipfile.ZipFile(path, "w") as archive:
