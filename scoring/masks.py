@@ -66,10 +66,10 @@ def open_regular(path: Path) -> BinaryIO:
         DataError: the path is not a regular file, or cannot be opened (the message says why).
     """
     try:
-        kind = _special_kind(os.stat(path).st_mode)
+        kind = special_file_kind(os.stat(path).st_mode)
         if kind is None:
             handle = open(path, "rb", opener=_open_nonblocking)  # noqa: SIM115 (returned open)
-            kind = _special_kind(os.fstat(handle.fileno()).st_mode)  # it may have changed since
+            kind = special_file_kind(os.fstat(handle.fileno()).st_mode)  # it may have changed since
             if kind is None:
                 return handle
             handle.close()
@@ -82,7 +82,12 @@ def _open_nonblocking(path: str, flags: int) -> int:
     return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
 
 
-def _special_kind(mode: int) -> Optional[str]:
+def special_file_kind(mode: int) -> Optional[str]:
+    """Name the kind of a non-regular file from its ``st_mode`` (None for a regular file).
+
+    >>> special_file_kind(stat.S_IFIFO), special_file_kind(stat.S_IFREG) is None
+    ('FIFO (named pipe)', True)
+    """
     if stat.S_ISREG(mode):
         return None
     kinds = ((stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISSOCK, "socket"),

@@ -11,6 +11,7 @@ writes only regular files, only under the destination, and counts the bytes it a
 
 from __future__ import annotations
 
+import os
 import stat
 import zipfile
 import zlib
@@ -19,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, List, NamedTuple, Optional
 
 from scoring.errors import SubmissionError, summarize
+from scoring.masks import special_file_kind
 from scoring.tiles import is_ignored_name
 
 
@@ -142,6 +144,12 @@ def read_listing(path: Path) -> List[zipfile.ZipInfo]:
         SubmissionError: the file is not a readable zip (not a zip, truncated, an entry name that
             is not valid UTF-8 although the archive flags it as such, ...).
     """
+    try:
+        kind = special_file_kind(os.stat(path).st_mode)
+    except OSError as exc:
+        raise SubmissionError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    if kind is not None:  # opening a FIFO would block forever, a device would never end
+        raise SubmissionError(f"{path}: is a {kind}, not a zip file (refused unread)")
     try:
         with zipfile.ZipFile(path) as archive:
             return archive.infolist()

@@ -596,3 +596,19 @@ def test_bundle_reference_decodes_every_mask(tmp_path: Path) -> None:
     code, out, err = run_cli(["bundle", "--dataset", "flair1", "--reference", str(ref), "--output", str(output)])
     assert code == 1 and err.count("\n") == 1 and "MSK_061713.tif" in err and "decode" in err
     assert not output.exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_a_special_file_given_as_the_submission_is_refused_unread(
+    kind: str, tmp_path: Path, reference: Path, scratch_tmp: Path, no_hang: None
+) -> None:
+    submission = tmp_path / "submission.zip"
+    if kind == "fifo":
+        os.mkfifo(submission)
+    else:
+        submission.symlink_to("/dev/zero")
+    expected = "is a FIFO" if kind == "fifo" else "is a character device"
+    assert_validate(submission, 1, expected)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert_score(submission, reference, 1, expected, out / "r.json")
