@@ -20,14 +20,28 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
-from PIL import ImageChops
+from PIL import Image, ImageChops
 
 from scoring import metrics
 from scoring.classes import NUM_CLASSES
-from scoring.errors import DataError, MissingFileError, SubmissionError, summarize
-from scoring.masks import check_prediction, check_reference_mask, load_image, load_prediction
+from scoring.errors import (
+    ConfigError,
+    DataError,
+    FlairKitError,
+    MissingFileError,
+    SubmissionError,
+    summarize,
+)
+from scoring.masks import (
+    PATCH_SIZE,
+    ImageSizeMismatch,
+    check_prediction,
+    check_reference_mask,
+    load_image,
+    load_prediction,
+)
 from scoring.report import ScoreReport
-from scoring.tiles import domain_zone, format_id, index_tiles
+from scoring.tiles import OFFICIAL_PRED_PATTERN, domain_zone, format_id, index_tiles, looks_official
 from scoring.zipsafe import extract_zip_safely
 
 ProgressCallback = Callable[[int, int], None]
@@ -53,6 +67,9 @@ class Pairing:
     pairs: Tuple[Pair, ...]
     missing: Tuple[int, ...]
     extra: Tuple[int, ...]
+    #: Warnings about names: files that are not predictions (ignored, as the official scorer
+    #: ignores them) and PRED names in another than the official form.
+    notes: Tuple[str, ...] = ()
 
     @property
     def has_domains(self) -> bool:
@@ -64,25 +81,84 @@ def _ids(tiles: Sequence[int]) -> str:
     return summarize([format_id(t) for t in tiles])
 
 
-def pair_predictions(pred_dir: Path, truth_dir: Path, *, subset: bool = False) -> Pairing:
+def _swapped_error(pred_dir: Path, truth_dir: Path) -> Optional[ConfigError]:
+    """An error when the predictions look like reference masks and the truth like predictions."""
+    masks_in_preds = len(index_tiles(pred_dir, "mask").by_id)
+    preds_in_truth = len(index_tiles(truth_dir, "pred").by_id)
+    if not masks_in_preds or (truth_dir.is_dir() and index_tiles(truth_dir, "mask").by_id):
+        return None
+    found = f"{preds_in_truth} PRED_<id>.tif files" if preds_in_truth else "no MSK_<id>.tif file"
+    return ConfigError(
+        f"the arguments look swapped: the predictions argument {pred_dir} holds "
+        f"{masks_in_preds} MSK_<id>.tif reference masks and the truth argument {truth_dir} holds "
+        f"{found}; pass the predictions first, then the reference masks"
+    )
+
+
+def _name_notes(unmatched: Sequence[Path], root: Path, preds: Dict[int, Path]) -> Tuple[str, ...]:
+    """Warnings about the names of a submission (the official scorer ignores other names)."""
+    notes = []
+    others = [
+        p.relative_to(root).as_posix()
+        for p in unmatched
+        if not (p.name == "metadata" and p.parent == root)  # Codabench's own file in res/
+    ]
+    if others:
+        notes.append(
+            f"{len(others)} files are not predictions PRED_<id>.tif and were ignored, as the "
+            f"official scorer ignores them: {summarize(others, 5)}; a submission holds only "
+            "PRED_<6-digit id>.tif files"
+        )
+    informal = [p.relative_to(root).as_posix() for _, p in sorted(preds.items())
+                if not OFFICIAL_PRED_PATTERN.fullmatch(p.name)]
+    if informal:
+        notes.append(
+            f"{len(informal)} prediction names are not in the official form PRED_<6-digit id>.tif "
+            f"(scored, as the official scorer reads them): {summarize(informal, 5)}"
+        )
+    return tuple(notes)
+
+
+def pair_predictions(
+    pred_dir: Path, truth_dir: Path, *, subset: bool = False, cli: bool = True
+) -> Pairing:
     """Match ``PRED_<id>.tif`` / ``PRED_IMG_<id>.tif`` files to ``MSK_<id>.tif`` files by id.
 
-    Both folders are searched recursively; ``__MACOSX``, dot-files and other names are ignored.
+    Both folders are searched recursively, as the official scorer globs them: hidden names are
+    skipped, ``__MACOSX/`` is searched. A name the official glob lists (``PRED*.tif``) but whose
+    id cannot be read is refused, as it breaks the official scorer's pairing; other names are
+    ignored with a warning (:attr:`Pairing.notes`).
 
     Args:
         pred_dir: folder of predictions.
         truth_dir: folder of reference masks.
         subset: score only the ids present in both (development use) instead of refusing a
             submission with missing or extra ids.
+        cli: messages may suggest command-line options (``--subset``); False on the platform.
 
     Raises:
-        SubmissionError: no prediction, duplicate ids, or (without ``subset``) missing or extra ids.
-        DataError: no reference mask or duplicate reference ids.
+        SubmissionError: no prediction, duplicate ids, unreadable PRED names, or (without
+            ``subset``) missing or extra ids.
+        DataError: no reference mask, duplicate or unreadable reference names (the organiser's).
+        ConfigError: the two folders look swapped.
         MissingFileError: a folder does not exist.
     """
+    subset_hint = (
+        " (or pass --subset to score only the matched ids during development)" if cli else ""
+    )
     truth = index_tiles(truth_dir, "mask")
     if not truth.by_id:
+        swapped = _swapped_error(pred_dir, truth_dir) if cli else None
+        if swapped is not None:
+            raise swapped
         raise DataError(f"{truth_dir}: no MSK_<id>.tif reference mask found (searched recursively)")
+    bad_masks = [p for p in truth.unmatched if looks_official(p.name, "mask")]
+    if bad_masks:
+        raise DataError(
+            f"{truth_dir}: reference file names the official scorer lists (MSK*.tif) but whose id "
+            f"cannot be read: {summarize([str(p.relative_to(truth_dir)) for p in bad_masks], 5)}; "
+            "name each mask MSK_<id>.tif"
+        )
     if truth.duplicates:
         raise DataError(
             f"{truth_dir}: duplicate reference ids {_ids(sorted(truth.duplicates))}; "
@@ -90,9 +166,19 @@ def pair_predictions(pred_dir: Path, truth_dir: Path, *, subset: bool = False) -
         )
     preds = index_tiles(pred_dir, "pred")
     if not preds.by_id:
+        swapped = _swapped_error(pred_dir, truth_dir) if cli else None
+        if swapped is not None:
+            raise swapped
         raise SubmissionError(
             f"{pred_dir}: no PRED_<id>.tif file found (searched recursively); name each prediction "
             "PRED_<6-digit id>.tif after its image IMG_<id>.tif"
+        )
+    bad_preds = [p for p in preds.unmatched if looks_official(p.name, "pred")]
+    if bad_preds:
+        names = [p.relative_to(pred_dir).as_posix() for p in bad_preds]
+        raise SubmissionError(
+            f"file names the official scorer lists (PRED*.tif) but whose id it cannot read: "
+            f"{summarize(names, 5)}; name each prediction PRED_<6-digit id>.tif or remove it"
         )
     if preds.duplicates:
         details = [
@@ -107,13 +193,12 @@ def pair_predictions(pred_dir: Path, truth_dir: Path, *, subset: bool = False) -
     if not subset and missing:
         raise SubmissionError(
             f"missing predictions for {len(missing)} of {len(truth.by_id)} ids: {_ids(missing)}; "
-            "write one PRED_<id>.tif per reference mask (or pass --subset to score only the "
-            "matched ids during development)"
+            f"write one PRED_<id>.tif per reference mask{subset_hint}"
         )
     if not subset and extra:
         raise SubmissionError(
-            f"{len(extra)} predictions have no reference mask: {_ids(extra)}; remove them "
-            "(or pass --subset to score only the matched ids during development)"
+            f"{len(extra)} predictions have no reference mask: {_ids(extra)}; remove them"
+            f"{subset_hint}"
         )
     pairs = []
     for tile in sorted(set(truth.by_id) & set(preds.by_id)):
@@ -125,7 +210,8 @@ def pair_predictions(pred_dir: Path, truth_dir: Path, *, subset: bool = False) -
             f"no prediction id matches a reference id (predictions: {_ids(sorted(preds.by_id))}; "
             f"references: {_ids(sorted(truth.by_id))})"
         )
-    return Pairing(tuple(pairs), missing, extra)
+    notes = _name_notes(preds.unmatched, pred_dir, preds.by_id)
+    return Pairing(tuple(pairs), missing, extra, notes)
 
 
 # Pillow's point() takes its lookup table as a list.
@@ -137,20 +223,60 @@ _CODES = metrics.CODE_SIDE * metrics.CODE_SIDE
 def count_pair(pair: Pair) -> np.ndarray:
     """Read one pair and count its pixels into the 196-code histogram of :mod:`scoring.metrics`.
 
+    Raises:
+        SubmissionError, DataError: see :func:`count_pair_and_form`.
+    """
+    return count_pair_and_form(pair)[0]
+
+
+def form_problem(image: Image.Image) -> Optional[str]:
+    """Name what is wrong with a decodable prediction's form only (same classes once decoded).
+
+    The official scorer decodes these exactly as it decodes the official format, so they score
+    the same; ``validate`` rejects them, so ``score`` names them in a warning.
+    """
+    if image.format != "TIFF":
+        return f"{image.format or 'non-TIFF'} data named .tif"
+    if getattr(getattr(image, "tag_v2", None), "_bigtiff", False):
+        return "BigTIFF (not a classic TIFF)"
+    if image.mode != "L":
+        return f"Pillow mode {image.mode} instead of uint8 (mode L)"
+    return None
+
+
+def count_pair_and_form(pair: Pair) -> Tuple[np.ndarray, Optional[str]]:
+    """Count one pair (see :func:`count_pair`) and name a problem of its prediction's form.
+
     The common case (two 8-bit single-band images) never leaves Pillow's C code: both images go
     through their code lookup table, are added byte-wise and histogrammed, which costs a fraction of
-    the decoding. Any other layout takes the numpy path, which checks and converts it.
+    the decoding. Any other layout takes the numpy path, which checks and converts it. The
+    prediction's header is checked against the truth's size before any pixel is decoded.
 
     Raises:
         SubmissionError: the prediction is undecodable, multi-band, of another shape than its
             reference, or holds non-integer values.
-        DataError: the reference mask is unreadable, multi-band or not uint8.
+        DataError: the reference mask is unreadable, multi-band or not uint8, or of another size
+            than a FLAIR patch while the prediction has the patch size (the organiser's data).
     """
     truth_image = load_image(pair.truth)
-    pred_image = load_prediction(pair.pred)
-    if truth_image.mode == "L" and pred_image.mode == "L" and truth_image.size == pred_image.size:
+    try:
+        pred_image = load_prediction(
+            pair.pred, expected_size=truth_image.size, reference=f"MSK_{format_id(pair.tile)}.tif"
+        )
+    except SubmissionError as exc:
+        cause = exc.__cause__
+        patch = (PATCH_SIZE, PATCH_SIZE)
+        if isinstance(cause, ImageSizeMismatch) and cause.size == patch and truth_image.size != patch:
+            raise DataError(
+                f"{pair.truth}: reference mask is {truth_image.size[0]}x{truth_image.size[1]}, "
+                f"not a {PATCH_SIZE}x{PATCH_SIZE} FLAIR patch, while its prediction has the patch "
+                "size; the reference data is wrong, not the submission"
+            ) from exc
+        raise
+    form = form_problem(pred_image)
+    if form is None and truth_image.mode == "L" and truth_image.size == pred_image.size:
         codes = ImageChops.add_modulo(truth_image.point(_TRUTH_POINT), pred_image.point(_PRED_POINT))
-        return np.array(codes.histogram()[:_CODES], dtype=np.int64)
+        return np.array(codes.histogram()[:_CODES], dtype=np.int64), None
     truth = check_reference_mask(np.asarray(truth_image), pair.truth)
     pred = check_prediction(np.asarray(pred_image), pair.pred)
     if pred.shape != truth.shape:
@@ -165,10 +291,12 @@ def count_pair(pair: Pair) -> np.ndarray:
         raise SubmissionError(
             f"{pair.pred}: {exc} (dtype {pred.dtype}); expected integer class indices 0..12"
         ) from exc
-    return metrics.pair_histogram(truth, pred_codes)
+    return metrics.pair_histogram(truth, pred_codes), form
 
 
 ChunkResult = Dict[str, Tuple[int, np.ndarray]]
+#: (form problem, prediction path) of each pair whose prediction's form is not the official one.
+FormNotes = List[Tuple[str, str]]
 
 # Set in pool workers: once a pair has failed, the remaining chunks are skipped, not counted.
 _STOP: Optional[Any] = None
@@ -187,14 +315,18 @@ def _add_counts(total: ChunkResult, domain: str, count: int, histogram: np.ndarr
         total[domain] = (previous[0] + count, previous[1] + histogram)
 
 
-def _count_chunk(pairs: Sequence[Pair]) -> ChunkResult:
-    """Code histograms of a chunk of pairs, one per domain, with patch counts."""
+def _count_chunk(pairs: Sequence[Pair]) -> Tuple[ChunkResult, FormNotes]:
+    """Code histograms of a chunk of pairs, one per domain, with patch counts and form notes."""
     result: ChunkResult = {}
+    notes: FormNotes = []
     if _STOP is not None and _STOP.is_set():
-        return result
+        return result, notes
     for pair in pairs:
-        _add_counts(result, pair.domain, 1, count_pair(pair))
-    return result
+        histogram, form = count_pair_and_form(pair)
+        _add_counts(result, pair.domain, 1, histogram)
+        if form is not None:
+            notes.append((form, str(pair.pred)))
+    return result, notes
 
 
 def default_workers() -> int:
@@ -222,8 +354,16 @@ def count_pairs(
     *,
     workers: Optional[int] = None,
     progress: Optional[ProgressCallback] = None,
+    form_notes: Optional[FormNotes] = None,
 ) -> Dict[str, Tuple[int, np.ndarray]]:
     """Count every pair into per-domain code histograms, in parallel when it pays.
+
+    Args:
+        pairs: the pairs.
+        workers: worker processes; default all usable cores.
+        progress: called with (pairs done, pairs total).
+        form_notes: when given, receives (form problem, prediction) for every prediction not in
+            the official form (see :func:`form_problem`).
 
     Returns:
         domain -> (number of patches, 196 int64 code counts, see :func:`scoring.metrics.pair_histogram`).
@@ -232,8 +372,11 @@ def count_pairs(
     total: ChunkResult = {}
     done = 0
 
-    def merge(result: ChunkResult, size: int) -> None:
+    def merge(chunk: Tuple[ChunkResult, FormNotes], size: int) -> None:
         nonlocal done
+        result, notes = chunk
+        if form_notes is not None:
+            form_notes.extend(notes)
         for domain, (count, histogram) in result.items():
             _add_counts(total, domain, count, histogram)
         done += size
@@ -278,8 +421,14 @@ def score_pairs(
     progress: Optional[ProgressCallback] = None,
     warnings: Tuple[str, ...] = (),
 ) -> ScoreReport:
-    """Score matched pairs into a frozen report (per-domain when the truth layout allows it)."""
-    counted = count_pairs(pairing.pairs, workers=workers, progress=progress)
+    """Score matched pairs into a frozen report (per-domain when the truth layout allows it).
+
+    Its ``warnings`` are ``warnings``, then the pairing's name notes, then every problem of form
+    (:func:`form_problem`), values outside 0..12 (:func:`dropped_warning`) and a 1-based
+    submission (:func:`one_based_warning`): never a silent score.
+    """
+    notes: FormNotes = []
+    counted = count_pairs(pairing.pairs, workers=workers, progress=progress, form_notes=notes)
     confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
     dropped = raw_zero = patches = 0
     per_domain = {}
@@ -291,7 +440,46 @@ def score_pairs(
         patches += count
         if pairing.has_domains:
             per_domain[domain] = (count, tally.confusion)
-    return ScoreReport.from_counts(confusion, patches, dropped, raw_zero, per_domain, warnings)
+    report = ScoreReport.from_counts(
+        confusion, patches, dropped, raw_zero, per_domain, warnings + pairing.notes + form_warnings(notes)
+    )
+    extra = dropped_warning(report) + one_based_warning(report)
+    return dataclasses.replace(report, warnings=report.warnings + extra) if extra else report
+
+
+def form_warnings(notes: FormNotes) -> Tuple[str, ...]:
+    """One warning per kind of form problem, with the count and the first files."""
+    by_kind: Dict[str, List[str]] = {}
+    for kind, path in notes:
+        by_kind.setdefault(kind, []).append(path)
+    return tuple(
+        f"{len(paths)} predictions are {kind}: scored as the official scorer decodes them, but "
+        f"the official format is an LZW TIFF of uint8 ({summarize(sorted(paths), 3)}); "
+        "flair-kit pack --fix re-encodes them"
+        for kind, paths in sorted(by_kind.items())
+    )
+
+
+def one_based_warning(report: ScoreReport) -> Tuple[str, ...]:
+    """A warning when the predictions look 1-based (the trap that scores about 0.006).
+
+    The heuristic (the one ``flair-kit validate`` applies): no pixel of class 0 in any file while
+    predicted values 1..12 occur (at least two distinct ones). With the truth at hand the message
+    adds the evidence: the pixel agreement of the values as they are and shifted down by 1.
+    """
+    confusion = report.confusion
+    predicted = confusion.sum(axis=0)
+    if predicted[0] or np.count_nonzero(predicted[1:]) < 2:
+        return ()
+    total = int(confusion.sum()) + report.dropped_pixels
+    as_is = int(np.trace(confusion)) / total
+    shifted = int(np.trace(confusion[:, 1:])) / total  # prediction k+1 against truth k
+    return (
+        "no pixel of class 0 (building) in any prediction while values 1..12 occur: the values "
+        "look 1-based (raw labels, or argmax + 1?); class 0 covers 3-9% of every FLAIR test set. "
+        f"Pixel agreement with the truth: {as_is:.1%} as submitted, {shifted:.1%} with every value "
+        "shifted down by 1; predictions must be class indices 0..12",
+    )
 
 
 def subset_warnings(pairing: Pairing) -> Tuple[str, ...]:
@@ -346,13 +534,23 @@ def score_folders(
             :func:`count_pair`.
     """
     with submission_folder(predictions) as pred_dir:
-        pairing = pair_predictions(pred_dir, truth, subset=subset)
-        notes = subset_warnings(pairing) if subset else ()
-        report = score_pairs(pairing, workers=workers, progress=progress, warnings=notes)
-    extra = dropped_warning(report)
-    if extra:
-        report = dataclasses.replace(report, warnings=report.warnings + extra)
-    return report
+        try:
+            pairing = pair_predictions(pred_dir, truth, subset=subset)
+            notes = subset_warnings(pairing) if subset else ()
+            report = score_pairs(pairing, workers=workers, progress=progress, warnings=notes)
+        except FlairKitError as exc:
+            if pred_dir == predictions:
+                raise
+            raise type(exc)(_in_zip(str(exc), pred_dir, predictions)) from exc
+    if pred_dir == predictions:
+        return report
+    warnings = tuple(_in_zip(w, pred_dir, predictions) for w in report.warnings)
+    return dataclasses.replace(report, warnings=warnings)
+
+
+def _in_zip(message: str, scratch: Path, archive: Path) -> str:
+    """Name files of an extracted zip as members of the zip, not as paths of a scratch folder."""
+    return message.replace(f"{scratch}{os.sep}", f"{archive}:").replace(str(scratch), str(archive))
 
 
 @contextlib.contextmanager

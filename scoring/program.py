@@ -4,7 +4,10 @@ Reads ``INPUT/ref`` (reference masks) and ``INPUT/res`` (the participant's files
 recursively; the platform's own ``metadata`` file and macOS debris are ignored) and writes
 ``OUTPUT/scores.txt``, ``OUTPUT/scores.json`` and ``OUTPUT/detailed_results.html``. It never writes
 ``OUTPUT/metadata`` (the platform appends its status there). An invalid submission prints one line
-on stderr and exits 1; nothing is written to OUTPUT then.
+on stderr, ``Invalid submission: ...``, and exits 1; bad reference data prints ``Scoring program
+error (organiser's reference data, ...): ...`` instead, so a participant knows whose fault it is.
+Nothing is written to OUTPUT then. Messages never suggest command-line options of ``flair-kit``
+that the platform does not have.
 
 Standard library, numpy and Pillow only; Python 3.9 with numpy 1.22 and Pillow 9 is enough.
 """
@@ -17,11 +20,15 @@ import tempfile
 from pathlib import Path
 from typing import List, Optional
 
-from scoring.errors import FlairKitError
-from scoring.evaluate import dropped_warning, pair_predictions, score_pairs
+from scoring.errors import DataError, FlairKitError, SubmissionError
+from scoring.evaluate import pair_predictions, score_pairs
 from scoring.render import render_html, render_text, scores_json, scores_txt
 
 USAGE = "usage: python -m scoring INPUT OUTPUT   (INPUT holds ref/ and res/)"
+#: How stderr starts when the participant's upload is at fault.
+SUBMISSION_PREFIX = "Invalid submission: "
+#: How stderr starts when the reference data or the platform's folders are at fault.
+ORGANISER_PREFIX = "Scoring program error (organiser's reference data, not your submission): "
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -38,11 +45,14 @@ def run(input_dir: Path, output_dir: Path) -> str:
         The text table, for the platform's stdout log.
     """
     ref, res = input_dir / "ref", input_dir / "res"
-    for folder, what in ((ref, "reference data"), (res, "submission")):
-        if not folder.is_dir():
-            raise FlairKitError(f"{folder}: missing {what} folder; the platform passes INPUT/ref and INPUT/res")
-    report = score_pairs(pair_predictions(res, ref))
-    for warning in dropped_warning(report):
+    if not ref.is_dir():
+        raise DataError(f"{ref}: missing reference data folder; the platform passes INPUT/ref and INPUT/res")
+    if not res.is_dir():  # the platform could not extract the upload
+        raise SubmissionError(
+            f"{res}: missing submission folder; the platform passes INPUT/ref and INPUT/res"
+        )
+    report = score_pairs(pair_predictions(res, ref, cli=False))
+    for warning in report.warnings:  # also in detailed_results.html and scores.json
         print(f"warning: {warning}", file=sys.stderr)
     output_dir.mkdir(parents=True, exist_ok=True)
     _write_atomically(output_dir / "scores.json", scores_json(report))
@@ -62,7 +72,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         text = run(Path(args[0]), Path(args[1]))
     except FlairKitError as exc:
         message = " ".join(str(exc).split())
-        print(f"Invalid submission: {message}", file=sys.stderr)
+        # The submitter reads stderr: say whose fault it is. Everything that is not the
+        # submission's (reference data, the platform's folders) is the organiser's to fix.
+        prefix = SUBMISSION_PREFIX if isinstance(exc, SubmissionError) else ORGANISER_PREFIX
+        print(f"{prefix}{message}", file=sys.stderr)
         return 1
     sys.stdout.write(text)
     return 0

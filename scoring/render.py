@@ -9,7 +9,7 @@ import html
 import json
 import math
 import re
-from typing import Dict, List
+from typing import Any, Dict, List
 
 import numpy as np
 
@@ -61,8 +61,15 @@ def scores_txt(report: ScoreReport) -> str:
 
 
 def scores_json(report: ScoreReport) -> str:
-    """``scores.json`` for Codabench: the same keys and numbers as ``scores.txt``."""
-    return json.dumps(leaderboard_scores(report), indent=2) + "\n"
+    """``scores.json`` for Codabench: the same keys and numbers as ``scores.txt``.
+
+    The report's warnings (1-based values, dropped pixels, problems of form) follow under
+    ``"warnings"`` when there are any; Codabench keeps only the leaderboard's column keys.
+    """
+    data: Dict[str, Any] = dict(leaderboard_scores(report))
+    if report.warnings:
+        data["warnings"] = list(report.warnings)
+    return json.dumps(data, indent=2) + "\n"
 
 
 def render_text(report: ScoreReport) -> str:

@@ -1,7 +1,13 @@
 """Tile identity: file-name patterns, id parsing, recursive discovery and the domain/zone layout.
 
 One regex per kind of file, one function to read an id, pairing through ``dict[id, path]``.
-Nothing here slices path strings by position (the original code's ``[-10:-4]``).
+Nothing here slices path strings by position (the original code's ``[-10:-4]``). Every pattern ends
+in ``\\Z``, never ``$``: ``$`` also matches before a trailing newline, so ``"PRED_000001.tif\\n"``
+would pass although the official scorer's ``PRED*.tif`` glob does not list it.
+
+Discovery follows the official scorer, which globs ``PRED*.tif`` / ``MSK*.tif`` recursively: hidden
+names (dot-files, dot-folders, which glob skips) are ignored, but ``__MACOSX/`` is an ordinary
+folder to glob, so a ``PRED`` file inside it counts (and duplicates the real one).
 
 FLAIR ids are 6-digit zero-padded integers, unique across splits. The official scorer sorts by
 ``int(name.split('_')[-1][:-4])``, so it treats ``PRED_061713.tif`` and ``PRED_IMG_061713.tif``
@@ -10,6 +16,7 @@ alike; :func:`tile_id` accepts both and returns the integer.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from pathlib import Path
@@ -18,17 +25,17 @@ from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 from scoring.errors import MissingFileError
 
 #: ``PRED_<id>.tif`` (challenge format) or ``PRED_IMG_<id>.tif`` (IGN's newer library).
-PRED_PATTERN = re.compile(r"^PRED_(?P<img>IMG_)?(?P<id>\d+)\.tif$")
+PRED_PATTERN = re.compile(r"^PRED_(?P<img>IMG_)?(?P<id>\d+)\.tif\Z")
 #: Reference masks.
-MASK_PATTERN = re.compile(r"^MSK_(?P<id>\d+)\.tif$")
+MASK_PATTERN = re.compile(r"^MSK_(?P<id>\d+)\.tif\Z")
 #: Aerial images.
-IMAGE_PATTERN = re.compile(r"^IMG_(?P<id>\d+)\.tif$")
+IMAGE_PATTERN = re.compile(r"^IMG_(?P<id>\d+)\.tif\Z")
 #: Strict official submission name, used by ``validate``.
-OFFICIAL_PRED_PATTERN = re.compile(r"^PRED_(?P<id>\d{6})\.tif$")
+OFFICIAL_PRED_PATTERN = re.compile(r"^PRED_(?P<id>\d{6})\.tif\Z")
 #: ``D<3-digit département>_<4-digit year>``.
-DOMAIN_PATTERN = re.compile(r"^D\d{3}_\d{4}$")
+DOMAIN_PATTERN = re.compile(r"^D\d{3}_\d{4}\Z")
 #: ``Z<n>_<2 capital letters>``.
-ZONE_PATTERN = re.compile(r"^Z\d+_[A-Z]{2}$")
+ZONE_PATTERN = re.compile(r"^Z\d+_[A-Z]{2}\Z")
 
 KIND_PATTERNS = {"pred": PRED_PATTERN, "mask": MASK_PATTERN, "image": IMAGE_PATTERN}
 KIND_NAMES = {"pred": "PRED_<id>.tif", "mask": "MSK_<id>.tif", "image": "IMG_<id>.tif"}
@@ -43,15 +50,29 @@ def format_id(tile: int) -> str:
     return f"{tile:06d}"
 
 
-def is_ignored_name(name: str) -> bool:
-    """Say whether a file or folder name is platform debris that is never part of a dataset.
+#: The official scorer's discovery globs: ``fnmatch`` patterns of the base name.
+OFFICIAL_GLOBS = {"pred": "PRED*.tif", "mask": "MSK*.tif", "image": "IMG*.tif"}
 
-    macOS zips carry ``__MACOSX/`` folders and ``._`` resource forks; editors leave dot-files.
+
+def is_ignored_name(name: str) -> bool:
+    """Say whether a file or folder name is hidden, so that the official scorer's glob skips it.
+
+    macOS zips carry ``__MACOSX/._*`` resource forks and editors leave dot-files: both are hidden.
+    ``__MACOSX`` itself is not hidden: glob descends into it, so a ``PRED`` file there counts.
 
     >>> is_ignored_name("__MACOSX"), is_ignored_name("._PRED_000001.tif"), is_ignored_name("x")
-    (True, True, False)
+    (False, True, False)
     """
-    return name == "__MACOSX" or name.startswith(".")
+    return name.startswith(".")
+
+
+def looks_official(name: str, kind: str) -> bool:
+    """Say whether the official scorer's glob lists a base name (``PRED*.tif`` for predictions).
+
+    >>> looks_official("PRED_000001 (1).tif", "pred"), looks_official("notes.txt", "pred")
+    (True, False)
+    """
+    return fnmatch.fnmatchcase(name, OFFICIAL_GLOBS[kind])
 
 
 def tile_id(name: str, kind: str) -> Optional[int]:
@@ -66,7 +87,7 @@ def tile_id(name: str, kind: str) -> Optional[int]:
     >>> tile_id("PRED_061713.tiff", "pred") is None
     True
     """
-    match = KIND_PATTERNS[kind].match(name)
+    match = KIND_PATTERNS[kind].fullmatch(name)
     return int(match.group("id")) if match else None
 
 

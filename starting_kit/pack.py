@@ -40,6 +40,7 @@ from starting_kit.validate import (
     ValidationReport,
     check_members,
     list_folder,
+    member_problems,
     sorted_problems,
     submission_problems,
 )
@@ -294,8 +295,7 @@ def pack_submission(
                     f"{len(listing.members)} files, more than the zip cap of {limits.max_entries}",
                 )
             )
-        for result in results:
-            problems += result.problems
+        problems += member_problems(results, strict=strict)
         report = ValidationReport(
             sorted_problems(problems),
             listing.n_files,

@@ -27,11 +27,11 @@ from __future__ import annotations
 import io
 import math
 import multiprocessing
+import os
 import struct
 import threading
 import warnings
 import zipfile
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -43,7 +43,13 @@ from scoring import zipsafe
 from scoring.classes import NUM_CLASSES
 from scoring.errors import DataError, MissingFileError, SubmissionError, summarize
 from scoring.evaluate import default_workers
-from scoring.masks import MAX_PIXELS, PRED_FORMAT_HINT, decode_image
+from scoring.masks import (
+    PRED_FORMAT_HINT,
+    OversizeImageError,
+    decode_budget,
+    decode_image,
+    open_regular,
+)
 from scoring.tiles import OFFICIAL_PRED_PATTERN, PRED_PATTERN, format_id, walk_files
 from starting_kit.expect import expected_ids
 from starting_kit.predictions import prediction_name, write_prediction
@@ -297,6 +303,9 @@ class ContentFindings:
     problems: list[Finding]
     form: list[Finding]
     classes: np.ndarray | None
+    #: (smallest value, largest value) of an integer-valued prediction, for the whole-submission
+    #: checks (:func:`one_based_problem`); None when the values could not be judged.
+    value_range: tuple[int, int] | None = None
 
 
 def array_findings(array: np.ndarray, *, expected_size: int, strict: bool) -> ContentFindings:
@@ -416,7 +425,7 @@ def array_findings(array: np.ndarray, *, expected_size: int, strict: bool) -> Co
         problems.append(
             ("warning", f"every pixel is {low}: a constant mask; is this prediction empty?")
         )
-    return ContentFindings(problems, form, array if valid else None)
+    return ContentFindings(problems, form, array if valid else None, (low, high))
 
 
 class _LabelledBuffer(io.BytesIO):
@@ -437,11 +446,12 @@ def _strip_location(message: str, label: str) -> str:
     return message.removeprefix(prefix)
 
 
-def gdal_single_band(data: bytes) -> np.ndarray | None:
+def gdal_single_band(data: bytes, expected_size: tuple[int, int] | None = None) -> np.ndarray | None:
     """Read a single-band TIFF that Pillow cannot decode with GDAL (rasterio), if installed.
 
-    Returns None when rasterio is missing, the data is not a TIFF, has several bands or more
-    pixels than :data:`scoring.masks.MAX_PIXELS`, or GDAL reports any error (a truncated file).
+    Returns None when rasterio is missing, the data is not a TIFF, has several bands, its header
+    declares more bytes than :func:`scoring.masks.decode_budget` allows (checked before reading),
+    or GDAL reports any error (a truncated file).
     """
     if container_format(data) not in ("TIFF", "BigTIFF"):
         return None
@@ -453,7 +463,9 @@ def gdal_single_band(data: bytes) -> np.ndarray | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # NotGeoreferencedWarning: predictions need no CRS
             with MemoryFile(data) as memory, memory.open() as dataset:
-                if dataset.count != 1 or dataset.width * dataset.height > MAX_PIXELS:
+                # The header only (size, bands, sample type): nothing is decoded beyond the budget.
+                need = dataset.width * dataset.height * np.dtype(dataset.dtypes[0]).itemsize
+                if dataset.count != 1 or need > decode_budget(expected_size):
                     return None
                 return dataset.read(1)
     except Exception:  # noqa: BLE001 (rasterio and GDAL raise many types for unreadable data)
@@ -469,13 +481,14 @@ def file_findings(data: bytes, label: str, *, expected_size: int, strict: bool) 
         expected_size: the required width and height.
         strict: values outside 0..12 are errors instead of warnings.
     """
+    size = (expected_size, expected_size)
     try:
-        array = decode_image(_LabelledBuffer(data, label))  # type: ignore[arg-type]
+        array = decode_image(_LabelledBuffer(data, label), expected_size=size)  # type: ignore[arg-type]
     except DataError as exc:
         reason = _strip_location(str(exc), label)
         if not data:
             reason = "empty file"
-        gdal = gdal_single_band(data)
+        gdal = None if isinstance(exc, OversizeImageError) else gdal_single_band(data, size)
         if gdal is None:
             return ContentFindings([("error", f"{reason}; {PRED_FORMAT_HINT}")], [], None)
         # A complete TIFF that only GDAL reads (int64 and other types Pillow has no mode for):
@@ -547,6 +560,7 @@ class MemberResult:
     member: Member
     problems: tuple[Problem, ...]
     fixed: Path | None = None
+    value_range: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -657,31 +671,21 @@ def list_zip(path: Path, limits: zipsafe.ZipLimits = zipsafe.DEFAULT_LIMITS) -> 
     if "" in flagged:
         builder.n_files = len(infos)
         return builder.freeze()
-    counts = Counter(info.filename for info in infos)
-    reported = set()
+    added: set[str] = set()
     for index, info in enumerate(infos):
         name = info.filename
-        if name not in flagged and (info.is_dir() or zipsafe.is_debris(name)):
+        label = zipsafe.entry_label(name)
+        if label in flagged:
+            # Never read, but its id counts (once): "missing" would only repeat the safety error.
+            if label not in added:
+                added.add(label)
+                builder.n_files += 1
+                if PRED_PATTERN.match(PurePosixPath(name).name):
+                    builder.add(label, None)
+            continue
+        if info.is_dir() or zipsafe.is_debris(name):
             continue
         builder.n_files += 1
-        if name in flagged:
-            # Never read, but its id counts: "missing" would only repeat the safety error.
-            if PRED_PATTERN.match(PurePosixPath(name).name):
-                builder.add(name, None)
-            continue
-        if name in reported:
-            continue
-        if counts[name] > 1:
-            reported.add(name)
-            builder.problems.append(
-                Problem(
-                    "error",
-                    name,
-                    f"the archive holds {counts[name]} entries of this name (only the last would "
-                    "be extracted); re-create the zip with flair-kit pack",
-                )
-            )
-            continue
         if "/" in name:
             builder.in_folders.append(name)
         builder.add(name, index)
@@ -717,15 +721,25 @@ def _read_member(member: Member, options: CheckOptions) -> bytes:
         info = _WORKER["infos"][member.source]
         return zipsafe.read_entry(_WORKER["archive"], info, options.limits)
     try:
-        size = member.source.stat().st_size
-        if size > options.limits.max_entry_bytes:
-            raise SubmissionError(
-                f"{member.name}: {size} bytes, far larger than a prediction (cap "
-                f"{options.limits.max_entry_bytes})"
-            )
-        return member.source.read_bytes()
+        # A FIFO, socket or device (or a link to one) is refused unread: it could block or flood.
+        with open_regular(member.source) as source:
+            size = os.fstat(source.fileno()).st_size
+            if size > options.limits.max_entry_bytes:
+                raise SubmissionError(
+                    f"{member.name}: {size} bytes, far larger than a prediction (cap "
+                    f"{options.limits.max_entry_bytes})"
+                )
+            data = source.read(options.limits.max_entry_bytes + 1)
+    except DataError as exc:
+        raise SubmissionError(_strip_location(str(exc), str(member.source))) from exc
     except OSError as exc:
         raise SubmissionError(f"{member.name}: cannot be read ({exc.strerror or exc})") from exc
+    if len(data) > options.limits.max_entry_bytes:
+        raise SubmissionError(
+            f"{member.name}: more than {options.limits.max_entry_bytes} bytes, far larger than a "
+            "prediction"
+        )
+    return data
 
 
 def check_member(member: Member, options: CheckOptions) -> MemberResult:
@@ -753,7 +767,7 @@ def check_member(member: Member, options: CheckOptions) -> MemberResult:
     problems = tuple(
         Problem(severity, member.name, message) for severity, message in form + blocking
     )
-    return MemberResult(member, problems, fixed)
+    return MemberResult(member, problems, fixed, found.value_range)
 
 
 def _check_chunk(members: Sequence[Member]) -> list[MemberResult]:
@@ -905,6 +919,48 @@ def submission_problems(listing: Listing, expected: frozenset[int] | None) -> li
     return problems
 
 
+ONE_BASED_RULE = (
+    "no pixel of class 0 (building) in any file while every value lies in 1..{top}: the values "
+    "look 1-based (raw labels 1..13, or argmax + 1?); class 0 covers 3-9% of every FLAIR test set, "
+    "so a real submission always has some. Predictions must be class indices 0..12: subtract 1"
+)
+
+
+def one_based_problem(ranges: Sequence[tuple[int, int]], *, strict: bool) -> list[Problem]:
+    """The whole-submission check for a 1-based submission (the trap that scores about 0.006).
+
+    The heuristic, over every file together: no pixel is 0, every value lies in 1..13, and at
+    least two distinct values occur (a constant mask is warned about on its own). A 0-based
+    model that never predicts "building" on a whole test set does not exist in practice; on a
+    tiny hand-made subset it may, which is why this is a warning (an error under ``strict``).
+
+    >>> one_based_problem([(1, 12), (3, 7)], strict=False)[0].severity
+    'warning'
+    >>> one_based_problem([(0, 12), (3, 7)], strict=True)
+    []
+    """
+    if not ranges:
+        return []
+    low = min(r[0] for r in ranges)
+    high = max(r[1] for r in ranges)
+    if low < 1 or high > NUM_CLASSES or low == high:
+        return []
+    return [
+        Problem(
+            "error" if strict else "warning",
+            "",
+            f"{ONE_BASED_RULE.format(top=high)} ({len(ranges):,} files examined)",
+        )
+    ]
+
+
+def member_problems(results: Sequence[MemberResult], *, strict: bool) -> list[Problem]:
+    """Every member's own problems, then the checks over all members (1-based values)."""
+    problems = [problem for result in results for problem in result.problems]
+    ranges = [r.value_range for r in results if r.value_range is not None]
+    return problems + one_based_problem(ranges, strict=strict)
+
+
 def validate_submission(
     path: Path,
     *,
@@ -949,8 +1005,7 @@ def validate_submission(
         )
     results = check_members(listing.members, options, workers=workers, progress=progress)
     problems = submission_problems(listing, expected)
-    for result in results:
-        problems += result.problems
+    problems += member_problems(results, strict=strict)
     return ValidationReport(
         sorted_problems(problems),
         listing.n_files,

@@ -19,6 +19,7 @@ from PIL import Image
 
 import scoring
 from scoring.errors import DataError, MissingFileError, OutputExistsError, summarize
+from scoring.masks import open_regular, read_reference_mask
 from scoring.tiles import format_id, index_tiles
 
 #: The zip format's earliest timestamp; every entry carries it.
@@ -90,10 +91,11 @@ def scoring_program_entries() -> list[tuple[str, Source]]:
 
 
 def _check_reference_mask(path: Path) -> None:
-    # Reading the header only keeps this cheap for 15,700 masks; the scorer decodes them later.
     try:
-        with Image.open(path) as image:
+        with open_regular(path) as source, Image.open(source) as image:
             mode, size = image.mode, image.size
+    except DataError:
+        raise
     except Exception as exc:  # Pillow signals bad files with many exception types.
         raise DataError(
             f"{path}: cannot be read by Pillow ({exc}); expected a uint8 TIFF mask"
@@ -103,6 +105,12 @@ def _check_reference_mask(path: Path) -> None:
             f"{path}: reference mask has Pillow mode {mode} ({size[0]}x{size[1]}); expected a "
             "single-band uint8 mask (mode L) of raw labels 1..19"
         )
+    # Decoded in full, as the scorer will decode it: a mask whose header is fine but whose strips
+    # are corrupt would otherwise make a bundle on which every submission fails.
+    try:
+        read_reference_mask(path)
+    except DataError as exc:
+        raise DataError(f"{exc}; the scorer decodes every mask in full: re-export it") from exc
 
 
 def reference_entries(truth_dir: Path) -> list[tuple[str, Source]]:

@@ -16,7 +16,9 @@ from typing import Any
 import yaml
 from PIL import Image
 
-from scoring.errors import MissingFileError, summarize
+from scoring import zipsafe
+from scoring.errors import MissingFileError, SubmissionError, summarize
+from scoring.masks import read_reference_mask
 from scoring.render import EXTRA_KEYS, LEADERBOARD_KEYS
 from scoring.tiles import MASK_PATTERN
 from starting_kit.bundle.description import FULL_SUBMISSION_MB, MAX_KEY_LENGTH
@@ -70,9 +72,60 @@ class BundleCheck:
 Files = dict[str, bytes]
 
 
-def _read_zip(data: bytes) -> Files:
+#: Caps on the bundle zip itself: its members (the reference data zip above all) may be larger
+#: than a prediction, but never a bomb (the ratio cap of ``validate`` applies).
+BUNDLE_LIMITS = zipsafe.ZipLimits(
+    max_entries=zipsafe.DEFAULT_LIMITS.max_entries,
+    max_entry_bytes=1024 * 1024 * 1024,
+    max_total_bytes=2 * 1024 * 1024 * 1024,
+    max_ratio=zipsafe.DEFAULT_LIMITS.max_ratio,
+)
+#: Caps on the zips nested in a bundle (program, reference data): exactly those of ``validate``.
+NESTED_LIMITS = zipsafe.DEFAULT_LIMITS
+
+
+class BundleZipError(ValueError):
+    """A bundle zip, or a zip inside it, breaks a size cap or cannot be read."""
+
+
+def _read_zip(data: bytes, limits: zipsafe.ZipLimits = NESTED_LIMITS) -> Files:
+    """Read every member of a zip held in memory, checking the caps before reading anything.
+
+    Declared sizes are compared first (count, per member, total, compression ratio); reading
+    then stops at the per-member cap, so a header that understates a size cannot overrun it.
+
+    Raises:
+        BundleZipError: a cap is broken or a member cannot be read.
+        zipfile.BadZipFile: not a zip.
+    """
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        return {info.filename: archive.read(info) for info in archive.infolist()}
+        infos = archive.infolist()
+        if len(infos) > limits.max_entries:
+            raise BundleZipError(f"{len(infos)} entries, more than the cap of {limits.max_entries}")
+        declared = sum(info.file_size for info in infos)
+        if declared > limits.max_total_bytes:
+            raise BundleZipError(
+                f"total uncompressed size {declared} bytes exceeds the cap of {limits.max_total_bytes}"
+            )
+        for info in infos:
+            ratio = info.file_size / info.compress_size if info.compress_size else 0.0
+            if info.file_size > limits.max_entry_bytes or ratio > limits.max_ratio:
+                raise BundleZipError(
+                    f"{info.filename}: declares {info.file_size} bytes (ratio {ratio:.0f}:1), "
+                    f"beyond the caps of {limits.max_entry_bytes} bytes and "
+                    f"{limits.max_ratio:.0f}:1 (zip bomb?)"
+                )
+        files: Files = {}
+        read = 0
+        for info in infos:
+            try:
+                files[info.filename] = zipsafe.read_entry(archive, info, limits)
+            except SubmissionError as exc:
+                raise BundleZipError(str(exc)) from exc
+            read += len(files[info.filename])
+            if read > limits.max_total_bytes:
+                raise BundleZipError(f"expands beyond the cap of {limits.max_total_bytes} bytes")
+        return files
 
 
 def _is_debris(name: str) -> bool:
@@ -168,7 +221,7 @@ class _Checker:
                 return None
             try:
                 return _read_zip(self.members[name])
-            except (zipfile.BadZipFile, OSError) as exc:
+            except (zipfile.BadZipFile, OSError, BundleZipError) as exc:
                 self.error(f"{what}: {name} is not a readable zip ({exc})")
                 return None
         prefix = name.rstrip("/") + "/"
@@ -275,10 +328,14 @@ class _Checker:
             return
         unreadable = []
         for name in sorted(n for n in flat if MASK_PATTERN.match(n)):
+            # Decoded in full, as the scorer will: a mask with corrupt strips fails every submission.
             try:
                 with Image.open(io.BytesIO(files[name])) as image:
-                    if image.mode != "L":
-                        unreadable.append(f"{name} (mode {image.mode})")
+                    mode = image.mode
+                if mode != "L":
+                    unreadable.append(f"{name} (mode {mode})")
+                    continue
+                read_reference_mask(io.BytesIO(files[name]))  # type: ignore[arg-type]
             except Exception:  # Pillow signals bad files with many exception types.
                 unreadable.append(f"{name} (not decodable)")
         if unreadable:
@@ -573,8 +630,8 @@ def check_bundle(path: Path) -> BundleCheck:
     if not path.is_file():
         raise MissingFileError(f"{path}: bundle not found; pass the bundle .zip to check")
     try:
-        members = _read_zip(path.read_bytes())
-    except (zipfile.BadZipFile, OSError) as exc:
+        members = _read_zip(path.read_bytes(), BUNDLE_LIMITS)
+    except (zipfile.BadZipFile, OSError, BundleZipError) as exc:
         return BundleCheck(path, None, (f"{path}: not a readable zip ({exc})",), ())
     checker = _Checker(path, members)
     data = checker.check_layout()

@@ -100,11 +100,24 @@ def test_debris_and_other_names_are_ignored(tmp_path: Path, rng: np.random.Gener
     mask = rng.integers(1, 13, (8, 8)).astype(np.uint8)
     save_tif(tmp_path / "t" / "MSK_000001.tif", mask)
     save_tif(tmp_path / "p" / "PRED_000001.tif", mask - 1)
-    save_tif(tmp_path / "p" / "__MACOSX" / "PRED_000002.tif", mask)
+    (tmp_path / "p" / "__MACOSX").mkdir()
+    (tmp_path / "p" / "__MACOSX" / "._PRED_000001.tif").write_bytes(b"AppleDouble fork")
     (tmp_path / "p" / "._PRED_000001.tif").write_bytes(b"resource fork")
     (tmp_path / "p" / "metadata").write_text("description: platform file\n")
     (tmp_path / "p" / "readme.txt").write_text("hello")
     assert score_folders(tmp_path / "p", tmp_path / "t").n_patches == 1
+
+
+def test_a_pred_file_in_macosx_counts_as_the_official_glob_lists_it(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    # IGN's scorer globs PRED*.tif recursively: __MACOSX/PRED_x.tif is listed (issue 11).
+    mask = rng.integers(1, 13, (8, 8)).astype(np.uint8)
+    save_tif(tmp_path / "t" / "MSK_000001.tif", mask)
+    save_tif(tmp_path / "p" / "PRED_000001.tif", mask - 1)
+    save_tif(tmp_path / "p" / "__MACOSX" / "PRED_000001.tif", mask)
+    with pytest.raises(SubmissionError, match="duplicate prediction ids: 000001"):
+        score_folders(tmp_path / "p", tmp_path / "t")
 
 
 def test_zip_submission_scores_like_the_folder(
