@@ -16,13 +16,13 @@ where a valid one used to be.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from baseline.config import TrainConfig, config_from_dict
+from scoring.atomic import atomic_path
 from scoring.classes import CLASS_NAMES
 from scoring.errors import ConfigError, DataError, MissingFileError
 
@@ -33,9 +33,8 @@ _REQUIRED = ("model", "config", "classes", "flair_kit_version", "format", "epoch
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` to ``path`` atomically (temporary file, then rename)."""
-    scratch = path.with_name(f".{path.name}.partial")
-    torch.save(payload, scratch)
-    os.replace(scratch, path)
+    with atomic_path(path) as scratch:
+        torch.save(payload, scratch)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

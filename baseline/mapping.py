@@ -55,6 +55,7 @@ from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
 from baseline.progress import Observer
+from scoring.atomic import check_target, publish, remove_stale_temporaries, temporary_path
 from scoring.classes import CLASS_COLOURS, CLASS_NAMES, NUM_CLASSES, colour_rgb
 from scoring.errors import ConfigError, DataError, MissingFileError, OutputExistsError
 
@@ -826,8 +827,10 @@ def map_raster(
         src = rasterio.open(raster)
     except RasterioIOError as exc:
         raise DataError(f"{raster}: not a readable raster ({exc})") from None
-    scratch = out.with_name(f".{out.name}.partial")
-    cog_scratch = out.with_name(f".{out.name}.tiled.partial")
+    check_target(out)
+    remove_stale_temporaries(out)
+    scratch = temporary_path(out)
+    cog_scratch = temporary_path(out)  # the tiled copy the COG is built from
     start = time.perf_counter()
     cache = {} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": GDAL_CACHE_MB}
     try:
@@ -859,7 +862,7 @@ def map_raster(
                 writer.close()
             if cog:
                 _make_cog(cog_scratch, scratch, "deflate")
-        os.replace(scratch, out)
+        publish(scratch, out)
     finally:
         for leftover in (scratch, cog_scratch):
             if leftover.exists():

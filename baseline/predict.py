@@ -17,7 +17,6 @@ probabilities of the 8 views are mapped back and averaged before the argmax.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,6 +44,7 @@ from baseline.model import FlairSegmenter, build_model
 from baseline.progress import Observer
 from baseline.runtime import amp_name, autocast, default_workers, resolve_amp, resolve_device
 from baseline.sentinel import collate_with_series
+from scoring.atomic import atomic_path
 from scoring.errors import ConfigError, MissingFileError, OutputExistsError
 from scoring.tiles import index_tiles
 from starting_kit.discovery import (
@@ -262,10 +262,8 @@ def write_georeferenced(path: Path, classes: np.ndarray, source: Path) -> None:
     for key in ("photometric", "interleave", "blockxsize", "blockysize", "tiled"):
         profile.pop(key, None)
     profile.update(driver="GTiff", count=1, dtype="uint8", compress="lzw", nodata=None)
-    scratch = path.with_name(f".{path.name}.partial")
-    with rasterio.open(scratch, "w", **profile) as dst:
+    with atomic_path(path) as scratch, rasterio.open(scratch, "w", **profile) as dst:
         dst.write(np.asarray(image, dtype=np.uint8), 1)
-    os.replace(scratch, path)
 
 
 def predict(

@@ -4,31 +4,41 @@ Reads ``INPUT/ref`` (reference masks) and ``INPUT/res`` (the participant's files
 recursively; the platform's own ``metadata`` file and macOS debris are ignored) and writes
 ``OUTPUT/scores.txt``, ``OUTPUT/scores.json`` and ``OUTPUT/detailed_results.html``. It never writes
 ``OUTPUT/metadata`` (the platform appends its status there). An invalid submission prints one line
-on stderr and exits 1; nothing is written to OUTPUT then.
+on stderr and exits 1; nothing is written to OUTPUT then. The three files appear together or not
+at all: they are written to temporaries first and renamed only when all of them are complete, so a
+full disk, an unwritable OUTPUT or a SIGTERM leaves OUTPUT as it was (and the error is one line).
 
 Standard library, numpy and Pillow only; Python 3.9 with numpy 1.22 and Pillow 9 is enough.
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
 import sys
-import tempfile
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
-from scoring.errors import FlairKitError
+from scoring.atomic import atomic_path, check_target, terminate_as_exception
+from scoring.errors import FlairKitError, OutputPathError, describe_os_error
 from scoring.evaluate import dropped_warning, pair_predictions, score_pairs
 from scoring.render import render_html, render_text, scores_json, scores_txt
 
 USAGE = "usage: python -m scoring INPUT OUTPUT   (INPUT holds ref/ and res/)"
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    handle, scratch = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.")
-    with os.fdopen(handle, "w", encoding="utf-8") as sink:
-        sink.write(text)
-    os.replace(scratch, path)
+def write_outputs(output_dir: Path, files: Dict[str, str]) -> None:
+    """Write every ``name -> text`` file into ``output_dir``: all of them, or none.
+
+    Each file goes to its own temporary first; the renames start only once all are written and
+    flushed, in reverse order of ``files``, so the first name (``scores.txt``) appears last.
+    """
+    with contextlib.ExitStack() as stack:
+        scratches = [
+            (stack.enter_context(atomic_path(output_dir / name)), text) for name, text in files.items()
+        ]
+        for scratch, text in scratches:
+            with open(scratch, "x", encoding="utf-8", newline="") as sink:
+                sink.write(text)
 
 
 def run(input_dir: Path, output_dir: Path) -> str:
@@ -45,10 +55,15 @@ def run(input_dir: Path, output_dir: Path) -> str:
     for warning in dropped_warning(report):
         print(f"warning: {warning}", file=sys.stderr)
     output_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomically(output_dir / "scores.json", scores_json(report))
-    _write_atomically(output_dir / "detailed_results.html", render_html(report))
-    # scores.txt last: its presence means the other files are complete.
-    _write_atomically(output_dir / "scores.txt", scores_txt(report))
+    # scores.txt is renamed last: its presence means the other files are complete.
+    write_outputs(
+        output_dir,
+        {
+            "scores.txt": scores_txt(report),
+            "scores.json": scores_json(report),
+            "detailed_results.html": render_html(report),
+        },
+    )
     return render_text(report)
 
 
@@ -58,11 +73,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     if len(args) != 2:
         print(USAGE, file=sys.stderr)
         return 2
+    terminate_as_exception()  # SIGTERM raises, so no temporary survives it
     try:
+        check_target(args[1], folder=True)  # a FIFO or a file as OUTPUT: refused, never opened
         text = run(Path(args[0]), Path(args[1]))
+    except OutputPathError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except FlairKitError as exc:
         message = " ".join(str(exc).split())
         print(f"Invalid submission: {message}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
         return 1
     sys.stdout.write(text)
     return 0

@@ -8,8 +8,6 @@ progress bars to stderr.
 from __future__ import annotations
 
 import functools
-import json
-import os
 import platform
 import sys
 from enum import Enum
@@ -79,9 +77,9 @@ class StderrProgress:
 
 def write_json_atomically(path: Path, data: Any) -> None:
     """Write JSON to ``path`` through a temporary file, so a reader never sees half a file."""
-    scratch = path.with_name(f".{path.name}.partial")
-    scratch.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(scratch, path)
+    from scoring.atomic import atomic_write_json
+
+    atomic_write_json(path, data)
 
 
 def _versions() -> Iterator[str]:
