@@ -61,7 +61,8 @@ def temporary_path(target: StrPath) -> Path:
     True
     """
     target = Path(target)
-    return target.with_name(f".{target.name}.{TEMP_MARKER}-{os.getpid()}-{secrets.token_hex(4)}.partial")
+    token = secrets.token_hex(4)
+    return target.with_name(f".{target.name}.{TEMP_MARKER}-{os.getpid()}-{token}.partial")
 
 
 def owner_pid(entry: StrPath, target: Optional[StrPath] = None) -> Optional[int]:

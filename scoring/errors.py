@@ -65,14 +65,23 @@ def summarize(items: list[str] | tuple[str, ...], limit: int = 10) -> str:
 _OS_ERROR_ADVICE: Dict[int, Tuple[str, str]] = {
     errno.EROFS: ("the file system is read-only", "choose a folder on a writable disk"),
     errno.EACCES: ("permission denied", "choose a folder you can write to, or fix its permissions"),
-    errno.EPERM: ("operation not permitted", "choose a folder you can write to, or fix its permissions"),
+    errno.EPERM: (
+        "operation not permitted",
+        "choose a folder you can write to, or fix its permissions",
+    ),
     errno.ENOSPC: ("the disk is full", "free space on that disk or write somewhere else"),
-    errno.EDQUOT: ("the disk quota is exhausted", "free space within your quota or write somewhere else"),
+    errno.EDQUOT: (
+        "the disk quota is exhausted",
+        "free space within your quota or write somewhere else",
+    ),
     errno.EFBIG: (
         "the file is larger than allowed",
         "free space, raise the file-size limit (ulimit -f) or write somewhere else",
     ),
-    errno.ENOENT: ("no such file or folder", "create the missing folder first, or pass an existing path"),
+    errno.ENOENT: (
+        "no such file or folder",
+        "create the missing folder first, or pass an existing path",
+    ),
     errno.EISDIR: ("is a folder", "give the path of a file (e.g. FOLDER/name.ext), not a folder"),
     errno.ENOTDIR: (
         "a part of the path is a file, not a folder",
@@ -82,12 +91,27 @@ _OS_ERROR_ADVICE: Dict[int, Tuple[str, str]] = {
     errno.ENOTEMPTY: ("the folder is not empty", "empty it or choose a new folder"),
     errno.ENAMETOOLONG: ("the name is too long", "choose a shorter path"),
     errno.ELOOP: ("too many levels of symbolic links", "fix the link or pass the real path"),
-    errno.EMFILE: ("too many open files", "raise the open-file limit (ulimit -n) or use fewer workers"),
-    errno.ENFILE: ("too many open files in the system", "close other programs or use fewer workers"),
-    errno.EIO: ("the device reported an input/output error", "check the disk, or write somewhere else"),
-    errno.EBUSY: ("the file or device is busy", "close the program using it, or choose another path"),
+    errno.EMFILE: (
+        "too many open files",
+        "raise the open-file limit (ulimit -n) or use fewer workers",
+    ),
+    errno.ENFILE: (
+        "too many open files in the system",
+        "close other programs or use fewer workers",
+    ),
+    errno.EIO: (
+        "the device reported an input/output error",
+        "check the disk, or write somewhere else",
+    ),
+    errno.EBUSY: (
+        "the file or device is busy",
+        "close the program using it, or choose another path",
+    ),
     errno.ETXTBSY: ("the file is in use", "close the program using it, or choose another path"),
-    errno.EXDEV: ("cannot move across file systems", "write the output on the same disk as its folder"),
+    errno.EXDEV: (
+        "cannot move across file systems",
+        "write the output on the same disk as its folder",
+    ),
     errno.ENXIO: ("no such device or address", "give the path of a regular file"),
     errno.EINVAL: ("invalid argument for this file system", "choose a folder on a local disk"),
 }
@@ -111,11 +135,12 @@ def describe_os_error(exc: OSError) -> str:
 
     Uses ``filename`` and ``filename2`` when the error carries them.
 
-    >>> describe_os_error(OSError(errno.ENOSPC, "No space left on device", "/data/out.zip"))
-    '/data/out.zip: the disk is full (No space left on device); free space on that disk or write somewhere else'
+    >>> print(describe_os_error(OSError(errno.EROFS, "Read-only file system", "o")))
+    o: the file system is read-only (Read-only file system); choose a folder on a writable disk
     """
     what, fix = os_error_advice(exc.errno)
-    strerror = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__)
+    strerror = exc.strerror or (os.strerror(exc.errno) if exc.errno else "")
+    strerror = strerror or str(exc) or type(exc).__name__
     paths = [
         os.fsdecode(p) if isinstance(p, (str, bytes, os.PathLike)) else str(p)
         for p in (exc.filename, exc.filename2)

@@ -34,7 +34,8 @@ def write_outputs(output_dir: Path, files: Dict[str, str]) -> None:
     """
     with contextlib.ExitStack() as stack:
         scratches = [
-            (stack.enter_context(atomic_path(output_dir / name)), text) for name, text in files.items()
+            (stack.enter_context(atomic_path(output_dir / name)), text)
+            for name, text in files.items()
         ]
         for scratch, text in scratches:
             with open(scratch, "x", encoding="utf-8", newline="") as sink:
