@@ -99,13 +99,15 @@ def pid_alive(pid: int) -> bool:
 
 
 def _remove_entry(path: Path) -> None:
-    """Remove a file, link or folder tree; already gone is fine."""
+    """Remove a file, link or folder tree, best effort: cleaning never hides the error at hand."""
     try:
+        if not os.path.lexists(path):
+            return
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink()
-    except FileNotFoundError:
+    except OSError:
         pass
 
 
@@ -131,12 +133,26 @@ def remove_stale_temporaries(target: StrPath) -> List[Path]:
         if pid is None or pid == os.getpid() or pid_alive(pid):
             continue
         path = Path(entry.path)
-        try:
-            _remove_entry(path)
-        except OSError:
-            continue
-        removed.append(path)
+        _remove_entry(path)
+        if not os.path.lexists(path):
+            removed.append(path)
     return removed
+
+
+def make_parent_folder(target: StrPath) -> None:
+    """Create the folders above ``target`` as needed.
+
+    Raises:
+        NotADirectoryError: a file stands where one of those folders should be (named).
+        OSError: the folders cannot be created (read-only disk, permissions...).
+    """
+    parent = Path(target).parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        files = [p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()]
+        blocker = files[0] if files else parent
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(blocker)) from exc
 
 
 def check_target(target: StrPath, *, folder: bool = False) -> None:
@@ -157,7 +173,7 @@ def check_target(target: StrPath, *, folder: bool = False) -> None:
         return
     if stat.S_ISREG(mode) or stat.S_ISLNK(mode):
         if folder and stat.S_ISREG(mode):
-            raise NotADirectoryError(errno.ENOTDIR, "is a file, not a folder", str(target))
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(target))
         return
     if stat.S_ISDIR(mode):
         if not folder:

@@ -84,8 +84,8 @@ _OS_ERROR_ADVICE: Dict[int, Tuple[str, str]] = {
     ),
     errno.EISDIR: ("is a folder", "give the path of a file (e.g. FOLDER/name.ext), not a folder"),
     errno.ENOTDIR: (
-        "a part of the path is a file, not a folder",
-        "choose a path whose parent folders are folders",
+        "a file stands where a folder is needed",
+        "rename that file or choose another path",
     ),
     errno.EEXIST: ("already exists", "remove it or choose another name"),
     errno.ENOTEMPTY: ("the folder is not empty", "empty it or choose a new folder"),

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from scoring import zipsafe
-from scoring.atomic import atomic_path, check_target
+from scoring.atomic import atomic_path, check_target, make_parent_folder
 from scoring.errors import ConfigError, MissingFileError, OutputExistsError, SubmissionError
 from starting_kit.expect import expected_ids
 from starting_kit.validate import (
@@ -178,7 +178,7 @@ def write_flat_zip(
         SubmissionError: the finished archive fails the zip safety checks.
     """
     total = done + len(entries) if total is None else total
-    output.parent.mkdir(parents=True, exist_ok=True)
+    make_parent_folder(output)
     with atomic_path(output, overwrite=overwrite) as scratch:
         with open(scratch, "xb") as sink:
             with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:

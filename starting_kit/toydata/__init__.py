@@ -63,7 +63,7 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 
-from scoring.atomic import atomic_directory
+from scoring.atomic import atomic_directory, make_parent_folder
 from scoring.errors import ConfigError, OutputExistsError, summarize
 from scoring.tiles import format_id
 from starting_kit.discovery import CENTROIDS_NAME, SPLIT_FOLDERS
@@ -431,7 +431,7 @@ def generate_toy_dataset(
     existing = _existing(out, parameters)
     if existing is not None:
         return existing
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_parent_folder(out)
     try:
         # A scratch folder beside ``out``, renamed onto it (absent or empty) once complete, removed
         # on any failure; one left by a killed run is removed by the next run.
