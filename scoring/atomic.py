@@ -217,10 +217,15 @@ def _fsync_path(path: Path, *, folder: bool = False) -> None:
 
 
 def _blame_target(exc: OSError, scratch: Path, target: Path) -> OSError:
-    """The same error, naming ``target`` where it named our temporary or nothing at all."""
-    if exc.filename not in (None, str(scratch)) or exc.errno is None:
+    """The same error, naming ``target`` where it named our temporary (or a file inside it)."""
+    if exc.errno is None:
         return exc
-    return OSError(exc.errno, exc.strerror, str(target))
+    named = os.fsdecode(exc.filename) if isinstance(exc.filename, (str, bytes)) else None
+    if named is None or named == str(scratch):
+        return OSError(exc.errno, exc.strerror, str(target))
+    if named.startswith(str(scratch) + os.sep):
+        return OSError(exc.errno, exc.strerror, str(target) + named[len(str(scratch)) :])
+    return exc
 
 
 def _exists_error(target: Path) -> OutputExistsError:

@@ -94,6 +94,11 @@ def _read_csv_text(path: Path) -> str:
             f"({MAX_PATH_LIST_BYTES // 10**6} MB at most; IGN's full test list is 2 MB); {expected}"
         )
     data = path.read_bytes()
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise DataError(
+            f"{path}: UTF-16 text (byte-order mark at byte offset 0); {expected}; "
+            "re-save the file as UTF-8"
+        )
     nul = data.find(b"\0")
     if nul >= 0:
         raise DataError(

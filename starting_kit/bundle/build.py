@@ -7,6 +7,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from scoring.atomic import check_target
 from scoring.errors import ConfigError
 from starting_kit.bundle.archive import (
     Source,
@@ -91,6 +92,7 @@ def build_bundle(
     yaml_text = competition_yaml_text(desc, platform)
     if output.suffix.lower() != ".zip":
         raise ConfigError(f"{output}: a bundle is uploaded as a .zip; name the output *.zip")
+    check_target(output)  # a folder or a FIFO is refused before any work, and never opened
     references = reference_entries(reference)
     with tempfile.TemporaryDirectory(prefix="flair-kit-bundle-") as scratch:
         program_zip = Path(scratch, PROGRAM_FILE)

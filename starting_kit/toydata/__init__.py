@@ -226,8 +226,12 @@ def _existing(out: Path, parameters: dict[str, Any]) -> ToyDataset | None:
 
 
 def _write_geotiff(path: Path, array: np.ndarray, centre: tuple[float, float]) -> None:
-    """Write a (bands, h, w) uint8 array as an uncompressed north-up GeoTIFF in EPSG:2154."""
-    import rasterio
+    """Write a (bands, h, w) uint8 array as an uncompressed north-up GeoTIFF in EPSG:2154.
+
+    Encoded in memory and written with Python's file I/O, so a full disk is one clean ``OSError``
+    rather than libtiff's dozens of stderr lines.
+    """
+    from rasterio.io import MemoryFile
     from rasterio.transform import Affine
 
     bands, height, width = array.shape
@@ -236,18 +240,18 @@ def _write_geotiff(path: Path, array: np.ndarray, centre: tuple[float, float]) -
         pixel, 0.0, centre[0] - width * pixel / 2, 0.0, -pixel, centre[1] + height * pixel / 2
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=width,
-        height=height,
-        count=bands,
-        dtype="uint8",
-        crs="EPSG:2154",
-        transform=transform,
-    ) as target:
-        target.write(array)
+    with MemoryFile() as memory:
+        with memory.open(
+            driver="GTiff",
+            width=width,
+            height=height,
+            count=bands,
+            dtype="uint8",
+            crs="EPSG:2154",
+            transform=transform,
+        ) as target:
+            target.write(array)
+        path.write_bytes(memory.read())
 
 
 class _Writer:
