@@ -194,6 +194,28 @@ def check_target(target: StrPath, *, folder: bool = False) -> None:
     )
 
 
+def probe_writable(target: StrPath) -> None:
+    """Fail fast, before long work, if a file cannot be created beside ``target``.
+
+    Creates and removes an empty temporary in the target's folder (nothing if that folder does not
+    exist yet: creating it will report its own error). A full disk may still pass this probe; the
+    write itself then fails cleanly.
+
+    Raises:
+        OSError: read-only file system, permission denied...; the error names ``target``.
+    """
+    target = Path(target)
+    check_target(target)
+    if not target.parent.is_dir():
+        return
+    scratch = temporary_path(target)
+    try:
+        os.close(os.open(str(scratch), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as exc:
+        raise _blame_target(exc, scratch, target) from exc
+    _remove_entry(scratch)
+
+
 def _fsync_path(path: Path, *, folder: bool = False) -> None:
     """Flush a file (or a folder's entries) to disk.
 

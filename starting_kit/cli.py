@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator, Optional, TypeVar
 
 import typer
 
-from scoring.atomic import SIGTERM_EXIT_CODE, Terminated, check_target, terminate_as_exception
+from scoring.atomic import SIGTERM_EXIT_CODE, Terminated, probe_writable, terminate_as_exception
 from scoring.errors import FlairKitError, describe_os_error
 from starting_kit import __version__
 
@@ -150,7 +150,7 @@ def score(
     from scoring.render import render_text
 
     if json_out is not None:
-        check_target(json_out)  # a folder or a FIFO is refused before the scoring, not after
+        probe_writable(json_out)  # a folder, FIFO or read-only disk fails before the scoring
     progress = StderrProgress("scoring")
     try:
         report = score_folders(predictions, truth, workers=workers, subset=subset, progress=progress)

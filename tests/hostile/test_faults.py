@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import subprocess
 import time
 import zipfile
@@ -382,3 +383,79 @@ def test_sigterm_removes_the_temporaries_at_once(data: Path, work: Path, name: s
         assert spec.whole(target)
     else:
         assert snapshot(work) == before
+
+
+# -- baseline map: the GeoTIFF and its COG scratch -----------------------------------------------
+
+#: ``flair-kit`` with the baseline's model swapped for the tests' 1x1 stand-in (no weights to build).
+MAP_SCRIPT = """
+import sys
+import baseline.predict
+from tests.baseline.test_mapping import builder
+baseline.predict.build_model = builder("pointwise")
+from starting_kit.cli import main
+sys.argv = ["flair-kit", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.fixture(scope="module")
+def map_inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A stand-in checkpoint and a small 5-band raster."""
+    pytest.importorskip("torch")
+    import yaml
+
+    from baseline.checkpoint import model_payload, save_checkpoint
+    from baseline.config import config_from_dict
+    from scoring.classes import NUM_CLASSES
+    from tests.baseline.conftest import TEST_CONFIG
+    from tests.baseline.test_mapping import builder, random_image, write_raster
+
+    root = tmp_path_factory.mktemp("map-inputs")
+    model = builder("pointwise")("unet", "x", 5, NUM_CLASSES, use_metadata=False)
+    checkpoint = root / "model.pt"
+    save_checkpoint(checkpoint, model_payload(model.state_dict(), config_from_dict(yaml.safe_load(TEST_CONFIG)), epoch=1))
+    return checkpoint, write_raster(root / "in.tif", random_image(96, 80))
+
+
+def map_argv(inputs: tuple[Path, Path], out: str, *extra: str) -> list[str]:
+    checkpoint, raster = inputs
+    return [
+        sys.executable, "-c", MAP_SCRIPT, "baseline", "map", "--checkpoint", str(checkpoint),
+        "--raster", str(raster), "--out", out, "--tile", "32", "--device", "cpu", *extra,
+    ]
+
+
+@pytest.mark.parametrize("cog", [False, True], ids=["geotiff", "cog"])
+def test_map_into_a_read_only_folder(
+    tmpfs_available: None, map_inputs: tuple[Path, Path], work: Path, cog: bool
+) -> None:
+    mount = Mount(work / "ro", read_only=True)
+    mount.path.mkdir()
+    before = snapshot(work)
+    run = run_command(map_argv(map_inputs, "ro/map.tif", *(["--cog"] if cog else [])), work, mounts=[mount])
+    assert_one_line_error(run, "ro/map.tif: the file system is read-only")
+    assert run.inside[str(mount.path)] == []
+    assert_untouched(work, before)
+
+
+def test_map_onto_a_full_disk(tmpfs_available: None, map_inputs: tuple[Path, Path], work: Path) -> None:
+    mount = Mount(work / "full", size="64k", full=True)
+    mount.path.mkdir()
+    before = snapshot(work)
+    run = run_command(map_argv(map_inputs, "full/map.tif"), work, mounts=[mount])
+    assert "Traceback" not in run.stderr and run.returncode == 1, run.stderr
+    *noise, line = run.lines()
+    assert line.startswith("error: full/map.tif: the disk is full"), line
+    # Known residual: libtiff prints its own "No space left" lines from C before GDAL returns.
+    assert all(n.startswith("_tiff") and n.endswith("No space left on device.") for n in noise), noise
+    assert set(run.inside[str(mount.path)]) == {"filler", "filler2"}
+    assert_untouched(work, before)
+
+
+def test_map_onto_a_fifo(map_inputs: tuple[Path, Path], work: Path) -> None:
+    os.mkfifo(work / "map.tif")
+    before = snapshot(work)
+    run = run_command(map_argv(map_inputs, "map.tif", "--overwrite"), work, timeout=60)
+    assert_one_line_error(run, "map.tif: is a FIFO")
+    assert_untouched(work, before)
