@@ -76,7 +76,7 @@ def _limit_file_size(limit: int) -> Callable[[], None]:
 
 
 def _mount_script(mounts: Sequence[Mount], report: Path) -> str:
-    """Shell: mount every tmpfs, run "$@", list what each mount holds, exit with the command's code."""
+    """Shell: mount each tmpfs, run "$@", list what each mount holds, exit with its code."""
     lines = ["set -e"]
     for mount in mounts:
         where = shlex.quote(str(mount.path))
@@ -113,7 +113,17 @@ def run_command(
         for mount in mounts:
             mount.path.mkdir(parents=True, exist_ok=True)
         script = _mount_script(mounts, report)
-        full_argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *argv]
+        full_argv = [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            *argv,
+        ]
     completed = subprocess.run(
         full_argv,
         cwd=cwd,
@@ -148,7 +158,17 @@ def can_mount_tmpfs(scratch: Path) -> str | None:
     )
     try:
         done = subprocess.run(
-            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", str(target)],
+            [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                script,
+                "sh",
+                str(target),
+            ],
             capture_output=True,
             text=True,
             timeout=30,

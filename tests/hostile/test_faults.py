@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import subprocess
+import sys
 import time
 import zipfile
 from collections.abc import Callable
@@ -75,7 +75,17 @@ Command = Callable[[Path, str], list[str]]
 
 
 def pack(data: Path, out: str) -> list[str]:
-    return [*KIT, "pack", str(data / "pred"), "--output", out, "--size", str(SIZE), "--workers", "1"]
+    return [
+        *KIT,
+        "pack",
+        str(data / "pred"),
+        "--output",
+        out,
+        "--size",
+        str(SIZE),
+        "--workers",
+        "1",
+    ]
 
 
 def score_json(data: Path, out: str) -> list[str]:
@@ -95,7 +105,16 @@ def toy_data(data: Path, out: str) -> list[str]:
 
 
 def bundle(data: Path, out: str) -> list[str]:
-    return [*KIT, "bundle", "--dataset", "flair1", "--reference", str(data / "ref"), "--output", out]
+    return [
+        *KIT,
+        "bundle",
+        "--dataset",
+        "flair1",
+        "--reference",
+        str(data / "ref"),
+        "--output",
+        out,
+    ]
 
 
 @dataclass(frozen=True)
@@ -119,7 +138,10 @@ WRITERS = {
 
 def assert_untouched(work: Path, before: dict[str, tuple[str, int]]) -> None:
     after = snapshot(work)
-    assert after == before, {"added": sorted(set(after) - set(before)), "removed": sorted(set(before) - set(after))}
+    assert after == before, {
+        "added": sorted(set(after) - set(before)),
+        "removed": sorted(set(before) - set(after)),
+    }
 
 
 # -- real read-only and full file systems ----------------------------------------------------
@@ -158,7 +180,9 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(
 
 
 @pytest.mark.parametrize("writer", sorted(WRITERS))
-def test_a_file_size_limit_is_one_line_and_leaves_nothing(data: Path, work: Path, writer: str) -> None:
+def test_a_file_size_limit_is_one_line_and_leaves_nothing(
+    data: Path, work: Path, writer: str
+) -> None:
     spec = WRITERS[writer]
     (work / "out").mkdir()
     before = snapshot(work)
@@ -177,7 +201,9 @@ def test_a_file_size_limit_is_one_line_and_leaves_nothing(data: Path, work: Path
 def test_score_json_into_a_missing_folder(data: Path, work: Path) -> None:
     before = snapshot(work)
     run = run_command(score_json(data, "missing/report.json"), work)
-    assert_one_line_error(run, "missing/report.json: no such file or folder", "create the missing folder")
+    assert_one_line_error(
+        run, "missing/report.json: no such file or folder", "create the missing folder"
+    )
     assert_untouched(work, before)
 
 
@@ -193,7 +219,9 @@ def test_a_folder_where_the_file_goes(data: Path, work: Path, writer: str) -> No
 
 
 @pytest.mark.parametrize("writer", sorted(WRITERS))
-def test_a_fifo_as_output_is_refused_without_opening_it(data: Path, work: Path, writer: str) -> None:
+def test_a_fifo_as_output_is_refused_without_opening_it(
+    data: Path, work: Path, writer: str
+) -> None:
     spec = WRITERS[writer]
     name = "fifo" if spec.name == "." else spec.name
     os.mkfifo(work / name)  # opening it would block forever: the timeout would catch a hang
@@ -224,7 +252,9 @@ def test_the_scoring_program_refuses_a_file_as_output(data: Path, work: Path) ->
 
 
 @pytest.mark.parametrize("writer", ["score-json", "pack"])
-def test_a_symlink_output_is_replaced_never_written_through(data: Path, work: Path, writer: str) -> None:
+def test_a_symlink_output_is_replaced_never_written_through(
+    data: Path, work: Path, writer: str
+) -> None:
     spec = WRITERS[writer]
     outside = work.parent / "outside.bin"
     outside.write_bytes(b"precious")
@@ -244,7 +274,10 @@ EXPECT_FILES = {
         b"../img/IMG_061713.tif,../msk/MSK_061713.tif\r\n../caf\xe9/IMG_061714.tif\r\n",
         "not UTF-8 (byte 0xe9 at byte offset 51)",
     ),
-    "utf-16": ("IMG_061713.tif\r\n".encode("utf-16"), "UTF-16 text (byte-order mark at byte offset 0)"),
+    "utf-16": (
+        "IMG_061713.tif\r\n".encode("utf-16"),
+        "UTF-16 text (byte-order mark at byte offset 0)",
+    ),
     "binary": (b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)), "NUL byte at byte offset 7"),
     "png": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "NUL byte at byte offset 8"),
 }
@@ -252,7 +285,9 @@ EXPECT_FILES = {
 
 @pytest.mark.parametrize("command", ["validate", "pack"])
 @pytest.mark.parametrize("kind", sorted(EXPECT_FILES))
-def test_an_expect_list_that_is_not_utf8_text(data: Path, work: Path, command: str, kind: str) -> None:
+def test_an_expect_list_that_is_not_utf8_text(
+    data: Path, work: Path, command: str, kind: str
+) -> None:
     content, where = EXPECT_FILES[kind]
     (work / "ids.csv").write_bytes(content)
     before = snapshot(work)
@@ -307,17 +342,42 @@ def _big_predictions(root: Path) -> Path:
 
 KILLABLE = {
     "pack": Killable(
-        lambda d: [*KIT, "pack", str(_big_predictions(d)), "--output", "submission.zip", "--size", "128", "--workers", "1"],
+        lambda d: [
+            *KIT,
+            "pack",
+            str(_big_predictions(d)),
+            "--output",
+            "submission.zip",
+            "--size",
+            "128",
+            "--workers",
+            "1",
+        ],
         "submission.zip",
         _zip_whole(60),
     ),
-    "toy-data": Killable(lambda d: [*KIT, "toy-data", "toy", "--size", "16", "--train", "20", "--test", "6"], "toy", _toy_whole),
+    "toy-data": Killable(
+        lambda d: [*KIT, "toy-data", "toy", "--size", "16", "--train", "20", "--test", "6"],
+        "toy",
+        _toy_whole,
+    ),
     "score-json": Killable(
-        lambda d: [*KIT, "score", str(d / "pred"), str(d / "ref"), "--json", "report.json", "--workers", "1"],
+        lambda d: [
+            *KIT,
+            "score",
+            str(d / "pred"),
+            str(d / "ref"),
+            "--json",
+            "report.json",
+            "--workers",
+            "1",
+        ],
         "report.json",
         lambda p: p.read_text("utf-8").rstrip().endswith("}"),
     ),
-    "scoring-program": Killable(lambda d: [*SCORER, str(d / "input"), "output"], "output", _scores_whole),
+    "scoring-program": Killable(
+        lambda d: [*SCORER, str(d / "input"), "output"], "output", _scores_whole
+    ),
 }
 
 
@@ -326,7 +386,9 @@ def _start_and_kill(argv: list[str], work: Path, sig: int, output: str) -> tuple
 
     Returns the exit status and whether a temporary existed when the signal was sent.
     """
-    child = subprocess.Popen(argv, cwd=work, env=command_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        argv, cwd=work, env=command_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     seen = False
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and child.poll() is None:
@@ -373,7 +435,8 @@ def test_sigterm_removes_the_temporaries_at_once(data: Path, work: Path, name: s
     spec = KILLABLE[name]
     before = snapshot(work)
     code, seen = _start_and_kill(spec.argv(data), work, signal.SIGTERM, spec.output)
-    # Before the entry point installs its guard, SIGTERM kills the default way (nothing written yet).
+    # Before the entry point installs its guard SIGTERM kills the default way (nothing written yet);
+    # a run that finished before the signal exits 0 with a whole output.
     assert code in (SIGTERM_EXIT_CODE, -signal.SIGTERM, 0), code
     if seen:
         assert code == SIGTERM_EXIT_CODE
@@ -385,7 +448,7 @@ def test_sigterm_removes_the_temporaries_at_once(data: Path, work: Path, name: s
         assert snapshot(work) == before
 
 
-# -- baseline map: the GeoTIFF and its COG scratch -----------------------------------------------
+# -- baseline map: the GeoTIFF and its COG scratch ---------------------------------------------
 
 #: ``flair-kit`` with the baseline's model swapped for the tests' 1x1 stand-in (no weights to build).
 MAP_SCRIPT = """
@@ -414,15 +477,32 @@ def map_inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("map-inputs")
     model = builder("pointwise")("unet", "x", 5, NUM_CLASSES, use_metadata=False)
     checkpoint = root / "model.pt"
-    save_checkpoint(checkpoint, model_payload(model.state_dict(), config_from_dict(yaml.safe_load(TEST_CONFIG)), epoch=1))
+    save_checkpoint(
+        checkpoint,
+        model_payload(model.state_dict(), config_from_dict(yaml.safe_load(TEST_CONFIG)), epoch=1),
+    )
     return checkpoint, write_raster(root / "in.tif", random_image(96, 80))
 
 
 def map_argv(inputs: tuple[Path, Path], out: str, *extra: str) -> list[str]:
     checkpoint, raster = inputs
     return [
-        sys.executable, "-c", MAP_SCRIPT, "baseline", "map", "--checkpoint", str(checkpoint),
-        "--raster", str(raster), "--out", out, "--tile", "32", "--device", "cpu", *extra,
+        sys.executable,
+        "-c",
+        MAP_SCRIPT,
+        "baseline",
+        "map",
+        "--checkpoint",
+        str(checkpoint),
+        "--raster",
+        str(raster),
+        "--out",
+        out,
+        "--tile",
+        "32",
+        "--device",
+        "cpu",
+        *extra,
     ]
 
 
@@ -433,13 +513,17 @@ def test_map_into_a_read_only_folder(
     mount = Mount(work / "ro", read_only=True)
     mount.path.mkdir()
     before = snapshot(work)
-    run = run_command(map_argv(map_inputs, "ro/map.tif", *(["--cog"] if cog else [])), work, mounts=[mount])
+    run = run_command(
+        map_argv(map_inputs, "ro/map.tif", *(["--cog"] if cog else [])), work, mounts=[mount]
+    )
     assert_one_line_error(run, "ro/map.tif: the file system is read-only")
     assert run.inside[str(mount.path)] == []
     assert_untouched(work, before)
 
 
-def test_map_onto_a_full_disk(tmpfs_available: None, map_inputs: tuple[Path, Path], work: Path) -> None:
+def test_map_onto_a_full_disk(
+    tmpfs_available: None, map_inputs: tuple[Path, Path], work: Path
+) -> None:
     mount = Mount(work / "full", size="64k", full=True)
     mount.path.mkdir()
     before = snapshot(work)
@@ -448,7 +532,9 @@ def test_map_onto_a_full_disk(tmpfs_available: None, map_inputs: tuple[Path, Pat
     *noise, line = run.lines()
     assert line.startswith("error: full/map.tif: the disk is full"), line
     # Known residual: libtiff prints its own "No space left" lines from C before GDAL returns.
-    assert all(n.startswith("_tiff") and n.endswith("No space left on device.") for n in noise), noise
+    assert all(n.startswith("_tiff") and n.endswith("No space left on device.") for n in noise), (
+        noise
+    )
     assert set(run.inside[str(mount.path)]) == {"filler", "filler2"}
     assert_untouched(work, before)
 
