@@ -450,7 +450,7 @@ def test_sigterm_removes_the_temporaries_at_once(data: Path, work: Path, name: s
 
 # -- baseline map: the GeoTIFF and its COG scratch ---------------------------------------------
 
-#: ``flair-kit`` with the baseline's model swapped for the tests' 1x1 stand-in (no weights to build).
+#: ``flair-kit`` with the baseline's model swapped for the tests' 1x1 stand-in (no weights built).
 MAP_SCRIPT = """
 import sys
 import baseline.predict
@@ -544,4 +544,13 @@ def test_map_onto_a_fifo(map_inputs: tuple[Path, Path], work: Path) -> None:
     before = snapshot(work)
     run = run_command(map_argv(map_inputs, "map.tif", "--overwrite"), work, timeout=60)
     assert_one_line_error(run, "map.tif: is a FIFO")
+    assert_untouched(work, before)
+
+
+def test_an_expect_list_that_is_a_fifo_is_refused_without_reading(data: Path, work: Path) -> None:
+    os.mkfifo(work / "ids.csv")  # reading it would block forever without a writer
+    before = snapshot(work)
+    argv = [*KIT, "validate", str(data / "pred"), "--expect", "ids.csv", "--size", str(SIZE)]
+    run = run_command(argv, work, timeout=60)
+    assert_one_line_error(run, "ids.csv: not a regular file")
     assert_untouched(work, before)
