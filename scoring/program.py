@@ -14,11 +14,18 @@ Standard library, numpy and Pillow only; Python 3.9 with numpy 1.22 and Pillow 9
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from scoring.atomic import atomic_path, check_target, terminate_as_exception
+from scoring.atomic import (
+    check_target,
+    publish,
+    remove_stale_temporaries,
+    temporary_path,
+    terminate_as_exception,
+)
 from scoring.errors import FlairKitError, OutputPathError, describe_os_error
 from scoring.evaluate import dropped_warning, pair_predictions, score_pairs
 from scoring.render import render_html, render_text, scores_json, scores_txt
@@ -30,16 +37,40 @@ def write_outputs(output_dir: Path, files: Dict[str, str]) -> None:
     """Write every ``name -> text`` file into ``output_dir``: all of them, or none.
 
     Each file goes to its own temporary first; the renames start only once all are written and
-    flushed, in reverse order of ``files``, so the first name (``scores.txt``) appears last.
+    flushed, in reverse order of ``files``, so the first name (``scores.txt``) appears last. On
+    any exception (a full disk, SIGTERM) the temporaries and the files already renamed are removed.
+    Only ``kill -9`` between two renames can leave some of the files, each of them whole, without
+    ``scores.txt``; the next run removes its temporaries.
     """
-    with contextlib.ExitStack() as stack:
-        scratches = [
-            (stack.enter_context(atomic_path(output_dir / name)), text)
-            for name, text in files.items()
-        ]
-        for scratch, text in scratches:
-            with open(scratch, "x", encoding="utf-8", newline="") as sink:
+    targets = [output_dir / name for name in files]
+    for target in targets:
+        check_target(target)
+        remove_stale_temporaries(target)
+    scratches: List[Path] = []
+    published: List[Path] = []
+    try:
+        for target, text in zip(targets, files.values()):
+            scratches.append(temporary_path(target))
+            with open(scratches[-1], "x", encoding="utf-8", newline="") as sink:
                 sink.write(text)
+        for scratch, target in reversed(list(zip(scratches, targets))):
+            publish(scratch, target)
+            published.append(target)
+    except OSError as exc:
+        _discard(scratches + published)
+        if exc.filename in [str(s) for s in scratches]:  # name the file, not our temporary
+            target = targets[[str(s) for s in scratches].index(exc.filename)]
+            raise OSError(exc.errno, exc.strerror, str(target)) from exc
+        raise
+    except BaseException:
+        _discard(scratches + published)
+        raise
+
+
+def _discard(paths: List[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def run(input_dir: Path, output_dir: Path) -> str:

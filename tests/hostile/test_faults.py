@@ -11,6 +11,7 @@ removes what the killed one left).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -319,9 +320,29 @@ def _zip_whole(count: int) -> Callable[[Path], bool]:
     return check
 
 
+#: The scoring program's files in the order they are renamed into OUTPUT (scores.txt last).
+SCORE_FILES = ["detailed_results.html", "scores.json", "scores.txt"]
+
+
+def _scores_files(path: Path) -> list[str]:
+    """The OUTPUT files present, each checked whole (HTML closed, JSON parsed, txt lines)."""
+    names = sorted(p.name for p in path.iterdir() if not p.name.startswith("."))
+    if "detailed_results.html" in names:
+        assert (path / "detailed_results.html").read_text("utf-8").rstrip().endswith("</html>")
+    if "scores.json" in names:
+        assert "miou" in json.loads((path / "scores.json").read_text("utf-8"))
+    if "scores.txt" in names:
+        assert (path / "scores.txt").read_text("utf-8").endswith("\n")
+    return names
+
+
 def _scores_whole(path: Path) -> bool:
-    names = sorted(p.name for p in path.iterdir())
-    return names == [] or names == ["detailed_results.html", "scores.json", "scores.txt"]
+    """All three, or none; only a kill -9 between two renames may leave a whole prefix."""
+    return _scores_files(path) in [SCORE_FILES[:count] for count in range(4)]
+
+
+def _scores_all_or_none(path: Path) -> bool:
+    return _scores_files(path) in ([], SCORE_FILES)
 
 
 def _toy_whole(path: Path) -> bool:
@@ -444,6 +465,8 @@ def test_sigterm_removes_the_temporaries_at_once(data: Path, work: Path, name: s
     target = work / spec.output
     if target.exists():
         assert spec.whole(target)
+        if name == "scoring-program":  # SIGTERM is caught: never some of the three files
+            assert _scores_all_or_none(target)
     else:
         assert snapshot(work) == before
 

@@ -280,3 +280,32 @@ def test_sigterm_during_a_write_removes_the_temporary(tmp_path: Path) -> None:
     assert child.wait(timeout=30) == SIGTERM_EXIT_CODE
     child.stdout.close()
     assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("fail_at", [1, 2, 3])
+def test_the_scoring_program_output_is_all_or_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail_at: int
+) -> None:
+    """A failure at any rename (disk error, SIGTERM) removes the files already renamed too."""
+    import scoring.program
+
+    calls = []
+    real_publish = scoring.program.publish
+
+    def flaky_publish(scratch: Path, target: Path) -> None:
+        calls.append(target)
+        if len(calls) == fail_at:
+            raise OSError(errno.EIO, "Input/output error", str(target))
+        real_publish(scratch, target)
+
+    monkeypatch.setattr(scoring.program, "publish", flaky_publish)
+    files = {"scores.txt": "miou: 0.5\n", "scores.json": "{}\n", "detailed_results.html": "<html>"}
+    with pytest.raises(OSError):
+        scoring.program.write_outputs(tmp_path, files)
+    assert listing(tmp_path) == []
+    assert [p.name for p in calls][-1] == ["detailed_results.html", "scores.json", "scores.txt"][
+        fail_at - 1
+    ]
+    monkeypatch.setattr(scoring.program, "publish", real_publish)
+    scoring.program.write_outputs(tmp_path, files)
+    assert listing(tmp_path) == ["detailed_results.html", "scores.json", "scores.txt"]
