@@ -6,7 +6,7 @@ a few pixels of the rare raw classes 13..19), written with Pillow/LZW in the dat
 ``<DOMAIN>/<ZONE>/msk/MSK_<id>.tif`` (domains and zones from IGN's toy test list), so the
 per-domain breakdown shows. Also writes the flat submission zip and the expected scores.
 
-Usage: ``python submissions/make_example.py [--reference-dir tests/data/ign]`` (IGN's files, vendored).
+Usage: ``python submissions/make_example.py [--reference-dir tests/data/ign]`` (vendored files).
 Standard library, numpy and Pillow only; deterministic bytes for the same inputs.
 """
 
