@@ -428,6 +428,35 @@ def atomic_directory(target: StrPath, *, replace_empty: bool = True) -> Iterator
         raise
 
 
+@contextlib.contextmanager
+def scratch_directory(target: StrPath) -> Iterator[Path]:
+    """Yield a private folder beside ``target`` for intermediate files; always removed after.
+
+    On the target's disk rather than in the system's temporary folder, so a full or read-only
+    disk is reported against ``target``, and named like every kit temporary so that one left by
+    ``kill -9`` is removed by the next run.
+
+    Raises:
+        OSError: naming ``target`` where the error named the scratch folder, a file in it, or
+            nothing.
+    """
+    target = Path(target)
+    remove_stale_temporaries(target)
+    scratch = temporary_path(target)
+    try:
+        scratch.mkdir()
+        yield scratch
+    except OSError as exc:
+        named = os.fsdecode(exc.filename) if isinstance(exc.filename, (str, bytes)) else None
+        if exc.errno is None or not (
+            named is None or named == str(scratch) or named.startswith(str(scratch) + os.sep)
+        ):
+            raise
+        raise OSError(exc.errno, exc.strerror, str(target)) from exc
+    finally:
+        _remove_entry(scratch)
+
+
 _main_pid: Optional[int] = None
 
 

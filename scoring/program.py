@@ -51,17 +51,16 @@ def write_outputs(output_dir: Path, files: Dict[str, str]) -> None:
     try:
         for target, text in zip(targets, files.values()):
             scratches.append(temporary_path(target))
-            with open(scratches[-1], "x", encoding="utf-8", newline="") as sink:
-                sink.write(text)
+            try:
+                with open(scratches[-1], "x", encoding="utf-8", newline="") as sink:
+                    sink.write(text)
+                    sink.flush()
+                    os.fsync(sink.fileno())
+            except OSError as exc:  # name the file the user knows, not our temporary
+                raise OSError(exc.errno, exc.strerror, str(target)) from exc
         for scratch, target in reversed(list(zip(scratches, targets))):
             publish(scratch, target)
             published.append(target)
-    except OSError as exc:
-        _discard(scratches + published)
-        if exc.filename in [str(s) for s in scratches]:  # name the file, not our temporary
-            target = targets[[str(s) for s in scratches].index(exc.filename)]
-            raise OSError(exc.errno, exc.strerror, str(target)) from exc
-        raise
     except BaseException:
         _discard(scratches + published)
         raise

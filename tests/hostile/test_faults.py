@@ -158,7 +158,8 @@ def test_a_read_only_file_system_is_one_line_and_leaves_nothing(
     before = snapshot(work)
     target = os.path.normpath(os.path.join("ro", spec.name))
     run = run_command(spec.command(data, target), work, mounts=[mount])
-    assert_one_line_error(run, "read-only", "choose a folder on a writable disk")
+    line = assert_one_line_error(run, "read-only", "choose a folder on a writable disk")
+    assert line.startswith(f"error: {target}"), line  # names what the user asked for
     assert run.inside[str(mount.path)] == []
     assert_untouched(work, before)
 
@@ -174,7 +175,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(
     target = os.path.normpath(os.path.join("full", spec.name))
     run = run_command(spec.command(data, target), work, mounts=[mount])
     line = assert_one_line_error(run, "the disk is full", "free space")
-    assert ".partial" not in line  # the message names what the user asked for
+    assert line.startswith(f"error: {target}") and ".partial" not in line, line
     created = {"output"} if spec.name == "output" else set()  # OUTPUT itself may be created empty
     assert set(run.inside[str(mount.path)]) - {"filler", "filler2"} <= created
     assert_untouched(work, before)
@@ -189,7 +190,8 @@ def test_a_file_size_limit_is_one_line_and_leaves_nothing(
     before = snapshot(work)
     target = os.path.normpath(os.path.join("out", spec.name))
     run = run_command(spec.command(data, target), work, file_size_limit=FSIZE_LIMIT)
-    assert_one_line_error(run, "larger than allowed", "ulimit -f")
+    line = assert_one_line_error(run, "larger than allowed", "ulimit -f")
+    assert line.startswith(f"error: {target}") and ".partial" not in line, line
     after = snapshot(work)
     if spec.name == "output":  # the scoring program creates OUTPUT, and leaves it empty
         assert after.pop("out/output") == ("dir", 0)

@@ -309,3 +309,18 @@ def test_the_scoring_program_output_is_all_or_none(
     monkeypatch.setattr(scoring.program, "publish", real_publish)
     scoring.program.write_outputs(tmp_path, files)
     assert listing(tmp_path) == ["detailed_results.html", "scores.json", "scores.txt"]
+
+
+def test_a_scratch_folder_is_always_removed_and_errors_name_the_target(tmp_path: Path) -> None:
+    from scoring.atomic import scratch_directory
+
+    target = tmp_path / "bundle.zip"
+    with scratch_directory(target) as scratch:
+        assert scratch.parent == tmp_path and scratch.is_dir()
+        (scratch / "inner.zip").write_bytes(b"x")
+    assert listing(tmp_path) == []
+    with pytest.raises(OSError) as caught:
+        with scratch_directory(target) as scratch:
+            raise OSError(errno.ENOSPC, "No space left on device", str(scratch / "inner.zip"))
+    assert caught.value.filename == str(target) and caught.value.errno == errno.ENOSPC
+    assert listing(tmp_path) == []
