@@ -16,7 +16,6 @@ where a valid one used to be.
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import torch
 
 from baseline.config import TrainConfig, config_from_dict
+from scoring.atomic import atomic_path
 from scoring.classes import CLASS_NAMES
 from scoring.errors import ConfigError, DataError, MissingFileError
 
@@ -34,9 +34,8 @@ _REQUIRED = ("model", "config", "classes", "flair_kit_version", "format", "epoch
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` to ``path`` atomically (temporary file, then rename)."""
-    scratch = path.with_name(f".{path.name}.partial")
-    torch.save(payload, scratch)
-    os.replace(scratch, path)
+    with atomic_path(path) as scratch:
+        torch.save(payload, scratch)
 
 
 def _load_failure(exc: Exception) -> str:

@@ -20,8 +20,6 @@ minutes on a 2-core CPU, toy-test mIoU above 0.5).
 
 from __future__ import annotations
 
-import json
-import os
 import shlex
 import shutil
 import time
@@ -32,6 +30,7 @@ from baseline.config import load_config, with_overrides
 from baseline.predict import PredictResult, predict
 from baseline.progress import Observer
 from baseline.train import TrainResult, train
+from scoring.atomic import atomic_write_json
 from scoring.errors import ConfigError, OutputExistsError, SubmissionError
 from scoring.evaluate import score_folders
 from scoring.report import ScoreReport
@@ -85,9 +84,7 @@ def _prepare(workdir: Path, overwrite: bool) -> None:
 
 def write_score_json(path: Path, report: ScoreReport) -> None:
     """Write the report exactly as ``flair-kit score --json`` does (indented, atomically)."""
-    scratch = path.with_name(f".{path.name}.partial")
-    scratch.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
-    os.replace(scratch, path)
+    atomic_write_json(path, report.to_dict())
 
 
 def validate_command(submission: Path, test_images: Path) -> str:

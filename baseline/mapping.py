@@ -40,6 +40,7 @@ class names in the metadata) or one uint8 band per class holding ``round(255 * p
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -56,6 +57,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOEr
 from rasterio.windows import Window
 
 from baseline.progress import Observer
+from scoring.atomic import probe_writable, publish, remove_stale_temporaries, temporary_path
 from scoring.classes import CLASS_COLOURS, CLASS_NAMES, NUM_CLASSES, colour_rgb
 from scoring.errors import ConfigError, DataError, MissingFileError, OutputExistsError
 
@@ -785,6 +787,31 @@ def _make_cog(scratch: Path, target: Path, compress: str) -> None:
     )
 
 
+def check_written(scratch: Path, out: Path) -> None:
+    """Read a just-written raster back, block by block, before it is published as ``out``.
+
+    GDAL caches blocks and flushes them when the dataset closes; a flush that fails there (a full
+    disk) is printed by libtiff but raises nothing, so the file could look written while truncated.
+
+    Raises:
+        OSError: the file is incomplete (``ENOSPC`` when its disk is full, else ``EIO``), naming
+            ``out``.
+    """
+    try:
+        with rasterio.open(scratch) as check:
+            for _, window in check.block_windows(1):
+                check.read(window=window)
+    except (RasterioIOError, rasterio.errors.RasterioError) as exc:
+        try:
+            stats = os.statvfs(scratch.parent)
+            full = stats.f_bavail * stats.f_frsize < 1 << 20
+        except OSError:
+            full = False
+        code = errno.ENOSPC if full else errno.EIO
+        strerror = f"{os.strerror(code)}; the raster was not written completely"
+        raise OSError(code, strerror, str(out)) from exc
+
+
 def map_raster(
     checkpoint: Path,
     raster: Path,
@@ -877,8 +904,10 @@ def map_raster(
             src = rasterio.open(raster)
     except RasterioIOError as exc:
         raise DataError(f"{raster}: not a readable raster ({exc})") from None
-    scratch = out.with_name(f".{out.name}.partial")
-    cog_scratch = out.with_name(f".{out.name}.tiled.partial")
+    probe_writable(out)  # a read-only folder fails now, not after the whole inference
+    remove_stale_temporaries(out)
+    scratch = temporary_path(out)
+    cog_scratch = temporary_path(out)  # the tiled copy the COG is built from
     start = time.perf_counter()
     cache = {} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": GDAL_CACHE_MB}
     try:
@@ -910,7 +939,8 @@ def map_raster(
                 writer.close()
             if cog:
                 _make_cog(cog_scratch, scratch, "deflate")
-        os.replace(scratch, out)
+        check_written(scratch, out)
+        publish(scratch, out)
     finally:
         for leftover in (scratch, cog_scratch):
             if leftover.exists():

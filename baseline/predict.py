@@ -55,6 +55,7 @@ from baseline.runtime import (
     worker_error,
 )
 from baseline.sentinel import collate_with_series
+from scoring.atomic import atomic_path
 from scoring.errors import (
     ConfigError,
     DataError,
@@ -331,10 +332,8 @@ def write_georeferenced(path: Path, classes: np.ndarray, source: Path) -> None:
     for key in ("photometric", "interleave", "blockxsize", "blockysize", "tiled"):
         profile.pop(key, None)
     profile.update(driver="GTiff", count=1, dtype="uint8", compress="lzw", nodata=None)
-    scratch = path.with_name(f".{path.name}.partial")
-    with rasterio.open(scratch, "w", **profile) as dst:
+    with atomic_path(path) as scratch, rasterio.open(scratch, "w", **profile) as dst:
         dst.write(np.asarray(image, dtype=np.uint8), 1)
-    os.replace(scratch, path)
 
 
 #: Name suffix of the scratch folders of :func:`predict`, beside the output folder.

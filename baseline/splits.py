@@ -12,8 +12,6 @@ domains together:
 
 from __future__ import annotations
 
-import json
-import os
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from starting_kit.discovery import OFFICIAL_VAL_DOMAINS
+from scoring.atomic import atomic_write_json
 from scoring.errors import ConfigError, summarize
 
 if TYPE_CHECKING:
@@ -135,6 +134,4 @@ def explicit_split(train: Sequence[Sample], val: Sequence[Sample]) -> Split:
 
 def write_split(path: Path, split: Split) -> None:
     """Write ``split.json`` atomically."""
-    scratch = path.with_name(f".{path.name}.partial")
-    scratch.write_text(json.dumps(split.to_dict(), indent=2) + "\n", encoding="utf-8")
-    os.replace(scratch, path)
+    atomic_write_json(path, split.to_dict())

@@ -83,6 +83,7 @@ from baseline.runtime import (
 )
 from baseline.sentinel import collate_with_series
 from baseline.splits import Split, explicit_split, split_samples, write_split
+from scoring.atomic import atomic_write_text
 from scoring.classes import CLASS_NAMES, NUM_CLASSES, NUM_SCORED_CLASSES, OTHER_INDEX
 from scoring.errors import (
     ConfigError,
@@ -500,9 +501,7 @@ def write_metrics_csv(path: Path, history: Sequence[EpochRecord]) -> None:
                 *(f"{v:.6f}" for v in record.val_iou),
             ]
         )
-    scratch = path.with_name(f".{path.name}.partial")
-    scratch.write_text(buffer.getvalue(), encoding="utf-8")
-    os.replace(scratch, path)
+    atomic_write_text(path, buffer.getvalue())
 
 
 def _check_image_size(dataset: FlairDataset, stride: int) -> None:
@@ -662,9 +661,7 @@ def _train(
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_split(run_dir / SPLIT_NAME, split)
-        (run_dir / CONFIG_NAME).write_text(
-            yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8"
-        )
+        atomic_write_text(run_dir / CONFIG_NAME, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     model = build_network(
         cfg,
         len(cfg.data.bands),

@@ -32,7 +32,7 @@ from starting_kit.predictions import prediction_name
 from starting_kit.submission import pack_submission, validate_submission
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-EXAMPLE = REPOSITORY.parent / "shared" / "reference" / "flair1_example_submission_TOY.zip"
+EXAMPLE = REPOSITORY / "tests" / "data" / "ign" / "flair1_example_submission_TOY.zip"
 TARGET_SECONDS = 30.0
 
 T = TypeVar("T")

@@ -37,7 +37,7 @@ from scoring.evaluate import count_pair  # noqa: E402
 from scoring.masks import load_image, load_prediction  # noqa: E402
 from tests.scoring.official import official_score_folders  # noqa: E402
 
-EXAMPLE_ZIP = REPO.parent / "shared" / "reference" / "flair1_example_submission_TOY.zip"
+EXAMPLE_ZIP = REPO / "tests" / "data" / "ign" / "flair1_example_submission_TOY.zip"
 
 
 def _derive_reference():

@@ -8,19 +8,35 @@ on stderr, ``Invalid submission: ...``, and exits 1; bad reference data prints `
 error (organiser's reference data, ...): ...`` instead, so a participant knows whose fault it is.
 Nothing is written to OUTPUT then. Messages never suggest command-line options of ``flair-kit``
 that the platform does not have.
+The three files appear together or not at all: they are written to temporaries first and renamed
+only when all of them are complete, so a full disk, an unwritable OUTPUT or a SIGTERM leaves OUTPUT as
+it was (and the error is one line).
 
 Standard library, numpy and Pillow only; Python 3.9 with numpy 1.22 and Pillow 9 is enough.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-import tempfile
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
-from scoring.errors import DataError, FlairKitError, SubmissionError
+from scoring.atomic import (
+    check_target,
+    publish,
+    remove_stale_temporaries,
+    temporary_path,
+    terminate_as_exception,
+)
+from scoring.errors import (
+    DataError,
+    FlairKitError,
+    OutputPathError,
+    SubmissionError,
+    describe_os_error,
+)
 from scoring.evaluate import pair_predictions, score_pairs
 from scoring.render import render_html, render_text, scores_json, scores_txt
 
@@ -31,11 +47,43 @@ SUBMISSION_PREFIX = "Invalid submission: "
 ORGANISER_PREFIX = "Scoring program error (organiser's reference data, not your submission): "
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    handle, scratch = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.")
-    with os.fdopen(handle, "w", encoding="utf-8") as sink:
-        sink.write(text)
-    os.replace(scratch, path)
+def write_outputs(output_dir: Path, files: Dict[str, str]) -> None:
+    """Write every ``name -> text`` file into ``output_dir``: all of them, or none.
+
+    Each file goes to its own temporary first; the renames start only once all are written and
+    flushed, in reverse order of ``files``, so the first name (``scores.txt``) appears last. On
+    any exception (a full disk, SIGTERM) the temporaries and the files already renamed are removed.
+    Only ``kill -9`` between two renames can leave some of the files, each of them whole, without
+    ``scores.txt``; the next run removes its temporaries.
+    """
+    targets = [output_dir / name for name in files]
+    for target in targets:
+        check_target(target)
+        remove_stale_temporaries(target)
+    scratches: List[Path] = []
+    published: List[Path] = []
+    try:
+        for target, text in zip(targets, files.values()):
+            scratches.append(temporary_path(target))
+            try:
+                with open(scratches[-1], "x", encoding="utf-8", newline="") as sink:
+                    sink.write(text)
+                    sink.flush()
+                    os.fsync(sink.fileno())
+            except OSError as exc:  # name the file the user knows, not our temporary
+                raise OSError(exc.errno, exc.strerror, str(target)) from exc
+        for scratch, target in reversed(list(zip(scratches, targets))):
+            publish(scratch, target)
+            published.append(target)
+    except BaseException:
+        _discard(scratches + published)
+        raise
+
+
+def _discard(paths: List[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def run(input_dir: Path, output_dir: Path) -> str:
@@ -55,10 +103,15 @@ def run(input_dir: Path, output_dir: Path) -> str:
     for warning in report.warnings:  # also in detailed_results.html and scores.json
         print(f"warning: {warning}", file=sys.stderr)
     output_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomically(output_dir / "scores.json", scores_json(report))
-    _write_atomically(output_dir / "detailed_results.html", render_html(report))
-    # scores.txt last: its presence means the other files are complete.
-    _write_atomically(output_dir / "scores.txt", scores_txt(report))
+    # scores.txt is renamed last: its presence means the other files are complete.
+    write_outputs(
+        output_dir,
+        {
+            "scores.txt": scores_txt(report),
+            "scores.json": scores_json(report),
+            "detailed_results.html": render_html(report),
+        },
+    )
     return render_text(report)
 
 
@@ -68,14 +121,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     if len(args) != 2:
         print(USAGE, file=sys.stderr)
         return 2
+    terminate_as_exception()  # SIGTERM raises, so no temporary survives it
     try:
+        check_target(args[1], folder=True)  # a FIFO or a file as OUTPUT: refused, never opened
         text = run(Path(args[0]), Path(args[1]))
+    except OutputPathError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except FlairKitError as exc:
         message = " ".join(str(exc).split())
         # The submitter reads stderr: say whose fault it is. Everything that is not the
         # submission's (reference data, the platform's folders) is the organiser's to fix.
         prefix = SUBMISSION_PREFIX if isinstance(exc, SubmissionError) else ORGANISER_PREFIX
         print(f"{prefix}{message}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
         return 1
     sys.stdout.write(text)
     return 0

@@ -8,8 +8,6 @@ progress bars to stderr.
 from __future__ import annotations
 
 import functools
-import json
-import os
 import platform
 import sys
 from enum import Enum
@@ -18,7 +16,8 @@ from typing import Any, Callable, Iterator, Optional, TypeVar
 
 import typer
 
-from scoring.errors import FlairKitError
+from scoring.atomic import SIGTERM_EXIT_CODE, Terminated, probe_writable, terminate_as_exception
+from scoring.errors import FlairKitError, describe_os_error
 from starting_kit import __version__
 
 app = typer.Typer(
@@ -40,7 +39,13 @@ def fail(message: str) -> typer.Exit:
 
 
 def domain_errors_exit(command: F) -> F:
-    """Turn the kit's errors into one stderr line and exit code 1, never a traceback."""
+    """Turn the kit's errors into one stderr line and exit code 1, never a traceback.
+
+    File-system faults (``OSError``: a read-only or full disk, a missing folder, a folder where a
+    file is expected) are reported the same way, as ``PATH: what happened (strerror); how to
+    fix``. Ctrl-C exits 130 and SIGTERM 143; the atomic writers have removed their temporaries by
+    then.
+    """
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -48,9 +53,14 @@ def domain_errors_exit(command: F) -> F:
             return command(*args, **kwargs)
         except FlairKitError as exc:
             raise fail(str(exc)) from None
+        except OSError as exc:
+            raise fail(describe_os_error(exc)) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(code=130) from None
+        except Terminated:
+            typer.echo("terminated (SIGTERM)", err=True)
+            raise typer.Exit(code=SIGTERM_EXIT_CODE) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -103,9 +113,9 @@ def required_output(output: Optional[Path], alias: Optional[Path], alias_name: s
 
 def write_json_atomically(path: Path, data: Any) -> None:
     """Write JSON to ``path`` through a temporary file, so a reader never sees half a file."""
-    scratch = path.with_name(f".{path.name}.partial")
-    scratch.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(scratch, path)
+    from scoring.atomic import atomic_write_json
+
+    atomic_write_json(path, data)
 
 
 def _versions() -> Iterator[str]:
@@ -163,6 +173,8 @@ def score(
     from scoring.evaluate import score_folders
     from scoring.render import render_text
 
+    if json_out is not None:
+        probe_writable(json_out)  # a folder, FIFO or read-only disk fails before the scoring
     progress = StderrProgress("scoring")
     try:
         report = score_folders(predictions, truth, workers=workers, subset=subset, progress=progress)
@@ -631,4 +643,5 @@ def toy_data(
 
 def main() -> None:
     """Console-script entry point."""
+    terminate_as_exception()  # SIGTERM raises, so interrupted writes clean up after themselves
     app()

@@ -127,6 +127,9 @@ def expected_ids(source: str | Path) -> frozenset[int]:
     path = Path(source)
     if path.is_dir():
         return folder_ids(path)
+    if path.exists() and not path.is_file():
+        # A FIFO, socket or device: reading it could block forever or never end.
+        raise DataError(f"{path}: not a regular file (a FIFO, socket or device); {SOURCE_HINT}")
     if path.is_file():
         ids = frozenset(row.tile for row in read_path_list(path))
         if not ids:

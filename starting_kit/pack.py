@@ -19,16 +19,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import secrets
 import shutil
 import stat
 import tempfile
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from scoring import zipsafe
+from scoring.atomic import atomic_path, check_target, make_parent_folder
 from scoring.errors import ConfigError, MissingFileError, OutputExistsError, SubmissionError
 from starting_kit.expect import expected_ids
 from starting_kit.validate import (
@@ -92,6 +92,7 @@ def _check_paths(pred_dir: Path, output: Path, overwrite: bool) -> None:
         raise ConfigError(
             f"{output}: is a folder; give the archive's file name, e.g. {output}/submission.zip"
         )
+    check_target(output)  # a FIFO or device is refused before any work, and never opened
     if output.exists() and not overwrite:
         raise OutputExistsError(f"{output}: already exists; pass --overwrite to replace it")
 
@@ -149,38 +150,6 @@ def _entries(results: Sequence[MemberResult]) -> list[tuple[str, Path]]:
     return sorted(entries)
 
 
-@contextlib.contextmanager
-def _scratch_file(output: Path) -> Iterator[Path]:
-    """A new hidden file beside ``output``, removed unless the caller renamed it away."""
-    scratch = output.with_name(f".{output.name}.{secrets.token_hex(4)}.partial")
-    # O_EXCL: never reuse someone else's file; mode 0o666 lets the umask decide, as open() does.
-    os.close(os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    try:
-        yield scratch
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            scratch.unlink()
-
-
-def _publish(scratch: Path, output: Path, overwrite: bool) -> None:
-    """Move the finished archive into place; without ``overwrite``, never replace a file."""
-    if overwrite:
-        os.replace(scratch, output)
-        return
-    try:
-        os.link(scratch, output)  # atomic and fails if output appeared meanwhile
-    except FileExistsError:
-        raise OutputExistsError(
-            f"{output}: already exists; pass --overwrite to replace it"
-        ) from None
-    except OSError:  # a file system without hard links
-        if output.exists():
-            raise OutputExistsError(
-                f"{output}: already exists; pass --overwrite to replace it"
-            ) from None
-        os.replace(scratch, output)
-
-
 def write_flat_zip(
     entries: Sequence[tuple[str, Path]],
     output: Path,
@@ -210,9 +179,9 @@ def write_flat_zip(
         SubmissionError: the finished archive fails the zip safety checks.
     """
     total = done + len(entries) if total is None else total
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with _scratch_file(output) as scratch:
-        with open(scratch, "wb") as sink:
+    make_parent_folder(output)
+    with atomic_path(output, overwrite=overwrite) as scratch:
+        with open(scratch, "xb") as sink:
             with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:
                 for count, (name, source) in enumerate(entries, start=1):
                     info = zipfile.ZipInfo.from_file(source, name, strict_timestamps=False)
@@ -230,7 +199,6 @@ def write_flat_zip(
             details = "; ".join(f"{p.entry or output.name}: {p.message}" for p in unsafe[:5])
             raise SubmissionError(f"{output}: the packed archive fails the zip checks: {details}")
         size = scratch.stat().st_size
-        _publish(scratch, output, overwrite)
     return size
 
 

@@ -8,12 +8,13 @@ run never leaves a truncated prediction behind.
 
 from __future__ import annotations
 
-import os
+import io
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from scoring.atomic import atomic_write_bytes
 from scoring.classes import NUM_CLASSES
 from scoring.errors import DataError
 from scoring.tiles import format_id
@@ -50,6 +51,8 @@ def encode_prediction(classes: np.ndarray) -> Image.Image:
 def write_prediction(path: Path, classes: np.ndarray) -> None:
     """Write one class map as an official ``PRED`` TIFF (Pillow, LZW, uint8, no geotags)."""
     image = encode_prediction(classes)
-    scratch = path.with_name(f".{path.name}.partial")
-    image.save(scratch, format="TIFF", compression="tiff_lzw")
-    os.replace(scratch, path)
+    # Encoded in memory, written by Python: a full disk is one clean OSError, never libtiff's
+    # own lines on stderr, and the file appears whole or not at all.
+    buffer = io.BytesIO()
+    image.save(buffer, format="TIFF", compression="tiff_lzw")
+    atomic_write_bytes(path, buffer.getvalue())

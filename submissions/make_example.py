@@ -6,7 +6,7 @@ a few pixels of the rare raw classes 13..19), written with Pillow/LZW in the dat
 ``<DOMAIN>/<ZONE>/msk/MSK_<id>.tif`` (domains and zones from IGN's toy test list), so the
 per-domain breakdown shows. Also writes the flat submission zip and the expected scores.
 
-Usage: ``python submissions/make_example.py [--reference-dir ../shared/reference]``.
+Usage: ``python submissions/make_example.py [--reference-dir tests/data/ign]`` (vendored files).
 Standard library, numpy and Pillow only; deterministic bytes for the same inputs.
 """
 
@@ -56,7 +56,7 @@ def derive_reference(pred: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def main(argv: list) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reference-dir", type=Path, default=HERE.parent.parent / "shared" / "reference")
+    parser.add_argument("--reference-dir", type=Path, default=HERE.parent / "tests" / "data" / "ign")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(HERE.parent))
     from scoring.evaluate import score_folders

@@ -7,9 +7,7 @@ same bytes. Zips nested in the bundle are stored, not deflated again.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Union
 from PIL import Image
 
 import scoring
+from scoring.atomic import atomic_path
 from scoring.errors import DataError, MissingFileError, OutputExistsError, summarize
 from scoring.masks import open_regular, read_reference_mask
 from scoring.tiles import format_id, index_tiles
@@ -152,14 +151,5 @@ def write_atomically(path: Path, entries: Iterable[tuple[str, Source]], *, overw
         raise OutputExistsError(f"{path}: already exists; pass --overwrite to replace it")
     if not path.parent.is_dir():
         raise MissingFileError(f"{path.parent}: output folder not found; create it first")
-    handle, scratch = tempfile.mkstemp(
-        dir=str(path.parent), prefix=f".{path.name}.", suffix=".partial"
-    )
-    os.close(handle)
-    try:
-        write_zip(Path(scratch), entries)
-        os.chmod(scratch, 0o644)
-        os.replace(scratch, path)
-    finally:
-        if os.path.exists(scratch):
-            os.unlink(scratch)
+    with atomic_path(path, overwrite=overwrite) as scratch:
+        write_zip(scratch, entries)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from scoring.errors import ConfigError
+from scoring.atomic import check_target, scratch_directory
+from scoring.errors import ConfigError, MissingFileError
 from starting_kit.bundle.archive import (
     Source,
     reference_entries,
@@ -91,8 +91,11 @@ def build_bundle(
     yaml_text = competition_yaml_text(desc, platform)
     if output.suffix.lower() != ".zip":
         raise ConfigError(f"{output}: a bundle is uploaded as a .zip; name the output *.zip")
+    check_target(output)  # a folder or a FIFO is refused before any work, and never opened
     references = reference_entries(reference)
-    with tempfile.TemporaryDirectory(prefix="flair-kit-bundle-") as scratch:
+    if not output.parent.is_dir():
+        raise MissingFileError(f"{output.parent}: output folder not found; create it first")
+    with scratch_directory(output) as scratch:
         program_zip = Path(scratch, PROGRAM_FILE)
         reference_zip = Path(scratch, REFERENCE_FILE)
         write_zip(program_zip, scoring_program_entries())

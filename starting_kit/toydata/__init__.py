@@ -52,10 +52,9 @@ files, and FLAIR #1 and FLAIR #2 toy sets of one seed share their train images.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
-import shutil
-import uuid
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,6 +63,7 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 
+from scoring.atomic import atomic_directory, make_parent_folder
 from scoring.errors import ConfigError, OutputExistsError, summarize
 from scoring.tiles import format_id
 from starting_kit.discovery import CENTROIDS_NAME, SPLIT_FOLDERS
@@ -226,8 +226,12 @@ def _existing(out: Path, parameters: dict[str, Any]) -> ToyDataset | None:
 
 
 def _write_geotiff(path: Path, array: np.ndarray, centre: tuple[float, float]) -> None:
-    """Write a (bands, h, w) uint8 array as an uncompressed north-up GeoTIFF in EPSG:2154."""
-    import rasterio
+    """Write a (bands, h, w) uint8 array as an uncompressed north-up GeoTIFF in EPSG:2154.
+
+    Encoded in memory and written with Python's file I/O, so a full disk is one clean ``OSError``
+    rather than libtiff's dozens of stderr lines.
+    """
+    from rasterio.io import MemoryFile
     from rasterio.transform import Affine
 
     bands, height, width = array.shape
@@ -236,18 +240,18 @@ def _write_geotiff(path: Path, array: np.ndarray, centre: tuple[float, float]) -
         pixel, 0.0, centre[0] - width * pixel / 2, 0.0, -pixel, centre[1] + height * pixel / 2
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=width,
-        height=height,
-        count=bands,
-        dtype="uint8",
-        crs="EPSG:2154",
-        transform=transform,
-    ) as target:
-        target.write(array)
+    with MemoryFile() as memory:
+        with memory.open(
+            driver="GTiff",
+            width=width,
+            height=height,
+            count=bands,
+            dtype="uint8",
+            crs="EPSG:2154",
+            transform=transform,
+        ) as target:
+            target.write(array)
+        path.write_bytes(memory.read())
 
 
 class _Writer:
@@ -387,11 +391,6 @@ def _write_tables(
         (root / f"{prefix}-{name}.csv").write_bytes(text.encode("utf-8"))
 
 
-def _scratch_folder(out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:12]}"
-
-
 def generate_toy_dataset(
     out: Path,
     *,
@@ -436,36 +435,48 @@ def generate_toy_dataset(
     existing = _existing(out, parameters)
     if existing is not None:
         return existing
-    scratch = _scratch_folder(out)
+    make_parent_folder(out)
     try:
-        scratch.mkdir()
-        writer = _Writer(scratch, dataset, seed, size, progress)
-        writer.total = len(train) + len(test)
-        writer.split(train)
-        writer.split(test)
-        _write_tables(scratch, dataset, train, test, writer)
-        manifest = dict(parameters)
-        manifest["generator"] = "flair-kit toy-data"
-        manifest["train_ids"] = [p.tile for p in train]
-        manifest["val_ids"] = [p.tile for p in train if layout.is_val(p)]
-        manifest["test_ids"] = [p.tile for p in test]
-        manifest["files"] = _relative_files(scratch)
-        (scratch / MANIFEST_NAME).write_text(
-            json.dumps(manifest, indent=1) + "\n", encoding="utf-8"
-        )
-        try:
-            if out.exists():
-                out.rmdir()  # empty, checked above; rename cannot replace a folder everywhere
-            os.replace(scratch, out)
-        except OSError as exc:
+        # A scratch folder beside ``out``, renamed onto it (absent or empty) once complete, removed
+        # on any failure; one left by a killed run is removed by the next run.
+        with atomic_directory(out) as scratch:
+            manifest = _generate(scratch, dataset, seed, size, progress, train, test, parameters)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST) and out.is_dir():
             raise OutputExistsError(
                 f"{out}: filled by someone else while the toy dataset was generated; "
                 "choose a new or empty folder"
             ) from exc
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
         raise
     return _result(out, manifest, reused=False)
+
+
+def _generate(
+    scratch: Path,
+    dataset: Dataset,
+    seed: int,
+    size: int,
+    progress: Progress | None,
+    train: Sequence[PatchPlan],
+    test: Sequence[PatchPlan],
+    parameters: dict[str, Any],
+) -> dict[str, Any]:
+    """Write the whole dataset into ``scratch`` and return its manifest."""
+    writer = _Writer(scratch, dataset, seed, size, progress)
+    writer.total = len(train) + len(test)
+    writer.split(train)
+    writer.split(test)
+    _write_tables(scratch, dataset, train, test, writer)
+    manifest = dict(parameters)
+    manifest["generator"] = "flair-kit toy-data"
+    manifest["train_ids"] = [p.tile for p in train]
+    manifest["val_ids"] = [p.tile for p in train if layout.is_val(p)]
+    manifest["test_ids"] = [p.tile for p in test]
+    manifest["files"] = _relative_files(scratch)
+    (scratch / MANIFEST_NAME).write_text(
+        json.dumps(manifest, indent=1) + "\n", encoding="utf-8"
+    )
+    return manifest
 
 
 def render_summary(result: ToyDataset, seconds: float) -> str:

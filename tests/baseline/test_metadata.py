@@ -20,7 +20,7 @@ from baseline.metadata import (
 from scoring.errors import DataError, MissingFileError
 
 REFERENCE = (
-    Path(__file__).resolve().parents[3] / "shared" / "reference" / "flair1_TOY_metadata.json"
+    Path(__file__).resolve().parents[1] / "data" / "ign" / "flair1_TOY_metadata.json"
 )
 
 IMG_000717 = {
@@ -94,7 +94,6 @@ def test_official_variant_reproduces_igns_test_vector() -> None:
     assert np.round(encoded.astype(np.float64), 6).tolist() == OFFICIAL_VECTOR
 
 
-@pytest.mark.skipif(not REFERENCE.is_file(), reason="IGN's reference files are not available")
 def test_official_variant_on_igns_real_metadata_file() -> None:
     real = json.loads(REFERENCE.read_text(encoding="utf-8"))["IMG_000717"]
     assert (

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference"
+#: IGN's reference files, vendored in the repository (tests/data/ign/README.md).
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "ign"
 EXAMPLE_ZIP = REFERENCE / "flair1_example_submission_TOY.zip"
 
 

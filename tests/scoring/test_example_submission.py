@@ -10,6 +10,8 @@ import pytest
 from scoring.evaluate import score_folders
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "submissions" / "example"
+#: IGN's files the generator reads, vendored in the repository (tests/data/ign/README.md).
+IGN_FILES = Path(__file__).resolve().parents[1] / "data" / "ign"
 
 
 def test_example_scores_match_the_written_expectation() -> None:
@@ -33,7 +35,7 @@ def test_generator_reproduces_the_bytes(tmp_path: Path, monkeypatch: pytest.Monk
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     monkeypatch.setattr(module, "EXAMPLE", tmp_path / "example")
-    assert module.main([]) == 0
+    assert module.main(["--reference-dir", str(IGN_FILES)]) == 0
     for path in sorted(EXAMPLE.rglob("*")):
         if path.is_file():
             regenerated = tmp_path / "example" / path.relative_to(EXAMPLE)

@@ -19,17 +19,14 @@ from tests.starting_kit.corpus import (
     write_reference,
 )
 
-#: IGN's real files, beside the repository (read-only).
-IGN_REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference"
+#: IGN's real files, vendored in the repository (tests/data/ign/README.md).
+IGN_REFERENCE = Path(__file__).resolve().parents[1] / "data" / "ign"
 
 
 @pytest.fixture(scope="session")
 def ign_example_submission() -> Path:
     """IGN's official FLAIR #1 example submission zip (50 real PRED files)."""
-    path = IGN_REFERENCE / "flair1_example_submission_TOY.zip"
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
-    return path
+    return IGN_REFERENCE / "flair1_example_submission_TOY.zip"
 
 
 @pytest.fixture(scope="session")

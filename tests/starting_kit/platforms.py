@@ -79,8 +79,9 @@ def python39() -> str:
     value = os.environ.get(PY39_ENV)
     if not value:
         reason = (
-            f"{PY39_ENV} is not set: point it at a Python 3.9 interpreter with numpy 1.22 and "
-            "Pillow 9 (e.g. a venv made from pyenv 3.9.18) to emulate the platforms' images"
+            f"{PY39_ENV} is not set: run `FLAIR_KIT_PY39=/path/to/venv39/bin/python python -m pytest` "
+            "with a Python 3.9 venv holding numpy 1.22 and Pillow 9 (.ci/run builds one) to "
+            "emulate the platforms' images"
         )
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the platform emulation: {reason}")

@@ -44,7 +44,7 @@ from tests.starting_kit.platforms import (
     zip_files,
 )
 
-REFERENCE_FILES = Path(__file__).resolve().parents[3] / "shared" / "reference"
+REFERENCE_FILES = Path(__file__).resolve().parents[1] / "data" / "ign"
 EXAMPLE_ZIP = REFERENCE_FILES / "flair1_example_submission_TOY.zip"
 TOY_IDS = [61713, 61714, 61715, 62613, 62614, 62615]
 
@@ -196,9 +196,6 @@ def test_valid_submission_scores_like_the_library(
     assert (res_dir / "metadata").is_file() == (platform == "codabench")
 
 
-@pytest.mark.skipif(
-    not EXAMPLE_ZIP.is_file(), reason=f"{EXAMPLE_ZIP} not found (shared/ beside the repository)"
-)
 @pytest.mark.parametrize("platform", sorted(RUNNERS))
 def test_ign_example_submission_scores_like_the_library(
     py39: str, tmp_path_factory: pytest.TempPathFactory, platform: str

@@ -131,8 +131,6 @@ def test_default_patches_are_igns_real_toy_patches() -> None:
 
 def test_default_splits_match_igns_toy_csvs() -> None:
     paths = {s: IGN_REFERENCE / f"flair-1-paths-toy-{s}.csv" for s in ("train", "val", "test")}
-    if not all(p.is_file() for p in paths.values()):
-        pytest.skip("IGN's toy csvs are not present")
     ids = {s: {row.tile for row in read_path_list(p)} for s, p in paths.items()}
     train, test = layout.plan_patches("flair1")
     assert {p.tile for p in train if not layout.is_val(p)} == ids["train"]
@@ -146,8 +144,7 @@ def test_default_metadata_json_is_byte_identical_to_igns() -> None:
     packaged = Path(toydata.__file__).parent.parent / "data" / layout.REFERENCE_METADATA
     assert text == packaged.read_text("utf-8")
     real = IGN_REFERENCE / "flair1_TOY_metadata.json"
-    if real.is_file():
-        assert text.encode("utf-8") == real.read_bytes()
+    assert text.encode("utf-8") == real.read_bytes()
 
 
 def test_more_patches_continue_the_id_and_grid_scheme() -> None:
