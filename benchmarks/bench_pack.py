@@ -26,7 +26,7 @@ import zipfile
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from scoring.evaluate import default_workers
+from scoring.pool import default_workers
 from starting_kit.expect import expected_ids
 from starting_kit.predictions import prediction_name
 from starting_kit.submission import pack_submission, validate_submission

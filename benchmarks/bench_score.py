@@ -32,7 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from scoring import metrics  # noqa: E402
-from scoring.evaluate import Pair, count_pairs, default_workers, score_folders  # noqa: E402
+from scoring.evaluate import Pair, count_pairs, score_folders  # noqa: E402
+from scoring.pool import default_workers  # noqa: E402
 from scoring.evaluate import count_pair  # noqa: E402
 from scoring.masks import load_image, load_prediction  # noqa: E402
 from tests.scoring.official import official_score_folders  # noqa: E402

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
-import multiprocessing
 import os
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image, ImageChops
@@ -40,11 +37,18 @@ from scoring.masks import (
     load_image,
     load_prediction,
 )
+from scoring.pool import ProgressCallback, run_chunked
 from scoring.report import ScoreReport
-from scoring.tiles import OFFICIAL_PRED_PATTERN, domain_zone, format_id, index_tiles, looks_official
+from scoring.tiles import (
+    OFFICIAL_PRED_PATTERN,
+    domain_zone,
+    format_id,
+    index_tiles,
+    looks_official,
+    summarize_duplicates,
+    summarize_ids,
+)
 from scoring.zipsafe import extract_zip_safely
-
-ProgressCallback = Callable[[int, int], None]
 
 #: Domain key used when the truth folder is not in the ``<DOMAIN>/<ZONE>/msk/`` layout.
 NO_DOMAIN = ""
@@ -75,10 +79,6 @@ class Pairing:
     def has_domains(self) -> bool:
         """True when every reference mask sits in the dataset's domain/zone layout."""
         return bool(self.pairs) and all(p.domain != NO_DOMAIN for p in self.pairs)
-
-
-def _ids(tiles: Sequence[int]) -> str:
-    return summarize([format_id(t) for t in tiles])
 
 
 def _swapped_error(pred_dir: Path, truth_dir: Path) -> Optional[ConfigError]:
@@ -161,7 +161,7 @@ def pair_predictions(
         )
     if truth.duplicates:
         raise DataError(
-            f"{truth_dir}: duplicate reference ids {_ids(sorted(truth.duplicates))}; "
+            f"{truth_dir}: duplicate reference ids {summarize_ids(sorted(truth.duplicates))}; "
             "each MSK_<id>.tif must occur once"
         )
     preds = index_tiles(pred_dir, "pred")
@@ -181,23 +181,20 @@ def pair_predictions(
             f"{summarize(names, 5)}; name each prediction PRED_<6-digit id>.tif or remove it"
         )
     if preds.duplicates:
-        details = [
-            f"{format_id(t)} ({', '.join(str(p) for p in paths)})"
-            for t, paths in sorted(preds.duplicates.items())
-        ]
         raise SubmissionError(
-            f"duplicate prediction ids: {summarize(details)}; keep exactly one file per id"
+            f"duplicate prediction ids: {summarize_duplicates(preds.duplicates)}; keep exactly one "
+            "file per id"
         )
     missing = tuple(sorted(set(truth.by_id) - set(preds.by_id)))
     extra = tuple(sorted(set(preds.by_id) - set(truth.by_id)))
     if not subset and missing:
         raise SubmissionError(
-            f"missing predictions for {len(missing)} of {len(truth.by_id)} ids: {_ids(missing)}; "
-            f"write one PRED_<id>.tif per reference mask{subset_hint}"
+            f"missing predictions for {len(missing)} of {len(truth.by_id)} ids: "
+            f"{summarize_ids(missing)}; write one PRED_<id>.tif per reference mask{subset_hint}"
         )
     if not subset and extra:
         raise SubmissionError(
-            f"{len(extra)} predictions have no reference mask: {_ids(extra)}; remove them"
+            f"{len(extra)} predictions have no reference mask: {summarize_ids(extra)}; remove them"
             f"{subset_hint}"
         )
     pairs = []
@@ -207,8 +204,8 @@ def pair_predictions(
         pairs.append(Pair(tile, preds.by_id[tile], truth_path, located[0] if located else NO_DOMAIN))
     if not pairs:
         raise SubmissionError(
-            f"no prediction id matches a reference id (predictions: {_ids(sorted(preds.by_id))}; "
-            f"references: {_ids(sorted(truth.by_id))})"
+            "no prediction id matches a reference id (predictions: "
+            f"{summarize_ids(sorted(preds.by_id))}; references: {summarize_ids(sorted(truth.by_id))})"
         )
     notes = _name_notes(preds.unmatched, pred_dir, preds.by_id)
     return Pairing(tuple(pairs), missing, extra, notes)
@@ -298,14 +295,6 @@ ChunkResult = Dict[str, Tuple[int, np.ndarray]]
 #: (form problem, prediction path) of each pair whose prediction's form is not the official one.
 FormNotes = List[Tuple[str, str]]
 
-# Set in pool workers: once a pair has failed, the remaining chunks are skipped, not counted.
-_STOP: Optional[Any] = None
-
-
-def _init_worker(stop: Any) -> None:
-    global _STOP
-    _STOP = stop
-
 
 def _add_counts(total: ChunkResult, domain: str, count: int, histogram: np.ndarray) -> None:
     previous = total.get(domain)
@@ -319,34 +308,12 @@ def _count_chunk(pairs: Sequence[Pair]) -> Tuple[ChunkResult, FormNotes]:
     """Code histograms of a chunk of pairs, one per domain, with patch counts and form notes."""
     result: ChunkResult = {}
     notes: FormNotes = []
-    if _STOP is not None and _STOP.is_set():
-        return result, notes
     for pair in pairs:
         histogram, form = count_pair_and_form(pair)
         _add_counts(result, pair.domain, 1, histogram)
         if form is not None:
             notes.append((form, str(pair.pred)))
     return result, notes
-
-
-def default_workers() -> int:
-    """The number of cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def _pool_context() -> multiprocessing.context.BaseContext:
-    # fork starts workers in milliseconds; it is unsafe only once threads exist, where spawn is used.
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("spawn")
-
-
-def _chunks(pairs: Sequence[Pair], size: int) -> List[Sequence[Pair]]:
-    return [pairs[i : i + size] for i in range(0, len(pairs), size)]
 
 
 def count_pairs(
@@ -367,50 +334,26 @@ def count_pairs(
 
     Returns:
         domain -> (number of patches, 196 int64 code counts, see :func:`scoring.metrics.pair_histogram`).
+
+    Raises:
+        SubmissionError, DataError: the first pair that cannot be counted (:func:`count_pair`);
+            the remaining pairs are skipped.
     """
-    workers = max(1, workers or default_workers())
     total: ChunkResult = {}
     done = 0
 
-    def merge(chunk: Tuple[ChunkResult, FormNotes], size: int) -> None:
+    def merge(chunk: Sequence[Pair], counted: Tuple[ChunkResult, FormNotes]) -> None:
         nonlocal done
-        result, notes = chunk
+        result, notes = counted
         if form_notes is not None:
             form_notes.extend(notes)
         for domain, (count, histogram) in result.items():
             _add_counts(total, domain, count, histogram)
-        done += size
+        done += len(chunk)
         if progress is not None:
             progress(done, len(pairs))
 
-    # Small chunks keep the progress bar live and the load balanced; 8 per worker is plenty.
-    chunk_size = max(1, min(128, math.ceil(len(pairs) / (workers * 8))))
-    chunks = _chunks(pairs, chunk_size)
-    if workers == 1 or len(chunks) == 1:
-        for chunk in chunks:
-            merge(_count_chunk(chunk), len(chunk))
-        return total
-    failure: Optional[Exception] = None
-    context = _pool_context()
-    stop = context.Event()
-    with context.Pool(min(workers, len(chunks)), _init_worker, (stop,)) as pool:
-        results = pool.imap(_count_chunk, chunks)
-        for chunk in chunks:
-            try:
-                result = next(results)
-            except Exception as exc:  # a worker's error (an invalid file): stop the others
-                failure = failure or exc
-                stop.set()
-                continue
-            if failure is None:
-                merge(result, len(chunk))
-        # Leave through close/join, never terminate() with results in flight: on Python 3.9 it
-        # can deadlock while a worker is sending a result (seen under the emulated CodaLab image).
-        # The stop event makes the remaining chunks return at once, so draining is cheap.
-        pool.close()
-        pool.join()
-    if failure is not None:
-        raise failure
+    run_chunked(_count_chunk, pairs, merge, workers=workers)
     return total
 
 
@@ -488,12 +431,12 @@ def subset_warnings(pairing: Pairing) -> Tuple[str, ...]:
     if pairing.missing:
         notes.append(
             f"--subset: {len(pairing.missing)} reference ids have no prediction and are not "
-            f"scored: {_ids(pairing.missing)}"
+            f"scored: {summarize_ids(pairing.missing)}"
         )
     if pairing.extra:
         notes.append(
             f"--subset: {len(pairing.extra)} predictions have no reference and are ignored: "
-            f"{_ids(pairing.extra)}"
+            f"{summarize_ids(pairing.extra)}"
         )
     return tuple(notes)
 

@@ -20,9 +20,9 @@ import fnmatch
 import os
 import re
 from pathlib import Path
-from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from scoring.errors import MissingFileError
+from scoring.errors import MissingFileError, summarize
 
 #: ``PRED_<id>.tif`` (challenge format) or ``PRED_IMG_<id>.tif`` (IGN's newer library).
 PRED_PATTERN = re.compile(r"^PRED_(?P<img>IMG_)?(?P<id>\d+)\.tif\Z")
@@ -48,6 +48,29 @@ def format_id(tile: int) -> str:
     '000717'
     """
     return f"{tile:06d}"
+
+
+def summarize_ids(tiles: Iterable[int]) -> str:
+    """The first ids, as file names write them, and how many there are in total.
+
+    >>> summarize_ids([5, 717])
+    '000005, 000717'
+    """
+    return summarize([format_id(tile) for tile in tiles])
+
+
+def summarize_duplicates(duplicates: Mapping[int, Sequence[object]]) -> str:
+    """The ids found in several files, each with its files, in id order (the first ones shown).
+
+    >>> summarize_duplicates({7: ["a/PRED_000007.tif", "b/PRED_000007.tif"]})
+    '000007 (a/PRED_000007.tif, b/PRED_000007.tif)'
+    """
+    return summarize(
+        [
+            f"{format_id(tile)} ({', '.join(map(str, files))})"
+            for tile, files in sorted(duplicates.items())
+        ]
+    )
 
 
 #: The official scorer's discovery globs: ``fnmatch`` patterns of the base name.

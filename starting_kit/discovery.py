@@ -34,7 +34,7 @@ from pathlib import Path, PurePath
 from typing import Any, Literal, NamedTuple
 
 from scoring.errors import ConfigError, DataError, MissingFileError, summarize
-from scoring.tiles import domain_zone, format_id, tile_id, walk_files
+from scoring.tiles import domain_zone, format_id, summarize_duplicates, tile_id, walk_files
 from starting_kit.pathlists import read_path_list
 
 #: The 8 fields of an aerial metadata entry, in the order of IGN's file.
@@ -169,11 +169,9 @@ def _index_kind(root: Path, kind: str, leaf: str) -> dict[int, _Located]:
             continue
         found[tile] = _Located(tile, domain, zone, path)
     if duplicates:
-        details = [
-            f"{format_id(t)} ({', '.join(map(str, p))})" for t, p in sorted(duplicates.items())
-        ]
         raise DataError(
-            f"{root}: ids found more than once: {summarize(details)}; keep one file per id"
+            f"{root}: ids found more than once: {summarize_duplicates(duplicates)}; keep one file "
+            "per id"
         )
     return found
 

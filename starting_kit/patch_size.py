@@ -16,10 +16,11 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from scoring.errors import DataError
+from scoring.masks import PATCH_SIZE
 from scoring.tiles import index_tiles
 
 #: FLAIR's patch side, pixels: the size without ``--size`` or an ``--expect`` folder.
-FLAIR_PATCH_SIZE = 512
+FLAIR_PATCH_SIZE = PATCH_SIZE
 
 
 def expected_patch_size(expect: str | Path | None, size: int | None = None) -> int:

@@ -19,7 +19,7 @@ import scoring
 from scoring.atomic import atomic_path
 from scoring.errors import DataError, MissingFileError, OutputExistsError, summarize
 from scoring.masks import open_regular, read_reference_mask
-from scoring.tiles import format_id, index_tiles
+from scoring.tiles import index_tiles, summarize_duplicates
 
 #: The zip format's earliest timestamp; every entry carries it.
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
@@ -125,12 +125,9 @@ def reference_entries(truth_dir: Path) -> list[tuple[str, Source]]:
         )
     index = index_tiles(truth_dir, "mask")
     if index.duplicates:
-        details = [
-            f"{format_id(tile)} ({', '.join(str(p) for p in paths)})"
-            for tile, paths in sorted(index.duplicates.items())
-        ]
         raise DataError(
-            f"{truth_dir}: duplicate reference ids {summarize(details)}; reference_data.zip is "
+            f"{truth_dir}: duplicate reference ids {summarize_duplicates(index.duplicates)}; "
+            "reference_data.zip is "
             "flat, so each MSK_<id>.tif may occur once"
         )
     if not index.by_id:
