@@ -250,6 +250,28 @@ def _blame_target(exc: OSError, scratch: Path, target: Path) -> OSError:
     return exc
 
 
+@contextlib.contextmanager
+def _failures_name_target(scratch: Path, target: Path, *, remove_scratch: bool) -> Iterator[None]:
+    """Re-raise an OSError of the block about ``scratch`` as one naming ``target``.
+
+    The user asked for ``target``; the temporary's name would only confuse. With
+    ``remove_scratch``, any failure (interrupts included) also removes the temporary.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if remove_scratch:
+            _remove_entry(scratch)
+        blamed = _blame_target(exc, scratch, target)
+        if blamed is exc:
+            raise
+        raise blamed from exc
+    except BaseException:
+        if remove_scratch:
+            _remove_entry(scratch)
+        raise
+
+
 def _exists_error(target: Path) -> OutputExistsError:
     return OutputExistsError(f"{target}: already exists; pass --overwrite to replace it")
 
@@ -289,14 +311,9 @@ def publish(scratch: StrPath, target: StrPath, *, overwrite: bool = True) -> Non
         OSError: the flush or the rename failed (the error names ``target``).
     """
     scratch, target = Path(scratch), Path(target)
-    try:
+    with _failures_name_target(scratch, target, remove_scratch=False):
         _fsync_path(scratch)
         _commit(scratch, target, overwrite=overwrite)
-    except OSError as exc:
-        blamed = _blame_target(exc, scratch, target)
-        if blamed is exc:
-            raise
-        raise blamed from exc
 
 
 @contextlib.contextmanager
@@ -322,19 +339,10 @@ def atomic_path(target: StrPath, *, overwrite: bool = True) -> Iterator[Path]:
         raise _exists_error(target)
     remove_stale_temporaries(target)
     scratch = temporary_path(target)
-    try:
+    with _failures_name_target(scratch, target, remove_scratch=True):
         yield scratch
         _fsync_path(scratch)
         _commit(scratch, target, overwrite=overwrite)
-    except OSError as exc:
-        _remove_entry(scratch)
-        blamed = _blame_target(exc, scratch, target)  # name what the user asked for
-        if blamed is exc:
-            raise
-        raise blamed from exc
-    except BaseException:
-        _remove_entry(scratch)
-        raise
 
 
 @contextlib.contextmanager
@@ -410,22 +418,13 @@ def atomic_directory(target: StrPath, *, replace_empty: bool = True) -> Iterator
     check_target(target, folder=True)
     remove_stale_temporaries(target)
     scratch = temporary_path(target)
-    try:
+    with _failures_name_target(scratch, target, remove_scratch=True):
         scratch.mkdir()
         yield scratch
         if replace_empty and target.is_dir() and not target.is_symlink():
             with contextlib.suppress(OSError):
                 target.rmdir()  # fails if not empty: the rename below then reports it
         _commit(scratch, target)
-    except OSError as exc:
-        _remove_entry(scratch)
-        blamed = _blame_target(exc, scratch, target)
-        if blamed is exc:
-            raise
-        raise blamed from exc
-    except BaseException:
-        _remove_entry(scratch)
-        raise
 
 
 @contextlib.contextmanager
