@@ -30,8 +30,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.hostile.test_inputs import header_tiff, png_bomb  # noqa: E402
-from tests.starting_kit.corpus import CORPUS_IDS, write_reference, write_zip  # noqa: E402
+from tests.hostile.test_inputs import header_tiff, png_bomb
+from tests.starting_kit.corpus import CORPUS_IDS, write_reference, write_zip
 
 #: Runs one command and prints its peak RSS (children included) as JSON: a clean measurement.
 MEASURE = """
@@ -68,11 +68,13 @@ def build_cases(root: Path) -> dict[str, Path]:
         root / "fifty.zip", {f"PRED_{61713 + i:06d}.tif": bomb for i in range(50)}
     )
     bomb_zip = root / "zipbomb.zip"
-    with zipfile.ZipFile(bomb_zip, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        with archive.open(first, "w", force_zip64=True) as member:
-            chunk = b"\0" * (1 << 20)
-            for _ in range(512):
-                member.write(chunk)
+    with (
+        zipfile.ZipFile(bomb_zip, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive,
+        archive.open(first, "w", force_zip64=True) as member,
+    ):
+        chunk = b"\0" * (1 << 20)
+        for _ in range(512):
+            member.write(chunk)
     paths["zip bomb (512 MB of zeros)"] = bomb_zip
     return paths
 

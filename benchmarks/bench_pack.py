@@ -23,8 +23,9 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from scoring.pool import default_workers
 from starting_kit.expect import expected_ids

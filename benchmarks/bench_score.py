@@ -31,12 +31,16 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from scoring import metrics  # noqa: E402
-from scoring.evaluate import Pair, count_pairs, score_folders  # noqa: E402
-from scoring.pool import default_workers  # noqa: E402
-from scoring.evaluate import count_pair  # noqa: E402
-from scoring.masks import load_image, load_prediction  # noqa: E402
-from tests.scoring.official import official_score_folders  # noqa: E402
+from scoring import metrics
+from scoring.evaluate import (
+    Pair,
+    count_pair,
+    count_pairs,
+    score_folders,
+)
+from scoring.masks import load_image, load_prediction
+from scoring.pool import default_workers
+from tests.scoring.official import official_score_folders
 
 EXAMPLE_ZIP = REPO / "tests" / "data" / "ign" / "flair1_example_submission_TOY.zip"
 

@@ -32,9 +32,10 @@ import secrets
 import shutil
 import signal
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any, Iterator, List, Optional, Union
+from typing import IO, Any, Union
 
 from scoring.errors import OutputExistsError, OutputPathError
 
@@ -65,7 +66,7 @@ def temporary_path(target: StrPath) -> Path:
     return target.with_name(f".{target.name}.{TEMP_MARKER}-{os.getpid()}-{token}.partial")
 
 
-def owner_pid(entry: StrPath, target: Optional[StrPath] = None) -> Optional[int]:
+def owner_pid(entry: StrPath, target: StrPath | None = None) -> int | None:
     """The pid encoded in a kit temporary's name, or None if the name is not one.
 
     With ``target``, only temporaries of that target count.
@@ -111,7 +112,7 @@ def _remove_entry(path: Path) -> None:
         pass
 
 
-def remove_stale_temporaries(target: StrPath) -> List[Path]:
+def remove_stale_temporaries(target: StrPath) -> list[Path]:
     """Remove the kit's temporaries of ``target`` left by processes that no longer exist.
 
     Only entries named ``.<NAME>.flair-kit-<pid>-<hex>.partial`` beside the target, with a pid that
@@ -122,7 +123,7 @@ def remove_stale_temporaries(target: StrPath) -> List[Path]:
         The removed entries.
     """
     target = Path(target)
-    removed: List[Path] = []
+    removed: list[Path] = []
     prefix = f".{target.name}.{TEMP_MARKER}-"
     try:
         entries = [e for e in os.scandir(target.parent) if e.name.startswith(prefix)]
@@ -350,8 +351,8 @@ def atomic_file(
     target: StrPath,
     mode: str = "wb",
     *,
-    encoding: Optional[str] = None,
-    newline: Optional[str] = None,
+    encoding: str | None = None,
+    newline: str | None = None,
     overwrite: bool = True,
 ) -> Iterator[IO[Any]]:
     """Yield a file object whose content appears at ``target`` only if the block succeeds.
@@ -374,12 +375,13 @@ def atomic_file(
         raise ValueError(f"atomic_file mode {mode!r}; expected 'w' or 'wb'")
     if mode == "w" and encoding is None:
         encoding = "utf-8"
-    with atomic_path(target, overwrite=overwrite) as scratch:
-        # "x": the temporary is ours alone, never an existing file or a link planted there.
-        with open(scratch, mode.replace("w", "x"), encoding=encoding, newline=newline) as sink:
-            yield sink
-            sink.flush()
-            os.fsync(sink.fileno())
+    # "x": the temporary is ours alone, never an existing file or a link planted there.
+    with atomic_path(target, overwrite=overwrite) as scratch, open(
+        scratch, mode.replace("w", "x"), encoding=encoding, newline=newline
+    ) as sink:
+        yield sink
+        sink.flush()
+        os.fsync(sink.fileno())
 
 
 def atomic_write_bytes(target: StrPath, data: bytes) -> None:
@@ -394,7 +396,7 @@ def atomic_write_text(target: StrPath, text: str, *, encoding: str = "utf-8") ->
         sink.write(text)
 
 
-def atomic_write_json(target: StrPath, data: Any, *, indent: Optional[int] = 2) -> None:
+def atomic_write_json(target: StrPath, data: Any, *, indent: int | None = 2) -> None:
     """Write ``data`` as JSON (UTF-8, a final newline) to ``target`` atomically."""
     atomic_write_text(target, json.dumps(data, indent=indent) + "\n")
 
@@ -456,10 +458,10 @@ def scratch_directory(target: StrPath) -> Iterator[Path]:
         _remove_entry(scratch)
 
 
-_main_pid: Optional[int] = None
+_main_pid: int | None = None
 
 
-def _raise_terminated(signum: int, frame: Optional[FrameType]) -> None:
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
     if os.getpid() != _main_pid:
         # A forked worker inherited the handler: die the default way, as its parent expects.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -56,9 +56,13 @@ NUM_SCORED_CLASSES = 12
 MAX_RAW_VALUE = len(RAW_CLASSES)
 
 #: Names of the 13 challenge classes, index order.
-CLASS_NAMES: tuple[str, ...] = tuple(c.name for c in RAW_CLASSES[:NUM_SCORED_CLASSES]) + ("other",)
+CLASS_NAMES: tuple[str, ...] = (
+    *(c.name for c in RAW_CLASSES[:NUM_SCORED_CLASSES]),
+    "other",
+)
 #: Display colours of the 13 challenge classes ('other' is black, as in IGN's display code).
-CLASS_COLOURS: tuple[str, ...] = tuple(c.colour for c in RAW_CLASSES[:NUM_SCORED_CLASSES]) + (
+CLASS_COLOURS: tuple[str, ...] = (
+    *(c.colour for c in RAW_CLASSES[:NUM_SCORED_CLASSES]),
     "#000000",
 )
 

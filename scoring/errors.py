@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Dict, Optional, Tuple
 
 
 class FlairKitError(Exception):
@@ -62,7 +61,7 @@ def summarize(items: list[str] | tuple[str, ...], limit: int = 10) -> str:
 
 
 #: errno -> (what happened, how to fix), for file-system faults reported at the command line.
-_OS_ERROR_ADVICE: Dict[int, Tuple[str, str]] = {
+_OS_ERROR_ADVICE: dict[int, tuple[str, str]] = {
     errno.EROFS: ("the file system is read-only", "choose a folder on a writable disk"),
     errno.EACCES: ("permission denied", "choose a folder you can write to, or fix its permissions"),
     errno.EPERM: (
@@ -117,7 +116,7 @@ _OS_ERROR_ADVICE: Dict[int, Tuple[str, str]] = {
 }
 
 
-def os_error_advice(code: Optional[int]) -> Tuple[str, str]:
+def os_error_advice(code: int | None) -> tuple[str, str]:
     """What an errno means for the user and how to fix it (a pure lookup).
 
     >>> os_error_advice(errno.EROFS)

@@ -12,9 +12,9 @@ import contextlib
 import dataclasses
 import os
 import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image, ImageChops
@@ -68,12 +68,12 @@ class Pair:
 class Pairing:
     """The matched pairs and what did not match."""
 
-    pairs: Tuple[Pair, ...]
-    missing: Tuple[int, ...]
-    extra: Tuple[int, ...]
+    pairs: tuple[Pair, ...]
+    missing: tuple[int, ...]
+    extra: tuple[int, ...]
     #: Warnings about names: files that are not predictions (ignored, as the official scorer
     #: ignores them) and PRED names in another than the official form.
-    notes: Tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def has_domains(self) -> bool:
@@ -81,7 +81,7 @@ class Pairing:
         return bool(self.pairs) and all(p.domain != NO_DOMAIN for p in self.pairs)
 
 
-def _swapped_error(pred_dir: Path, truth_dir: Path) -> Optional[ConfigError]:
+def _swapped_error(pred_dir: Path, truth_dir: Path) -> ConfigError | None:
     """An error when the predictions look like reference masks and the truth like predictions."""
     masks_in_preds = len(index_tiles(pred_dir, "mask").by_id)
     preds_in_truth = len(index_tiles(truth_dir, "pred").by_id)
@@ -95,7 +95,7 @@ def _swapped_error(pred_dir: Path, truth_dir: Path) -> Optional[ConfigError]:
     )
 
 
-def _name_notes(unmatched: Sequence[Path], root: Path, preds: Dict[int, Path]) -> Tuple[str, ...]:
+def _name_notes(unmatched: Sequence[Path], root: Path, preds: dict[int, Path]) -> tuple[str, ...]:
     """Warnings about the names of a submission (the official scorer ignores other names)."""
     notes = []
     others = [
@@ -226,7 +226,7 @@ def count_pair(pair: Pair) -> np.ndarray:
     return count_pair_and_form(pair)[0]
 
 
-def form_problem(image: Image.Image) -> Optional[str]:
+def form_problem(image: Image.Image) -> str | None:
     """Name what is wrong with a decodable prediction's form only (same classes once decoded).
 
     The official scorer decodes these exactly as it decodes the official format, so they score
@@ -241,7 +241,7 @@ def form_problem(image: Image.Image) -> Optional[str]:
     return None
 
 
-def count_pair_and_form(pair: Pair) -> Tuple[np.ndarray, Optional[str]]:
+def count_pair_and_form(pair: Pair) -> tuple[np.ndarray, str | None]:
     """Count one pair (see :func:`count_pair`) and name a problem of its prediction's form.
 
     The common case (two 8-bit single-band images) never leaves Pillow's C code: both images go
@@ -291,9 +291,9 @@ def count_pair_and_form(pair: Pair) -> Tuple[np.ndarray, Optional[str]]:
     return metrics.pair_histogram(truth, pred_codes), form
 
 
-ChunkResult = Dict[str, Tuple[int, np.ndarray]]
+ChunkResult = dict[str, tuple[int, np.ndarray]]
 #: (form problem, prediction path) of each pair whose prediction's form is not the official one.
-FormNotes = List[Tuple[str, str]]
+FormNotes = list[tuple[str, str]]
 
 
 def _add_counts(total: ChunkResult, domain: str, count: int, histogram: np.ndarray) -> None:
@@ -304,7 +304,7 @@ def _add_counts(total: ChunkResult, domain: str, count: int, histogram: np.ndarr
         total[domain] = (previous[0] + count, previous[1] + histogram)
 
 
-def _count_chunk(pairs: Sequence[Pair]) -> Tuple[ChunkResult, FormNotes]:
+def _count_chunk(pairs: Sequence[Pair]) -> tuple[ChunkResult, FormNotes]:
     """Code histograms of a chunk of pairs, one per domain, with patch counts and form notes."""
     result: ChunkResult = {}
     notes: FormNotes = []
@@ -319,10 +319,10 @@ def _count_chunk(pairs: Sequence[Pair]) -> Tuple[ChunkResult, FormNotes]:
 def count_pairs(
     pairs: Sequence[Pair],
     *,
-    workers: Optional[int] = None,
-    progress: Optional[ProgressCallback] = None,
-    form_notes: Optional[FormNotes] = None,
-) -> Dict[str, Tuple[int, np.ndarray]]:
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+    form_notes: FormNotes | None = None,
+) -> dict[str, tuple[int, np.ndarray]]:
     """Count every pair into per-domain code histograms, in parallel when it pays.
 
     Args:
@@ -342,7 +342,7 @@ def count_pairs(
     total: ChunkResult = {}
     done = 0
 
-    def merge(chunk: Sequence[Pair], counted: Tuple[ChunkResult, FormNotes]) -> None:
+    def merge(chunk: Sequence[Pair], counted: tuple[ChunkResult, FormNotes]) -> None:
         nonlocal done
         result, notes = counted
         if form_notes is not None:
@@ -360,9 +360,9 @@ def count_pairs(
 def score_pairs(
     pairing: Pairing,
     *,
-    workers: Optional[int] = None,
-    progress: Optional[ProgressCallback] = None,
-    warnings: Tuple[str, ...] = (),
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+    warnings: tuple[str, ...] = (),
 ) -> ScoreReport:
     """Score matched pairs into a frozen report (per-domain when the truth layout allows it).
 
@@ -390,9 +390,9 @@ def score_pairs(
     return dataclasses.replace(report, warnings=report.warnings + extra) if extra else report
 
 
-def form_warnings(notes: FormNotes) -> Tuple[str, ...]:
+def form_warnings(notes: FormNotes) -> tuple[str, ...]:
     """One warning per kind of form problem, with the count and the first files."""
-    by_kind: Dict[str, List[str]] = {}
+    by_kind: dict[str, list[str]] = {}
     for kind, path in notes:
         by_kind.setdefault(kind, []).append(path)
     return tuple(
@@ -403,7 +403,7 @@ def form_warnings(notes: FormNotes) -> Tuple[str, ...]:
     )
 
 
-def one_based_warning(report: ScoreReport) -> Tuple[str, ...]:
+def one_based_warning(report: ScoreReport) -> tuple[str, ...]:
     """A warning when the predictions look 1-based (the trap that scores about 0.006).
 
     The heuristic (the one ``flair-kit validate`` applies): no pixel of class 0 in any file while
@@ -418,14 +418,16 @@ def one_based_warning(report: ScoreReport) -> Tuple[str, ...]:
     as_is = int(np.trace(confusion)) / total
     shifted = int(np.trace(confusion[:, 1:])) / total  # prediction k+1 against truth k
     return (
-        "no pixel of class 0 (building) in any prediction while values 1..12 occur: the values "
-        "look 1-based (raw labels, or argmax + 1?); class 0 covers 3-9% of every FLAIR test set. "
-        f"Pixel agreement with the truth: {as_is:.1%} as submitted, {shifted:.1%} with every value "
-        "shifted down by 1; predictions must be class indices 0..12",
+        (
+            "no pixel of class 0 (building) in any prediction while values 1..12 occur: the values "
+            "look 1-based (raw labels, or argmax + 1?); class 0 covers 3-9% of every FLAIR test "
+            f"set. Pixel agreement with the truth: {as_is:.1%} as submitted, {shifted:.1%} with "
+            "every value shifted down by 1; predictions must be class indices 0..12"
+        ),
     )
 
 
-def subset_warnings(pairing: Pairing) -> Tuple[str, ...]:
+def subset_warnings(pairing: Pairing) -> tuple[str, ...]:
     """Warnings that say a --subset score is not a full-test-set score."""
     notes = []
     if pairing.missing:
@@ -441,14 +443,16 @@ def subset_warnings(pairing: Pairing) -> Tuple[str, ...]:
     return tuple(notes)
 
 
-def dropped_warning(report: ScoreReport) -> Tuple[str, ...]:
+def dropped_warning(report: ScoreReport) -> tuple[str, ...]:
     """A warning when prediction values outside 0..12 were silently dropped, as CodaLab does."""
     if not report.dropped_pixels:
         return ()
     return (
-        f"{report.dropped_pixels} prediction pixels hold values outside 0..12 and were dropped "
-        "from the confusion matrix, as the official scorer drops them; predictions must be "
-        "class indices 0..12",
+        (
+            f"{report.dropped_pixels} prediction pixels hold values outside 0..12 and were "
+            "dropped from the confusion matrix, as the official scorer drops them; predictions "
+            "must be class indices 0..12"
+        ),
     )
 
 
@@ -456,9 +460,9 @@ def score_folders(
     predictions: Path,
     truth: Path,
     *,
-    workers: Optional[int] = None,
+    workers: int | None = None,
     subset: bool = False,
-    progress: Optional[ProgressCallback] = None,
+    progress: ProgressCallback | None = None,
 ) -> ScoreReport:
     """Score a folder or zip of predictions against a folder of reference masks.
 

@@ -11,7 +11,7 @@ import os
 import stat
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -40,10 +40,10 @@ PRED_FORMAT_HINT = (
     "e.g. PIL.Image.fromarray(pred.astype('uint8')).save(path, compression='tiff_lzw')"
 )
 
-Size = Tuple[int, int]
+Size = tuple[int, int]
 
 
-def decode_budget(expected_size: Optional[Size] = None) -> int:
+def decode_budget(expected_size: Size | None = None) -> int:
     """Bytes an image may take once decoded: :data:`MAX_DECODED_BYTES`, or more for a large
     expected size (4 bytes per expected pixel).
 
@@ -82,7 +82,7 @@ def _open_nonblocking(path: str, flags: int) -> int:
     return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
 
 
-def special_file_kind(mode: int) -> Optional[str]:
+def special_file_kind(mode: int) -> str | None:
     """Name the kind of a non-regular file from its ``st_mode`` (None for a regular file).
 
     >>> special_file_kind(stat.S_IFIFO), special_file_kind(stat.S_IFREG) is None
@@ -107,7 +107,7 @@ class OversizeImageError(DataError):
     """An image's header declares more pixels than the decode budget (nothing was decoded)."""
 
 
-def check_header(image: Image.Image, path: object, expected_size: Optional[Size] = None) -> None:
+def check_header(image: Image.Image, path: object, expected_size: Size | None = None) -> None:
     """Refuse an opened image whose header declares more pixels than decoding may cost.
 
     Only the header has been read: width, height, bands and sample format (Pillow's mode). Nothing
@@ -137,9 +137,9 @@ class ImageSizeMismatch(DataError):
 
 
 def load_image(
-    source: Union[Path, BinaryIO],
+    source: Path | BinaryIO,
     *,
-    expected_size: Optional[Size] = None,
+    expected_size: Size | None = None,
     require_size: bool = False,
     label: object = None,
 ) -> Image.Image:
@@ -175,7 +175,9 @@ def load_image(
                     )
                 check_header(image, path, expected_size)
                 image.load()
-                return image
+                # Typed here: Pillow's __enter__ returns Self, which is Any for Python < 3.11.
+                decoded: Image.Image = image
+                return decoded
     except DataError:
         raise
     except Exception as exc:  # Pillow signals bad files with many exception types.
@@ -186,7 +188,7 @@ def load_image(
             handle.close()
 
 
-def decode_image(source: Union[Path, BinaryIO], *, expected_size: Optional[Size] = None) -> NDArray:
+def decode_image(source: Path | BinaryIO, *, expected_size: Size | None = None) -> NDArray[Any]:
     """Decode an image file with Pillow into a numpy array (H, W) or (H, W, bands).
 
     Args:
@@ -199,7 +201,7 @@ def decode_image(source: Union[Path, BinaryIO], *, expected_size: Optional[Size]
     return np.asarray(load_image(source, expected_size=expected_size))
 
 
-def check_reference_mask(array: NDArray, path: Path) -> NDArray[np.uint8]:
+def check_reference_mask(array: NDArray[Any], path: Path) -> NDArray[np.uint8]:
     """Accept a decoded reference mask only if it is one band of uint8 raw labels.
 
     Raises:
@@ -216,7 +218,7 @@ def check_reference_mask(array: NDArray, path: Path) -> NDArray[np.uint8]:
     return array
 
 
-def check_prediction(array: NDArray, path: Path) -> NDArray:
+def check_prediction(array: NDArray[Any], path: Path) -> NDArray[Any]:
     """Accept a decoded prediction only if it has one band (values are judged by the metric).
 
     Raises:
@@ -231,7 +233,7 @@ def check_prediction(array: NDArray, path: Path) -> NDArray:
 
 
 def load_prediction(
-    path: Path, *, expected_size: Optional[Size] = None, reference: str = "its reference mask"
+    path: Path, *, expected_size: Size | None = None, reference: str = "its reference mask"
 ) -> Image.Image:
     """:func:`load_image` for a participant's file: a decoding failure is the submission's fault.
 
@@ -264,7 +266,7 @@ def read_reference_mask(path: Path) -> NDArray[np.uint8]:
     return check_reference_mask(decode_image(path), path)
 
 
-def read_prediction(path: Path) -> NDArray:
+def read_prediction(path: Path) -> NDArray[Any]:
     """Read a predicted mask ``PRED_<id>.tif`` as decoded, without any value change.
 
     Raises:

@@ -17,7 +17,7 @@ confusion matrix, the dropped pixels and the raw-0 truth pixels exactly (:func:`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -75,7 +75,7 @@ def truth_to_index(raw: NDArray[np.uint8]) -> NDArray[np.uint8]:
     return TRUTH_LUT[raw]
 
 
-def prediction_to_codes(pred: NDArray) -> NDArray[np.uint8]:
+def prediction_to_codes(pred: NDArray[Any]) -> NDArray[np.uint8]:
     """Turn a decoded prediction of any numeric dtype into bytes, marking dropped pixels 255.
 
     Values 0..12 are kept; every other value (13..255, negatives, 256 and above in wider dtypes) is

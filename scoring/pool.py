@@ -117,7 +117,8 @@ def run_chunked(
         for chunk in chunks:
             try:
                 result = next(results)
-            except Exception as exc:  # a worker's error (an invalid file): stop the others
+            # A worker's error (an invalid file), of whatever type: stop the others, raise it after.
+            except Exception as exc:  # noqa: BLE001 (re-raised once the pool is drained)
                 failure = failure or exc
                 stop.set()
                 continue

@@ -21,7 +21,6 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
 
 from scoring.atomic import (
     check_target,
@@ -47,7 +46,7 @@ SUBMISSION_PREFIX = "Invalid submission: "
 ORGANISER_PREFIX = "Scoring program error (organiser's reference data, not your submission): "
 
 
-def write_outputs(output_dir: Path, files: Dict[str, str]) -> None:
+def write_outputs(output_dir: Path, files: dict[str, str]) -> None:
     """Write every ``name -> text`` file into ``output_dir``: all of them, or none.
 
     Each file goes to its own temporary first; the renames start only once all are written and
@@ -60,8 +59,8 @@ def write_outputs(output_dir: Path, files: Dict[str, str]) -> None:
     for target in targets:
         check_target(target)
         remove_stale_temporaries(target)
-    scratches: List[Path] = []
-    published: List[Path] = []
+    scratches: list[Path] = []
+    published: list[Path] = []
     try:
         for target, text in zip(targets, files.values()):
             scratches.append(temporary_path(target))
@@ -80,7 +79,7 @@ def write_outputs(output_dir: Path, files: Dict[str, str]) -> None:
         raise
 
 
-def _discard(paths: List[Path]) -> None:
+def _discard(paths: list[Path]) -> None:
     for path in paths:
         with contextlib.suppress(OSError):
             os.unlink(path)
@@ -115,7 +114,7 @@ def run(input_dir: Path, output_dir: Path) -> str:
     return render_text(report)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:

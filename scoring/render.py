@@ -9,7 +9,7 @@ import html
 import json
 import math
 import re
-from typing import Any, Dict, List
+from typing import Any
 
 import numpy as np
 
@@ -23,18 +23,18 @@ def _slug(name: str) -> str:
 
 #: Leaderboard keys, in column order: mIoU first, then the 12 scored classes' IoU.
 #: Every key is at most 36 characters (Codabench's limit).
-LEADERBOARD_KEYS: List[str] = ["miou"] + [
+LEADERBOARD_KEYS: list[str] = ["miou"] + [
     f"iou_{_slug(name)}" for name in CLASS_NAMES[:NUM_SCORED_CLASSES]
 ]
 #: Keys written after the leaderboard columns; platforms ignore keys without a column.
-EXTRA_KEYS: List[str] = ["overall_accuracy", "n_patches", "dropped_pixels"]
+EXTRA_KEYS: list[str] = ["overall_accuracy", "n_patches", "dropped_pixels"]
 
 
 def _fmt(value: float, digits: int = 4) -> str:
     return "-" if math.isnan(value) else f"{value:.{digits}f}"
 
 
-def leaderboard_scores(report: ScoreReport) -> Dict[str, float]:
+def leaderboard_scores(report: ScoreReport) -> dict[str, float]:
     """The numbers a leaderboard shows. NaN (a class absent from truth and predictions) is 0.0.
 
     Platforms parse every value as a float and break on NaN, so absent classes are written as 0.
@@ -66,7 +66,7 @@ def scores_json(report: ScoreReport) -> str:
     The report's warnings (1-based values, dropped pixels, problems of form) follow under
     ``"warnings"`` when there are any; Codabench keeps only the leaderboard's column keys.
     """
-    data: Dict[str, Any] = dict(leaderboard_scores(report))
+    data: dict[str, Any] = dict(leaderboard_scores(report))
     if report.warnings:
         data["warnings"] = list(report.warnings)
     return json.dumps(data, indent=2) + "\n"
@@ -76,9 +76,11 @@ def render_text(report: ScoreReport) -> str:
     """A readable table: headline, per-class scores, per-domain scores (warnings go to stderr)."""
     out = [
         f"mIoU (official, classes 0..11): {_fmt(report.miou, 5)}",
-        f"patches: {report.n_patches}   overall accuracy: {_fmt(report.overall_accuracy)}   "
-        f"dropped prediction pixels: {report.dropped_pixels}   "
-        f"raw-0 truth pixels: {report.raw_zero_truth_pixels}",
+        (
+            f"patches: {report.n_patches}   overall accuracy: {_fmt(report.overall_accuracy)}   "
+            f"dropped prediction pixels: {report.dropped_pixels}   "
+            f"raw-0 truth pixels: {report.raw_zero_truth_pixels}"
+        ),
         "",
         f"{'class':<24}{'IoU':>8}{'precision':>11}{'recall':>8}{'F1':>8}{'truth px':>12}",
     ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 
-def finite_or_none(value: float) -> Optional[float]:
+def finite_or_none(value: float) -> float | None:
     """JSON has no NaN: absent values become null.
 
     >>> finite_or_none(float("nan")) is None, finite_or_none(0.5)
@@ -42,7 +42,7 @@ class ClassScore:
     predicted_pixels: int
     scored: bool
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; NaN becomes null."""
         return {
             "index": self.index,
@@ -57,7 +57,7 @@ class ClassScore:
         }
 
 
-def class_scores(confusion: NDArray[np.int64]) -> Tuple[ClassScore, ...]:
+def class_scores(confusion: NDArray[np.int64]) -> tuple[ClassScore, ...]:
     """Per-class IoU, precision, recall and F1 of a 13x13 confusion matrix."""
     iou = metrics.iou_per_class(confusion)
     precision = metrics.precision_per_class(confusion)
@@ -99,7 +99,7 @@ class DomainScore:
         """The official mIoU restricted to this domain's patches."""
         return metrics.mean_iou_score(self.confusion)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         iou = metrics.iou_per_class(self.confusion)
         return {
@@ -118,8 +118,8 @@ class ScoreReport:
     n_patches: int
     dropped_pixels: int
     raw_zero_truth_pixels: int
-    per_domain: Tuple[DomainScore, ...] = ()
-    warnings: Tuple[str, ...] = field(default=())
+    per_domain: tuple[DomainScore, ...] = ()
+    warnings: tuple[str, ...] = field(default=())
 
     @classmethod
     def from_counts(
@@ -128,9 +128,9 @@ class ScoreReport:
         n_patches: int,
         dropped_pixels: int,
         raw_zero_truth_pixels: int,
-        per_domain: Optional[Dict[str, Tuple[int, NDArray[np.int64]]]] = None,
-        warnings: Tuple[str, ...] = (),
-    ) -> "ScoreReport":
+        per_domain: dict[str, tuple[int, NDArray[np.int64]]] | None = None,
+        warnings: tuple[str, ...] = (),
+    ) -> ScoreReport:
         """Freeze counts into a report; ``per_domain`` maps domain -> (patches, confusion)."""
         domains = tuple(
             DomainScore(name, count, _frozen(matrix))
@@ -156,11 +156,11 @@ class ScoreReport:
         return metrics.overall_accuracy(self.confusion)
 
     @property
-    def per_class(self) -> Tuple[ClassScore, ...]:
+    def per_class(self) -> tuple[ClassScore, ...]:
         """Per-class scores, index order."""
         return class_scores(self.confusion)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """The JSON report of ``flair-kit score --json`` (NaN written as null)."""
         return {
             "miou": finite_or_none(self.miou),
@@ -180,4 +180,4 @@ class ScoreReport:
         }
 
 
-__all__: List[str] = ["ClassScore", "DomainScore", "ScoreReport", "class_scores"]
+__all__: list[str] = ["ClassScore", "DomainScore", "ScoreReport", "class_scores"]

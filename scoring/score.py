@@ -17,7 +17,7 @@ else:
     sys.path = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE]
 sys.path.insert(0, PACKAGE_PARENT)
 
-from scoring.program import main  # noqa: E402  (needs the path set above)
+from scoring.program import main  # after the sys.path set-up above, which it needs
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -19,8 +19,9 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import NamedTuple
 
 from scoring.errors import MissingFileError, summarize
 
@@ -98,7 +99,7 @@ def looks_official(name: str, kind: str) -> bool:
     return fnmatch.fnmatchcase(name, OFFICIAL_GLOBS[kind])
 
 
-def tile_id(name: str, kind: str) -> Optional[int]:
+def tile_id(name: str, kind: str) -> int | None:
     """Return the integer id of a file name of the given kind, or None if the name does not match.
 
     Args:
@@ -126,9 +127,9 @@ def walk_files(root: Path) -> Iterator[Path]:
 class TileIndex(NamedTuple):
     """Files of one kind found under a folder, indexed by id."""
 
-    by_id: Dict[int, Path]
-    duplicates: Dict[int, List[Path]]
-    unmatched: List[Path]
+    by_id: dict[int, Path]
+    duplicates: dict[int, list[Path]]
+    unmatched: list[Path]
 
 
 def index_tiles(root: Path, kind: str) -> TileIndex:
@@ -142,9 +143,9 @@ def index_tiles(root: Path, kind: str) -> TileIndex:
     """
     if not root.is_dir():
         raise MissingFileError(f"{root}: folder not found; expected a folder of {KIND_NAMES[kind]} files")
-    by_id: Dict[int, Path] = {}
-    duplicates: Dict[int, List[Path]] = {}
-    unmatched: List[Path] = []
+    by_id: dict[int, Path] = {}
+    duplicates: dict[int, list[Path]] = {}
+    unmatched: list[Path] = []
     for path in walk_files(root):
         tile = tile_id(path.name, kind)
         if tile is None:
@@ -156,7 +157,7 @@ def index_tiles(root: Path, kind: str) -> TileIndex:
     return TileIndex(by_id, duplicates, unmatched)
 
 
-def domain_zone(path: Path) -> Optional[Tuple[str, str]]:
+def domain_zone(path: Path) -> tuple[str, str] | None:
     """Return ``(domain, zone)`` when ``path`` sits in the dataset layout ``<D>/<Z>/<leaf>/<file>``.
 
     >>> domain_zone(Path("labels/D012_2019/Z10_UU/msk/MSK_062613.tif"))

@@ -17,7 +17,7 @@ import zipfile
 import zlib
 from collections import Counter
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, List, NamedTuple, Optional
+from typing import IO, NamedTuple
 
 from scoring.errors import SubmissionError, summarize
 from scoring.masks import special_file_kind
@@ -70,7 +70,7 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
     return stat.S_ISLNK(mode)
 
 
-def _unsafe_path_reason(name: str) -> Optional[str]:
+def _unsafe_path_reason(name: str) -> str | None:
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
         return "absolute path"
     parts = PurePosixPath(name.replace("\\", "/")).parts
@@ -79,7 +79,7 @@ def _unsafe_path_reason(name: str) -> Optional[str]:
     return None
 
 
-def entry_name_problem(name: str) -> Optional[str]:
+def entry_name_problem(name: str) -> str | None:
     """Say why an entry name cannot be extracted faithfully by the platform, or None.
 
     The platform extracts with a plain ``extractall`` and the official scorer globs the result,
@@ -137,7 +137,7 @@ def is_debris(name: str) -> bool:
     return any(is_ignored_name(part) for part in PurePosixPath(name).parts)
 
 
-def read_listing(path: Path) -> List[zipfile.ZipInfo]:
+def read_listing(path: Path) -> list[zipfile.ZipInfo]:
     """Read a zip's central directory.
 
     Raises:
@@ -164,13 +164,13 @@ def read_listing(path: Path) -> List[zipfile.ZipInfo]:
         raise SubmissionError(f"{path}: not a readable zip archive ({reason})") from exc
 
 
-def structure_problems(infos: List[zipfile.ZipInfo]) -> List[ZipProblem]:
+def structure_problems(infos: list[zipfile.ZipInfo]) -> list[ZipProblem]:
     """Problems of the archive's tree: repeated names, and a name that is a file and a folder.
 
     ``extractall`` writes a repeated name twice (the last copy wins, so what is scored is not what
     was checked) and fails on a file that another entry needs as a folder.
     """
-    problems: List[ZipProblem] = []
+    problems: list[ZipProblem] = []
     counts = Counter(info.filename for info in infos)
     for name, count in sorted(counts.items()):
         if count > 1:
@@ -182,7 +182,7 @@ def structure_problems(infos: List[zipfile.ZipInfo]) -> List[ZipProblem]:
                     "extracted); re-create the zip with flair-kit pack",
                 )
             )
-    folders = set()
+    folders: set[str] = set()
     for name in counts:
         parts = PurePosixPath(name).parts
         folders.update("/".join(parts[:i]) for i in range(1, len(parts)))
@@ -201,7 +201,7 @@ def structure_problems(infos: List[zipfile.ZipInfo]) -> List[ZipProblem]:
     return problems
 
 
-def inspect_zip(path: Path, limits: ZipLimits = DEFAULT_LIMITS) -> List[ZipProblem]:
+def inspect_zip(path: Path, limits: ZipLimits = DEFAULT_LIMITS) -> list[ZipProblem]:
     """List every safety problem of a zip without extracting anything.
 
     This is the one check both ``flair-kit validate`` and ``flair-kit score`` (through
@@ -211,7 +211,7 @@ def inspect_zip(path: Path, limits: ZipLimits = DEFAULT_LIMITS) -> List[ZipProbl
         SubmissionError: the file is not a readable zip at all.
     """
     infos = read_listing(path)
-    problems: List[ZipProblem] = []
+    problems: list[ZipProblem] = []
     if len(infos) > limits.max_entries:
         problems.append(
             ZipProblem("error", "", f"{len(infos)} entries, more than the cap of {limits.max_entries}")
@@ -316,7 +316,7 @@ def extract_zip_safely(path: Path, destination: Path, limits: ZipLimits = DEFAUL
     _extract_checked(path, destination.resolve(), limits)
 
 
-def _read_chunk(source: BinaryIO, path: Path, name: str) -> bytes:
+def _read_chunk(source: IO[bytes], path: Path, name: str) -> bytes:
     try:
         return source.read(1 << 20)
     except UNREADABLE_ZIP as exc:

@@ -602,10 +602,11 @@ def find_split(root: Path, split: Split, *, dataset: Dataset = "flair1") -> list
             f"{images}: folder not found; a {dataset} dataset folder holds {folders.images}/ "
             f"(make a toy one with `flair-kit toy-data {root} --dataset {dataset}`)"
         )
-    masks: Path | None = root / folders.masks
-    if not masks.is_dir():
+    masks_folder = root / folders.masks
+    masks: Path | None = masks_folder
+    if not masks_folder.is_dir():
         if folders.masks_required:
-            raise MissingFileError(f"{masks}: folder not found; {split} masks are required")
+            raise MissingFileError(f"{masks_folder}: folder not found; {split} masks are required")
         masks = None
     sentinel = centroids = None
     if folders.sentinel is not None:

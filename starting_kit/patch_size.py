@@ -61,5 +61,5 @@ def expected_patch_size(expect: str | Path | None, size: int | None = None) -> i
                 f"{first}: the --expect folder's patches are {width}x{height} pixels, expected "
                 "square patches; pass --size"
             )
-        return width
+        return int(width)  # rasterio ships no types
     return FLAIR_PATCH_SIZE

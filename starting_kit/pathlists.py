@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
-from typing import List, NamedTuple, Optional, Sequence
+from typing import NamedTuple
 
 from scoring.errors import DataError, MissingFileError
 from scoring.tiles import domain_zone, tile_id
-
 
 #: A path list larger than this is refused unread (IGN's largest, the full test list, is 2 MB).
 MAX_PATH_LIST_BYTES = 256 * 10**6
@@ -26,13 +26,13 @@ class PathRow(NamedTuple):
 
     line: int
     image: PurePosixPath
-    mask: Optional[PurePosixPath]
+    mask: PurePosixPath | None
     tile: int
-    domain: Optional[str]
-    zone: Optional[str]
+    domain: str | None
+    zone: str | None
 
 
-def read_path_list(path: Path) -> List[PathRow]:
+def read_path_list(path: Path) -> list[PathRow]:
     """Parse an official path csv (CRLF or LF, with or without the mask column).
 
     Raises:
@@ -42,7 +42,7 @@ def read_path_list(path: Path) -> List[PathRow]:
     """
     if not path.is_file():
         raise MissingFileError(f"{path}: path list not found")
-    rows: List[PathRow] = []
+    rows: list[PathRow] = []
     text = _read_csv_text(path)
     for line_number, fields in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
         fields = [f.strip() for f in fields]
@@ -111,10 +111,10 @@ def _read_csv_text(path: Path) -> str:
             f"{path}: not UTF-8 (byte 0x{data[exc.start]:02x} at byte offset {exc.start}); "
             f"{expected}; re-save the file as UTF-8"
         ) from None
-    return text[1:] if text.startswith("\ufeff") else text  # a BOM from spreadsheet tools
+    return text.removeprefix("\ufeff")  # a BOM from spreadsheet tools
 
 
-def format_path_list(rows: Sequence[tuple]) -> str:
+def format_path_list(rows: Sequence[tuple[object, object]]) -> str:
     """Render ``(image_path, mask_path)`` rows the official way: sorted, comma, CRLF, no header."""
     lines = sorted(f"{image},{mask}" for image, mask in rows)
     return "".join(f"{line}\r\n" for line in lines)

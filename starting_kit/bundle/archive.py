@@ -11,7 +11,6 @@ import shutil
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Union
 
 from PIL import Image
 
@@ -36,7 +35,7 @@ PROGRAM_METADATA = (
     "scores.json and detailed_results.html\n"
 )
 
-Source = Union[bytes, Path]
+Source = bytes | Path
 
 
 def _zip_info(name: str, compress: int) -> zipfile.ZipInfo:

@@ -207,7 +207,7 @@ class _Checker:
         try:
             with Image.open(io.BytesIO(data)) as image:
                 image.verify()
-        except Exception as exc:  # Pillow signals bad files with many exception types.
+        except Exception as exc:  # noqa: BLE001 (Pillow signals bad files with many exception types)
             self.error(f"{key}: {name} is not a readable image ({exc})")
 
     def nested(self, name: Any, what: str, *, allow_folder: bool) -> Files | None:
@@ -336,7 +336,7 @@ class _Checker:
                     unreadable.append(f"{name} (mode {mode})")
                     continue
                 read_reference_mask(io.BytesIO(files[name]))  # type: ignore[arg-type]
-            except Exception:  # Pillow signals bad files with many exception types.
+            except Exception:  # noqa: BLE001 (Pillow signals bad files with many exception types)
                 unreadable.append(f"{name} (not decodable)")
         if unreadable:
             self.error(

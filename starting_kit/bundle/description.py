@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import re
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from scoring.classes import CLASS_NAMES, NUM_SCORED_CLASSES
 from scoring.errors import ConfigError
@@ -96,7 +97,7 @@ def leaderboard_columns() -> tuple[LeaderboardColumn, ...]:
     precisions = [5] + [4] * NUM_SCORED_CLASSES
     return tuple(
         LeaderboardColumn(key, title, precision)
-        for key, title, precision in zip(LEADERBOARD_KEYS, titles, precisions)
+        for key, title, precision in zip(LEADERBOARD_KEYS, titles, precisions, strict=True)
     )
 
 
@@ -229,7 +230,8 @@ def describe(dataset: str, **options: object) -> CompetitionDescription:
         ),
         start=facts.original_start,
     )
-    chosen = {name: value for name, value in options.items() if value is not None}
+    # Any: each option has its field's own type; replace() below checks them.
+    chosen: dict[str, Any] = {name: value for name, value in options.items() if value is not None}
     for name in ("start", "end"):
         if isinstance(chosen.get(name), str):
             chosen[name] = parse_date(str(chosen[name]), name)

@@ -173,7 +173,7 @@ def codabench_yaml(desc: CompetitionDescription) -> dict[str, Any]:
     }
 
 
-class _BundleDumper(yaml.SafeDumper):
+class _BundleDumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no types
     """A safe dumper whose first anchor, the shared leaderboard, is named ``RESULTS``."""
 
     def generate_anchor(self, node: yaml.Node) -> str:
@@ -186,7 +186,7 @@ class _BundleDumper(yaml.SafeDumper):
 
 def dump_yaml(data: dict[str, Any]) -> str:
     """Dump deterministically: insertion order, block style, UTF-8 text, no line wrapping."""
-    return yaml.dump(
+    text: str = yaml.dump(  # a str, as no stream is given (PyYAML ships no types)
         data,
         Dumper=_BundleDumper,
         sort_keys=False,
@@ -194,3 +194,4 @@ def dump_yaml(data: dict[str, Any]) -> str:
         allow_unicode=True,
         width=1000,
     )
+    return text

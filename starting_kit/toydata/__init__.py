@@ -56,10 +56,10 @@ import errno
 import json
 import os
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -311,13 +311,13 @@ class _Writer:
         """
         domain, zone = plans[0].domain, plans[0].zone
         if self.dataset == "flair1":
-            for plan, index in zip(plans, indices):
+            for plan, index in zip(plans, indices, strict=True):
                 self.patch(plan, index)
             return
         rng = np.random.default_rng([self.seed, _crc(f"{domain}-{zone}"), _ZONE_STREAM])
         grid = sentinel.superarea_grid(rng, [p.centroid for p in plans])
         counts = np.zeros((len(scene.MEANS), grid.height, grid.width), dtype=np.float32)
-        for plan, index, centroid in zip(plans, indices, grid.centroids):
+        for plan, index, centroid in zip(plans, indices, grid.centroids, strict=True):
             labels = self.patch(plan, index)
             counts += sentinel.footprint_counts(grid, plan.centroid, labels)
             self.centroids[plan.tile] = centroid

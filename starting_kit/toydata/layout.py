@@ -71,7 +71,7 @@ class PatchPlan:
 
 def reference_metadata() -> dict[str, dict[str, Any]]:
     """IGN's real FLAIR #1 toy metadata (250 entries), in file order (sorted by id)."""
-    text = resources.files("starting_kit").joinpath("data", REFERENCE_METADATA).read_text("utf-8")
+    text = (resources.files("starting_kit") / "data" / REFERENCE_METADATA).read_text("utf-8")
     loaded: dict[str, dict[str, Any]] = json.loads(text)
     return loaded
 
@@ -113,7 +113,7 @@ def _grid_offset(anchor: int, tile: int) -> tuple[int, int]:
 
 
 def _extend(
-    base: list[PatchPlan], extra: int, split: Split, id_range: tuple[int, int], used: set
+    base: list[PatchPlan], extra: int, split: Split, id_range: tuple[int, int], used: set[int]
 ) -> list[PatchPlan]:
     """Add ``extra`` patches next to the existing ones, zone by zone, in the id/grid scheme."""
     zones: dict[tuple[str, str], list[PatchPlan]] = {}
@@ -167,7 +167,7 @@ def _extend(
 
 
 def _select(
-    base: list[PatchPlan], count: int, split: Split, id_range: tuple[int, int], used: set
+    base: list[PatchPlan], count: int, split: Split, id_range: tuple[int, int], used: set[int]
 ) -> list[PatchPlan]:
     if count <= len(base):
         return evenly_spread(base, count)

@@ -89,12 +89,12 @@ def class_prior(letters: str) -> np.ndarray:
     (1.0, 11)
     """
     prior = np.zeros(MAX_RAW_VALUE + 1, dtype=np.float64)
-    for letter, share in zip(letters[:2], (0.6, 0.4)):
+    for letter, share in zip(letters[:2], (0.6, 0.4), strict=False):
         weights = PRIORS.get(letter, PRIORS["N"])
         total = sum(weights.values())
         for value, weight in weights.items():
             prior[value] += share * weight / total
-    return prior / prior.sum()
+    return prior / float(prior.sum())
 
 
 def urbanity(letters: str) -> float:
@@ -103,7 +103,7 @@ def urbanity(letters: str) -> float:
     >>> urbanity("UU"), urbanity("UA"), urbanity("AU"), urbanity("NF")
     (1.0, 0.6, 0.4, 0.0)
     """
-    return float(sum(share for letter, share in zip(letters[:2], (0.6, 0.4)) if letter == "U"))
+    return float(sum(share for letter, share in zip(letters[:2], (0.6, 0.4), strict=False) if letter == "U"))
 
 
 @functools.lru_cache(maxsize=64)
@@ -128,7 +128,7 @@ def smooth_noise(rng: np.random.Generator, height: int, width: int, cell: float)
     rows = max(2, min(height + 1, math.ceil(height / max(cell, 1e-6)) + 1))
     cols = max(2, min(width + 1, math.ceil(width / max(cell, 1e-6)) + 1))
     grid = rng.standard_normal((rows, cols)).astype(np.float32)
-    field = _interpolation(height, rows) @ grid @ _interpolation(width, cols).T
+    field: np.ndarray = _interpolation(height, rows) @ grid @ _interpolation(width, cols).T
     std = float(field.std())
     return field / std if std > 0 else field
 
@@ -331,7 +331,8 @@ def _stripes(scene: Scene, where: np.ndarray, size: int, period: float) -> np.nd
     rows, cols = np.nonzero(where)
     angles = np.asarray(scene.angle, dtype=np.float32)[scene.regions[rows, cols]]
     position = ((cols + 0.5) * np.cos(angles) + (rows + 0.5) * np.sin(angles)) / size
-    return np.sin(2 * np.pi * position / period).astype(np.float32)
+    stripes: np.ndarray = np.sin(2 * np.pi * position / period).astype(np.float32)
+    return stripes
 
 
 def render_image(

@@ -158,7 +158,7 @@ def superarea_grid(rng: np.random.Generator, centres: Sequence[tuple[float, floa
         y0=y0,
         height=int(rows.max()) + bottom + 1,
         width=int(cols.max()) + right + 1,
-        centroids=tuple((int(r), int(c)) for r, c in zip(rows, cols)),
+        centroids=tuple((int(r), int(c)) for r, c in zip(rows, cols, strict=True)),
     )
 
 
@@ -208,7 +208,8 @@ def mix_fractions(background: np.ndarray, counts: np.ndarray) -> np.ndarray:
     covered = counts.sum(axis=0)
     coverage = np.minimum(covered / AERIAL_PER_S2, 1.0)
     own = counts / np.maximum(covered, 1.0)
-    return own * coverage + background * (1 - coverage)
+    mixed: np.ndarray = own * coverage + background * (1 - coverage)
+    return mixed
 
 
 def acquisition_days(rng: np.random.Generator, year: int, count: int) -> list[dt.date]:

@@ -333,7 +333,8 @@ def gdal_single_band(data: bytes, expected_size: tuple[int, int] | None = None) 
                 need = dataset.width * dataset.height * np.dtype(dataset.dtypes[0]).itemsize
                 if dataset.count != 1 or need > decode_budget(expected_size):
                     return None
-                return dataset.read(1)
+                band: np.ndarray = dataset.read(1)  # typed here: rasterio ships no types
+                return band
     except Exception:  # noqa: BLE001 (rasterio and GDAL raise many types for unreadable data)
         return None
 
@@ -349,7 +350,7 @@ def file_findings(data: bytes, label: str, *, expected_size: int, strict: bool) 
     """
     size = (expected_size, expected_size)
     try:
-        array = decode_image(_LabelledBuffer(data, label), expected_size=size)  # type: ignore[arg-type]
+        array = decode_image(_LabelledBuffer(data, label), expected_size=size)
     except DataError as exc:
         reason = strip_location(str(exc), label)
         if not data:

@@ -11,7 +11,7 @@ from starting_kit.validate.listing import Listing, Member, MemberResult
 from starting_kit.validate.report import Problem
 
 
-def id_problems(members: Sequence[Member], expected: frozenset | None) -> list[Problem]:
+def id_problems(members: Sequence[Member], expected: frozenset[int] | None) -> list[Problem]:
     """Duplicate ids, and missing or extra ids against the expected set."""
     by_tile: dict[int, list[str]] = {}
     for member in members:

@@ -83,7 +83,7 @@ def check_member(member: Member, options: CheckOptions) -> MemberResult:
     blocking = name_blocking + found.problems
     fixed = None
     content_valid = found.classes is not None and all(s != "error" for s, _ in blocking)
-    if options.fix_dir is not None and form and content_valid:
+    if options.fix_dir is not None and form and content_valid and found.classes is not None:
         fixed = options.fix_dir / prediction_name(member.tile)
         write_prediction(fixed, found.classes)
         form = []  # repaired: the archive holds the official re-encoding

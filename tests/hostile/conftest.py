@@ -126,6 +126,7 @@ def run_command(
         ]
     completed = subprocess.run(
         full_argv,
+        check=False,
         cwd=cwd,
         env=command_env(),
         capture_output=True,
@@ -141,7 +142,7 @@ def run_command(
                 current = line[4:]
                 inside[current] = []
             else:
-                inside[current].append(line[2:] if line.startswith("./") else line)
+                inside[current].append(line.removeprefix("./"))
     report.unlink()
     return Run(argv, completed.returncode, completed.stdout, completed.stderr, inside)
 
@@ -172,6 +173,7 @@ def can_mount_tmpfs(scratch: Path) -> str | None:
             capture_output=True,
             text=True,
             timeout=30,
+            check=False,  # a failure is reported below, with the reason
         )
     except (OSError, subprocess.SubprocessError) as exc:
         return f"unshare failed: {exc}"

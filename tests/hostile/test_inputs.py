@@ -318,7 +318,7 @@ CASES = [
     Case("uint16_tiff", _zip(lambda: with_first(pillow_bytes(corpus_classes(CORPUS_IDS[0]).astype(np.uint16)))),
          "dtype uint16", 0, "Pillow mode I;16"),
     Case("one_based", _zip(lambda: {n: official_like(corpus_classes(t) % 12 + 1)
-                                    for n, t in zip(good_files(), CORPUS_IDS)}),
+                                    for n, t in zip(good_files(), CORPUS_IDS, strict=True)}),
          "look 1-based", 0, "look 1-based", validate_code=0),
 ]
 
@@ -426,7 +426,7 @@ def test_validate_and_score_agree(
 
 
 def test_one_based_is_an_error_under_strict(tmp_path: Path, scratch_tmp: Path) -> None:
-    files = {n: official_like(corpus_classes(t) % 12 + 1) for n, t in zip(good_files(), CORPUS_IDS)}
+    files = {n: official_like(corpus_classes(t) % 12 + 1) for n, t in zip(good_files(), CORPUS_IDS, strict=True)}
     submission = write_zip(tmp_path / "s.zip", files)
     out = assert_validate(submission, 1, "look 1-based", strict=True)
     assert "no pixel of class 0 (building) in any file" in out
@@ -434,12 +434,12 @@ def test_one_based_is_an_error_under_strict(tmp_path: Path, scratch_tmp: Path) -
 
 def test_one_based_is_warned_by_pack(tmp_path: Path, scratch_tmp: Path) -> None:
     folder = write_folder(tmp_path / "preds", {
-        n: official_like(corpus_classes(t) % 12 + 1) for n, t in zip(good_files(), CORPUS_IDS)
+        n: official_like(corpus_classes(t) % 12 + 1) for n, t in zip(good_files(), CORPUS_IDS, strict=True)
     })
-    code, out, err = run_cli(["pack", str(folder), "--output", str(tmp_path / "s.zip"), "--size", "32",
+    code, _out, err = run_cli(["pack", str(folder), "--output", str(tmp_path / "s.zip"), "--size", "32",
                               "--workers", "1"])
     assert code == 0 and "warning: no pixel of class 0" in err
-    code, out, err = run_cli(["pack", str(folder), "--output", str(tmp_path / "t.zip"), "--size", "32",
+    code, _out, err = run_cli(["pack", str(folder), "--output", str(tmp_path / "t.zip"), "--size", "32",
                               "--workers", "1", "--strict"])
     assert code == 1 and not (tmp_path / "t.zip").exists()
 
@@ -485,7 +485,7 @@ def test_special_file_as_reference_mask_is_the_reference_fault(tmp_path: Path, s
     (ref / f"MSK_{CORPUS_IDS[0]:06d}.tif").unlink()
     os.mkfifo(ref / f"MSK_{CORPUS_IDS[0]:06d}.tif")
     preds = write_folder(tmp_path / "preds", good_files())
-    code, out, err = run_cli(["score", str(preds), str(ref), "--workers", "1"])
+    code, _out, err = run_cli(["score", str(preds), str(ref), "--workers", "1"])
     assert code == 1 and err.count("\n") == 1 and "MSK_061713.tif: is a FIFO" in err
 
 
@@ -494,7 +494,7 @@ def test_special_file_as_reference_mask_is_the_reference_fault(tmp_path: Path, s
 
 def test_swapped_arguments_are_named(tmp_path: Path, reference: Path, scratch_tmp: Path) -> None:
     preds = write_folder(tmp_path / "preds", good_files())
-    code, out, err = run_cli(["score", str(reference), str(preds), "--workers", "1"])
+    code, _out, err = run_cli(["score", str(reference), str(preds), "--workers", "1"])
     assert code == 1 and err.count("\n") == 1 and "the arguments look swapped" in err
 
 
@@ -502,7 +502,7 @@ def test_masks_in_a_msk_folder_given_as_predictions(tmp_path: Path, scratch_tmp:
     truth = write_reference(tmp_path / "labels" / "D012_2019" / "Z1_UU" / "msk")
     empty = tmp_path / "empty"
     empty.mkdir()
-    code, out, err = run_cli(["score", str(tmp_path / "labels"), str(empty), "--workers", "1"])
+    code, _out, err = run_cli(["score", str(tmp_path / "labels"), str(empty), "--workers", "1"])
     assert code == 1 and "the arguments look swapped" in err and str(truth) not in err
 
 
@@ -557,7 +557,7 @@ def test_program_reports_a_one_based_submission(tmp_path: Path) -> None:
     (tmp_path / "scratch").mkdir()
     ref = write_reference(tmp_path / "ref")
     res = write_folder(tmp_path / "res", {
-        n: official_like(corpus_classes(t) % 12 + 1) for n, t in zip(good_files(), CORPUS_IDS)
+        n: official_like(corpus_classes(t) % 12 + 1) for n, t in zip(good_files(), CORPUS_IDS, strict=True)
     })
     result = run_program(tmp_path, ref, res)
     assert result.returncode == 0, result.stderr
@@ -583,7 +583,7 @@ def test_program_refuses_a_fifo_without_hanging(tmp_path: Path) -> None:
 
 def test_bundle_check_refuses_a_zip_bomb_unread(tmp_path: Path) -> None:
     bundle = write_zip(tmp_path / "bundle.zip", {"competition.yaml": b"title: x\n", "big.bin": b"\0" * (200 << 20)})
-    code, out, err = run_cli(["bundle", "--check", str(bundle)])
+    code, _out, err = run_cli(["bundle", "--check", str(bundle)])
     assert code == 1 and "zip bomb" in err and "Traceback" not in err
 
 
@@ -593,7 +593,7 @@ def test_bundle_reference_decodes_every_mask(tmp_path: Path) -> None:
     data = pillow_bytes((corpus_classes(CORPUS_IDS[0]) + 1).astype(np.uint8), compression=None)
     mask.write_bytes(data[: len(data) - 600])  # header intact, strip cut short
     output = tmp_path / "bundle.zip"
-    code, out, err = run_cli(["bundle", "--dataset", "flair1", "--reference", str(ref), "--output", str(output)])
+    code, _out, err = run_cli(["bundle", "--dataset", "flair1", "--reference", str(ref), "--output", str(output)])
     assert code == 1 and err.count("\n") == 1 and "MSK_061713.tif" in err and "decode" in err
     assert not output.exists()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import zipfile
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -20,7 +20,7 @@ REFERENCE = Path(__file__).resolve().parents[1] / "data" / "ign"
 EXAMPLE_ZIP = REFERENCE / "flair1_example_submission_TOY.zip"
 
 
-def save_tif(path: Path, array: np.ndarray, compression: Optional[str] = "tiff_lzw") -> Path:
+def save_tif(path: Path, array: np.ndarray, compression: str | None = "tiff_lzw") -> Path:
     """Write an array with Pillow, as participants and IGN's writer do."""
     path.parent.mkdir(parents=True, exist_ok=True)
     image = Image.fromarray(array)
@@ -40,7 +40,7 @@ def rng() -> np.random.Generator:
 
 
 @pytest.fixture
-def truth_tree(tmp_path: Path, rng: np.random.Generator) -> Dict[int, np.ndarray]:
+def truth_tree(tmp_path: Path, rng: np.random.Generator) -> dict[int, np.ndarray]:
     """Six 16x16 reference masks in the <DOMAIN>/<ZONE>/msk layout, two domains; raw values 1..19."""
     layout = {
         61713: ("D012_2019", "Z1_UU"),
@@ -59,10 +59,10 @@ def truth_tree(tmp_path: Path, rng: np.random.Generator) -> Dict[int, np.ndarray
 
 
 @pytest.fixture
-def write_preds(tmp_path: Path) -> Callable[[Dict[int, np.ndarray]], Path]:
+def write_preds(tmp_path: Path) -> Callable[[dict[int, np.ndarray]], Path]:
     """Write predictions ``PRED_<id>.tif`` flat into tmp/pred and return the folder."""
 
-    def write(preds: Dict[int, np.ndarray], folder: str = "pred") -> Path:
+    def write(preds: dict[int, np.ndarray], folder: str = "pred") -> Path:
         root = tmp_path / folder
         for tile, pred in preds.items():
             save_tif(root / f"PRED_{tile:06d}.tif", pred)

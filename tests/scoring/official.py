@@ -9,7 +9,6 @@ IoU = diag / (colsum + rowsum - diag), mIoU = nansum(IoU[:-1]) / count of non-Na
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Tuple
 
 import numpy as np
 from PIL import Image
@@ -23,7 +22,7 @@ def official_patch_matrix(truth_raw: np.ndarray, pred: np.ndarray) -> np.ndarray
     return sklearn_confusion_matrix(target.ravel(), np.asarray(pred).ravel(), labels=list(range(13)))
 
 
-def official_miou(matrix: np.ndarray) -> Tuple[float, np.ndarray]:
+def official_miou(matrix: np.ndarray) -> tuple[float, np.ndarray]:
     """The official reduction of a summed 13x13 matrix."""
     with np.errstate(divide="ignore", invalid="ignore"):
         ious = np.diag(matrix) / (matrix.sum(0) + matrix.sum(1) - np.diag(matrix))
@@ -35,10 +34,10 @@ def _numeric_key(path: Path) -> int:
     return int(str(path).split("_")[-1][:-4])
 
 
-def official_score_folders(pred_dir: Path, truth_dir: Path) -> Tuple[float, np.ndarray]:
+def official_score_folders(pred_dir: Path, truth_dir: Path) -> tuple[float, np.ndarray]:
     """The official per-patch loop over two folders (positional pairing after the numeric sort)."""
-    truths: List[Path] = sorted(truth_dir.rglob("MSK*.tif"), key=_numeric_key)
-    preds: List[Path] = sorted(pred_dir.rglob("PRED*.tif"), key=_numeric_key)
+    truths: list[Path] = sorted(truth_dir.rglob("MSK*.tif"), key=_numeric_key)
+    preds: list[Path] = sorted(pred_dir.rglob("PRED*.tif"), key=_numeric_key)
     matrices = []
     for truth, pred in zip(truths, preds):
         matrices.append(

@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import List
 
 import pytest
 
@@ -38,7 +37,7 @@ class Boom(Exception):
     pass
 
 
-def listing(folder: Path) -> List[str]:
+def listing(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
 
@@ -65,11 +64,10 @@ def test_a_write_appears_whole_and_leaves_nothing_else(tmp_path: Path) -> None:
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path, error: type) -> None:
     target = tmp_path / "out.json"
     target.write_text("old", encoding="utf-8")
-    with pytest.raises(error):
-        with atomic_file(target, "w") as sink:
-            sink.write("half of the new conte")
-            assert len(listing(tmp_path)) == 2  # the target and our temporary
-            raise error()
+    with pytest.raises(error), atomic_file(target, "w") as sink:
+        sink.write("half of the new conte")
+        assert len(listing(tmp_path)) == 2  # the target and our temporary
+        raise error()
     assert target.read_text("utf-8") == "old"
     assert listing(tmp_path) == ["out.json"]
 
@@ -135,15 +133,13 @@ def test_a_symlink_target_is_replaced_and_what_it_points_to_is_untouched(tmp_pat
 def test_without_overwrite_an_existing_or_appearing_target_is_kept(tmp_path: Path) -> None:
     target = tmp_path / "sub.zip"
     target.write_bytes(b"theirs")
-    with pytest.raises(OutputExistsError, match="--overwrite"):
-        with atomic_file(target, overwrite=False):
-            pytest.fail("the block must not run when the target exists")
+    with pytest.raises(OutputExistsError, match="--overwrite"), atomic_file(target, overwrite=False):
+        pytest.fail("the block must not run when the target exists")
     assert target.read_bytes() == b"theirs" and listing(tmp_path) == ["sub.zip"]
     target.unlink()
-    with pytest.raises(OutputExistsError):
-        with atomic_file(target, overwrite=False) as sink:
-            sink.write(b"ours")
-            target.write_bytes(b"theirs, written meanwhile")
+    with pytest.raises(OutputExistsError), atomic_file(target, overwrite=False) as sink:
+        sink.write(b"ours")
+        target.write_bytes(b"theirs, written meanwhile")
     assert target.read_bytes() == b"theirs, written meanwhile"
     assert listing(tmp_path) == ["sub.zip"]
 
@@ -162,10 +158,9 @@ def test_path_variant_for_writers_that_take_a_name(tmp_path: Path) -> None:
         assert not scratch.exists() and scratch.parent == tmp_path
         scratch.write_bytes(b"weights")
     assert target.read_bytes() == b"weights" and listing(tmp_path) == ["model.pt"]
-    with pytest.raises(Boom):
-        with atomic_path(target) as scratch:
-            scratch.write_bytes(b"half")
-            raise Boom()
+    with pytest.raises(Boom), atomic_path(target) as scratch:
+        scratch.write_bytes(b"half")
+        raise Boom()
     assert target.read_bytes() == b"weights" and listing(tmp_path) == ["model.pt"]
 
 
@@ -184,10 +179,9 @@ def test_publish_moves_a_finished_temporary(tmp_path: Path) -> None:
 
 def test_a_folder_appears_whole_or_not_at_all(tmp_path: Path) -> None:
     target = tmp_path / "toy"
-    with pytest.raises(Boom):
-        with atomic_directory(target) as scratch:
-            (scratch / "a.tif").write_bytes(b"x")
-            raise Boom()
+    with pytest.raises(Boom), atomic_directory(target) as scratch:
+        (scratch / "a.tif").write_bytes(b"x")
+        raise Boom()
     assert listing(tmp_path) == []
     with atomic_directory(target) as scratch:
         (scratch / "a.tif").write_bytes(b"x")
@@ -201,9 +195,8 @@ def test_a_folder_replaces_an_empty_one_but_never_a_full_one(tmp_path: Path) -> 
     with atomic_directory(target) as scratch:
         (scratch / "a.tif").write_bytes(b"x")
     assert listing(target) == ["a.tif"]
-    with pytest.raises(OSError) as caught:
-        with atomic_directory(target) as scratch:
-            (scratch / "b.tif").write_bytes(b"y")
+    with pytest.raises(OSError) as caught, atomic_directory(target) as scratch:
+        (scratch / "b.tif").write_bytes(b"y")
     assert caught.value.errno in (errno.ENOTEMPTY, errno.EEXIST)
     assert caught.value.filename == str(target)
     assert listing(tmp_path) == ["toy"] and listing(target) == ["a.tif"]
@@ -319,8 +312,7 @@ def test_a_scratch_folder_is_always_removed_and_errors_name_the_target(tmp_path:
         assert scratch.parent == tmp_path and scratch.is_dir()
         (scratch / "inner.zip").write_bytes(b"x")
     assert listing(tmp_path) == []
-    with pytest.raises(OSError) as caught:
-        with scratch_directory(target) as scratch:
-            raise OSError(errno.ENOSPC, "No space left on device", str(scratch / "inner.zip"))
+    with pytest.raises(OSError) as caught, scratch_directory(target) as scratch:
+        raise OSError(errno.ENOSPC, "No space left on device", str(scratch / "inner.zip"))
     assert caught.value.filename == str(target) and caught.value.errno == errno.ENOSPC
     assert listing(tmp_path) == []

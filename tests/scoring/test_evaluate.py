@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
-from typing import Callable, Dict
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -17,7 +17,7 @@ from scoring.render import LEADERBOARD_KEYS, render_html, render_text, scores_tx
 from tests.scoring.conftest import save_tif
 from tests.scoring.official import official_miou, official_patch_matrix, official_score_folders
 
-Masks = Dict[int, np.ndarray]
+Masks = dict[int, np.ndarray]
 
 
 def preds_from_truth(truth: Masks, rng: np.random.Generator) -> Masks:
@@ -242,7 +242,7 @@ def test_truncated_lzw_prediction(tmp_path: Path, example_submission: Path) -> N
     save_tif(tmp_path / "t" / "MSK_061946.tif", np.ones((512, 512), np.uint8))
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "PRED_061946.tif").write_bytes(whole[: len(whole) // 3])
-    with pytest.raises(SubmissionError, match="PRED_061946.tif: cannot be decoded by Pillow"):
+    with pytest.raises(SubmissionError, match=r"PRED_061946.tif: cannot be decoded by Pillow"):
         score_folders(tmp_path / "p", tmp_path / "t")
 
 
@@ -271,15 +271,15 @@ def test_no_predictions_at_all(tmp_path: Path, truth_tree: Masks) -> None:
 
 def test_no_reference_masks(tmp_path: Path) -> None:
     (tmp_path / "t").mkdir()
-    with pytest.raises(DataError, match="no MSK_<id>.tif reference mask found"):
+    with pytest.raises(DataError, match=r"no MSK_<id>.tif reference mask found"):
         pair_predictions(tmp_path, tmp_path / "t")
 
 
 def test_missing_folders(tmp_path: Path) -> None:
-    with pytest.raises(MissingFileError, match="nope: not found; expected a folder of PRED files or a .zip"):
+    with pytest.raises(MissingFileError, match=r"nope: not found; expected a folder of PRED files or a .zip"):
         score_folders(tmp_path / "nope", tmp_path)
     (tmp_path / "p").mkdir()
-    with pytest.raises(MissingFileError, match="gone: folder not found; expected a folder of MSK_<id>.tif files"):
+    with pytest.raises(MissingFileError, match=r"gone: folder not found; expected a folder of MSK_<id>.tif files"):
         score_folders(tmp_path / "p", tmp_path / "gone")
 
 
@@ -303,7 +303,7 @@ def test_unsafe_zip_is_refused_before_extraction(tmp_path: Path) -> None:
 def test_not_a_zip(tmp_path: Path) -> None:
     bogus = tmp_path / "sub.zip"
     bogus.write_bytes(b"PK\x03\x04garbage")
-    with pytest.raises(SubmissionError, match="sub.zip: not a readable zip archive"):
+    with pytest.raises(SubmissionError, match=r"sub.zip: not a readable zip archive"):
         score_folders(bogus, tmp_path)
 
 
@@ -337,5 +337,5 @@ def test_first_error_stops_the_pool(tmp_path: Path) -> None:
         save_tif(tmp_path / "t" / f"MSK_{tile:06d}.tif", np.ones((4, 4), np.uint8))
         save_tif(tmp_path / "p" / f"PRED_{tile:06d}.tif", np.zeros((4, 4), np.uint8))
     (tmp_path / "p" / "PRED_000003.tif").write_bytes(b"broken")
-    with pytest.raises(SubmissionError, match="PRED_000003.tif: cannot be decoded"):
+    with pytest.raises(SubmissionError, match=r"PRED_000003.tif: cannot be decoded"):
         score_folders(tmp_path / "p", tmp_path / "t", workers=2)

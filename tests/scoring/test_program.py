@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import List
 
 import pytest
 
@@ -17,9 +16,14 @@ from scoring.render import LEADERBOARD_KEYS
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_program(args: List[str], cwd: Path) -> subprocess.CompletedProcess:
+def run_program(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, *args], cwd=str(cwd), capture_output=True, text=True, timeout=300
+        [sys.executable, *args],
+        cwd=str(cwd),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,  # the tests assert the exit status
     )
 
 
@@ -32,7 +36,7 @@ def run_tree(tmp_path: Path, example_submission: Path, example_truth: Path) -> P
 
 
 @pytest.mark.parametrize("entry", [["-m", "scoring"], [str(REPO / "scoring" / "score.py")]], ids=["module", "score.py"])
-def test_program_writes_scores(run_tree: Path, entry: List[str], example_submission: Path, example_truth: Path) -> None:
+def test_program_writes_scores(run_tree: Path, entry: list[str], example_submission: Path, example_truth: Path) -> None:
     # Run from an unrelated working directory, as the platforms do (run/ or program/).
     cwd = REPO if entry[0] == "-m" else run_tree
     result = run_program([*entry, str(run_tree / "input"), str(run_tree / "output")], cwd)

@@ -262,7 +262,7 @@ def bundle_yaml(bundle: zipfile.ZipFile) -> dict[str, Any]:
 
 def _leaderboard_value(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"{value!r} is not a number")
+        raise ValueError(f"{value!r} is not a number")  # noqa: TRY004 (the platform's own error)
     return store_decimal(float(value))
 
 
@@ -524,7 +524,7 @@ def codabench_read_scores(output_dir: Path, column_keys: list[str]) -> dict[str,
     else:
         raise ValueError("Could not find scores file, did the scoring program output it?")
     if not isinstance(loaded, dict):
-        raise ValueError(f"scores are not a mapping: {loaded!r}")
+        raise ValueError(f"scores are not a mapping: {loaded!r}")  # noqa: TRY004 (as the platform)
     return {key: _leaderboard_value(value) for key, value in loaded.items() if key in column_keys}
 
 

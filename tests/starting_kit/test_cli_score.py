@@ -54,7 +54,7 @@ def test_score_refuses_an_invalid_submission_with_one_line(runner: CliRunner, tm
 def test_score_subset_warns_on_stderr(runner: CliRunner, tmp_path: Path) -> None:
     preds = tmp_path / "preds"
     preds.mkdir()
-    first = sorted((EXAMPLE / "predictions").iterdir())[0]
+    first = min((EXAMPLE / "predictions").iterdir())
     (preds / first.name).write_bytes(first.read_bytes())
     result = runner.invoke(app, ["score", str(preds), str(EXAMPLE / "reference"), "--subset"])
     assert result.exit_code == 0

@@ -12,9 +12,9 @@ import os
 import shutil
 import subprocess
 import zipfile
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -82,7 +82,7 @@ def expected_scores(report: ScoreReport, platform: str) -> dict[str, Decimal]:
     values = [0.0 if math.isnan(v) else v for v in values]
     if platform == "codalab":
         values = [float(f"{v:.6f}") for v in values]
-    return {key: store_decimal(v) for key, v in zip(LEADERBOARD_KEYS, values)}
+    return {key: store_decimal(v) for key, v in zip(LEADERBOARD_KEYS, values, strict=True)}
 
 
 def assert_clean_success(run: PlatformRun, report: ScoreReport) -> None:

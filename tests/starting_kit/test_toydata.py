@@ -466,7 +466,7 @@ def test_product_names_follow_esa_and_never_hold_29_february() -> None:
     days = sentinel.acquisition_days(rng, 2020, 70)
     assert len(set(days)) == 70 and days == sorted(days)
     assert all((d.month, d.day) != (2, 29) for d in days)
-    for name, day in zip(sentinel.product_names(rng, days, "31TCJ"), days):
+    for name, day in zip(sentinel.product_names(rng, days, "31TCJ"), days, strict=True):
         assert PRODUCT.fullmatch(name) and name[11:15] == "2020"
         assert name[15:19] == f"{day.month:02d}{day.day:02d}"
 
