@@ -20,6 +20,13 @@ still scores but deserves a look. Decoding is spread over worker processes, as s
 
 The patch-size rule is a parameter, ``expected_size`` (``--size`` on the command line), so that
 tests and synthetic toy data can use small masks; FLAIR submissions always use the default 512.
+
+The package, in the order a validation runs: :mod:`~starting_kit.validate.listing` lists the
+members of a folder or zip, :mod:`~starting_kit.validate.workers` reads and checks them in the
+worker pool of :mod:`scoring.pool`, with the pure per-file checks of
+:mod:`~starting_kit.validate.content`; :mod:`~starting_kit.validate.whole` adds the checks over the
+whole submission, and :mod:`~starting_kit.validate.report` holds the findings and their rendering.
+:func:`validate_submission` (here) drives them; this module re-exports the public names.
 """
 
 from __future__ import annotations
