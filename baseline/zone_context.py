@@ -2,7 +2,7 @@
 
 ``flair-kit baseline predict ... --context zone`` runs :func:`predict_zones`: the test patches are
 grouped by ``(domain, zone)``, placed by their georeferencing on the pixel grid of a virtual mosaic
-(:func:`build_mosaics`), and the blended sliding-window engine of :mod:`baseline.mapping` runs
+(:func:`build_mosaics`), and the blended sliding-window engine of :mod:`baseline.blending` runs
 over each mosaic, so every patch is predicted with the pixels of its neighbours around it. The
 blended result is cut back into one ``PRED_<id>.tif`` per patch in the official format.
 
@@ -33,16 +33,17 @@ import rasterio
 import torch
 from rasterio.errors import RasterioIOError
 
+from baseline.blending import blend, make_grid
 from baseline.data import read_image
-from baseline.mapping import blend, make_grid, model_scorer
+from baseline.inference import model_scorer
+from baseline.metadata import MetadataVariant, encode_metadata
 from baseline.progress import Observer
 from scoring.errors import DataError, MissingFileError
-from starting_kit.predictions import prediction_name, write_prediction
+from starting_kit.predictions import prediction_name, write_georeferenced, write_prediction
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from baseline.metadata import MetadataVariant
     from baseline.model import FlairSegmenter
     from starting_kit.discovery import Sample
 
@@ -335,9 +336,6 @@ def predict_zones(
     Returns:
         The number of PRED files written (one per sample).
     """
-    from baseline.metadata import encode_metadata
-    from baseline.predict import write_georeferenced
-
     observer = observer or Observer()
     mosaics = build_mosaics(samples)
     if not mosaics:

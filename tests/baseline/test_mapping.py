@@ -24,24 +24,25 @@ from PIL import Image
 from torch import nn
 from typer.testing import CliRunner
 
-from baseline.checkpoint import model_payload, save_checkpoint
-from baseline.config import config_from_dict, with_overrides
-from baseline.mapping import (
+from baseline.blending import (
     DEFAULT_STRIP_WIDTH,
     axis_weights,
     blend,
     blend_strips,
-    colour_table,
     estimate_accumulator_bytes,
     make_grid,
-    map_raster,
     plan_strips,
     tile_starts,
     tile_weights,
     weighted_span,
 )
+from baseline.checkpoint import model_payload, save_checkpoint
+from baseline.config import config_from_dict, with_overrides
+from baseline.geotiff import colour_table
+from baseline.inference import predict_scores
+from baseline.mapping import map_raster
 from baseline.model import FlairSegmenter, MetadataMLP, build_model
-from baseline.predict import predict, predict_scores
+from baseline.predict import predict
 from baseline.zone_context import Placed, build_mosaics, tile_metadata_lookup
 from scoring.classes import CLASS_COLOURS, CLASS_NAMES, NUM_CLASSES, colour_rgb
 from scoring.errors import ConfigError, DataError, MissingFileError, OutputExistsError
@@ -104,11 +105,11 @@ def make_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., Path]:
     """``make_checkpoint(kind, use_metadata=False)``: a checkpoint of a stand-in model."""
-    import baseline.predict
+    import baseline.inference
 
     def factory(kind: str, *, use_metadata: bool = False) -> Path:
         build = builder(kind)
-        monkeypatch.setattr(baseline.predict, "build_model", build)
+        monkeypatch.setattr(baseline.inference, "build_model", build)
         cfg = with_overrides(
             config_from_dict(yaml.safe_load(TEST_CONFIG)), **{"model.use_metadata": use_metadata}
         )
@@ -821,7 +822,7 @@ def test_zone_context_with_a_metadata_model(make_checkpoint, tmp_path: Path) -> 
 
 
 def test_zone_context_needs_metadata_for_every_patch(make_checkpoint, tmp_path: Path) -> None:
-    from baseline.predict import load_predictor
+    from baseline.inference import load_predictor
     from baseline.zone_context import predict_zones
 
     root, places = write_zone_tree(tmp_path / "data")
