@@ -286,7 +286,7 @@ def plan_strips(grid: TileGrid, strip_width: int, margin: int = 0) -> tuple[Stri
             x1 = fitting_clean[-1]
         else:
             x1 = fitting[-1] if fitting else later[0]
-        cols = tuple(x for x, (lo, hi) in zip(grid.cols, spans) if lo < x1 and hi > x0)
+        cols = tuple(x for x, (lo, hi) in zip(grid.cols, spans, strict=True) if lo < x1 and hi > x0)
         strips.append(Strip(x0, x1, cols))
         x0 = x1
     return tuple(strips)
@@ -466,7 +466,7 @@ def _sweep(
                     meta = torch.from_numpy(np.stack(vectors)).to(device)  # type: ignore[arg-type]
             with torch.inference_mode():
                 probs = scores(torch.from_numpy(images).to(device), meta).float().cpu().numpy()
-            for x, p in zip(chunk, probs):
+            for x, p in zip(chunk, probs, strict=True):
                 key = (y > 0, y + th < grid.height, x > 0, x + tw < width)
                 if key not in windows:
                     windows[key] = tile_weights(
@@ -495,7 +495,7 @@ def _flush(
         return
     weight = wsum[:rows]
     covered = weight > 0
-    probs = acc[:, :rows] / np.where(covered, weight, 1.0)
+    probs = (acc[:, :rows] / np.where(covered, weight, 1.0)).astype(np.float32, copy=False)
     sink(top, probs, covered)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -42,17 +42,17 @@ baseline_app = typer.Typer(
 )
 
 #: ``--device`` of every command that runs a model (None: the configuration's, for ``train``).
-DeviceOption = Annotated[Optional[Device], typer.Option("--device", help="auto, cpu or cuda.")]
+DeviceOption = Annotated[Device | None, typer.Option("--device", help="auto, cpu or cuda.")]
 #: ``--amp`` of every command that runs a model (None: the configuration's, for ``train``).
 AmpOption = Annotated[
-    Optional[Amp],
+    Amp | None,
     typer.Option("--amp", help="Autocast: auto (bf16 where native), off, bf16, fp16."),
 ]
 Checkpoint = Annotated[
     Path, typer.Option("--checkpoint", help="best.pt or last.pt of a training run.")
 ]
 Metadata = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--metadata", help="Aerial metadata JSON (metadata models)."),
 ]
 Tta = Annotated[
@@ -81,44 +81,44 @@ def baseline_train(
         ),
     ],
     data: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--data",
             help="Dataset root (flair_aerial_train/, flair_labels_train/) or a path csv.",
         ),
     ] = None,
     val: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--val", help="Validation path csv (e.g. flair-1-paths-val.csv) [split by domains]."
         ),
     ] = None,
     output: Annotated[
-        Optional[Path], output_option("Run folder (checkpoints, metrics.csv, split.json).")
+        Path | None, output_option("Run folder (checkpoints, metrics.csv, split.json).")
     ] = None,
     out: OutAlias = None,
     epochs: Annotated[
-        Optional[int], typer.Option("--epochs", min=1, help="Maximum number of epochs.")
+        int | None, typer.Option("--epochs", min=1, help="Maximum number of epochs.")
     ] = None,
     batch_size: Annotated[
-        Optional[int],
+        int | None,
         typer.Option("--batch-size", min=1, help="Images per step and process."),
     ] = None,
     device: DeviceOption = None,
     seed: Annotated[
-        Optional[int],
+        int | None,
         typer.Option("--seed", help="Seed of split, sampler, augmentation, weights."),
     ] = None,
     amp: AmpOption = None,
     encoder_weights: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--encoder-weights", help="none, imagenet, or a local encoder weights file."
         ),
     ] = None,
     metadata: Metadata = None,
     workers: Annotated[
-        Optional[int],
+        int | None,
         typer.Option("--workers", min=0, help="DataLoader workers per process."),
     ] = None,
     resume: Annotated[
@@ -163,7 +163,7 @@ def baseline_predict(
         typer.Option("--data", help="Dataset root, folder of test images, or a path csv."),
     ],
     output: Annotated[
-        Optional[Path],
+        Path | None,
         output_option(
             "Folder for the PRED_<id>.tif files (required; written whole or not at all).",
             show_default=False,
@@ -171,7 +171,7 @@ def baseline_predict(
     ] = None,
     out: OutAlias = None,
     pack: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--pack", help="Also write the validated submission zip here."),
     ] = None,
     tta: Tta = False,
@@ -188,13 +188,13 @@ def baseline_predict(
     device: DeviceOption = "auto",
     amp: AmpOption = "auto",
     workers: Annotated[
-        Optional[int],
+        int | None,
         typer.Option(
             "--workers", min=0, help="DataLoader reader processes [0 on CPU, up to 8 on a GPU]."
         ),
     ] = None,
     bands: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--bands",
             help="Comma-separated 1-based bands; must equal the checkpoint's [checkpoint's].",
@@ -265,7 +265,7 @@ def baseline_map(
         ),
     ],
     output: Annotated[
-        Optional[Path],
+        Path | None,
         output_option(
             "GeoTIFF to write (required; the input's CRS and transform).", show_default=False
         ),
@@ -285,13 +285,13 @@ def baseline_map(
         int, typer.Option("--tile", min=1, help="Tile side in pixels (the model's patch size).")
     ] = 512,
     overlap: Annotated[
-        Optional[int],
+        int | None,
         typer.Option(
             "--overlap", min=0, help="Pixels shared by neighbouring tiles (default tile/4)."
         ),
     ] = None,
     margin: Annotated[
-        Optional[int],
+        int | None,
         typer.Option(
             "--margin",
             min=0,
@@ -344,7 +344,7 @@ def baseline_map(
 @domain_errors_exit
 def demo(
     output: Annotated[
-        Optional[Path],
+        Path | None,
         output_option("Folder for every output [default: flair-kit-demo].", show_default=False),
     ] = None,
     workdir: WorkdirAlias = None,

@@ -358,8 +358,10 @@ def _sentinel_checks(sen: SentinelConfig) -> list[tuple[bool, str, Any, str]]:
             sen.patch_size >= 2 * downsampling and sen.patch_size % downsampling == 0,
             "sentinel.patch_size",
             sen.patch_size,
-            f"a multiple of {downsampling}, at least {2 * downsampling} (U-TAE halves it "
-            f"{len(sen.encoder_widths) - 1} times and its reflect padding needs a 2x2 map)",
+            (
+                f"a multiple of {downsampling}, at least {2 * downsampling} (U-TAE halves it "
+                f"{len(sen.encoder_widths) - 1} times and its reflect padding needs a 2x2 map)"
+            ),
         ),
         (
             0.0 < sen.area_threshold <= 1.0,

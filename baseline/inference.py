@@ -25,8 +25,8 @@ from baseline.checkpoint import (
     load_model_state,
 )
 from baseline.config import TrainConfig
-from baseline.fusion import build_network
-from baseline.model import FlairSegmenter, build_model
+from baseline.fusion import Segmenter, build_network
+from baseline.model import build_model
 from baseline.runtime import autocast
 
 #: The 8 elements of D4 as (quarter turns, left-right flip).
@@ -72,7 +72,7 @@ def pad_to_multiple(images: torch.Tensor, multiple: int) -> tuple[torch.Tensor, 
 
 
 def predict_batch(
-    model: FlairSegmenter,
+    model: Segmenter,
     images: torch.Tensor,
     metadata: torch.Tensor | None = None,
     *,
@@ -99,7 +99,7 @@ def predict_batch(
 
 
 def predict_scores(
-    model: FlairSegmenter,
+    model: Segmenter,
     images: torch.Tensor,
     metadata: torch.Tensor | None = None,
     *,
@@ -143,7 +143,7 @@ def load_predictor(
     *,
     bands: Sequence[int] | None = None,
     check: Callable[[TrainConfig], None] | None = None,
-) -> tuple[FlairSegmenter, TrainConfig]:
+) -> tuple[Segmenter, TrainConfig]:
     """Rebuild the trained network from a checkpoint, refusing any mismatch.
 
     ``check`` sees the stored configuration before the network is built and may refuse it
@@ -167,7 +167,7 @@ def load_predictor(
 
 
 def model_scorer(
-    model: FlairSegmenter, *, tta: bool = False, amp_dtype: torch.dtype | None = None
+    model: Segmenter, *, tta: bool = False, amp_dtype: torch.dtype | None = None
 ) -> Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]:
     """The probabilities of a baseline model (D4-averaged with ``tta``): the blending engine's scorer."""
 

@@ -31,10 +31,9 @@ from torch.utils.data import DataLoader
 from baseline.choices import CONTEXTS, Amp, Device, PredictContext
 from baseline.config import TrainConfig
 from baseline.data import FlairDataset
-from baseline.fusion import uses_sentinel
+from baseline.fusion import Segmenter, uses_sentinel
 from baseline.inference import load_predictor, predict_batch
 from baseline.inputs import discover_inputs, flair2_test_inputs, prediction_source
-from baseline.model import FlairSegmenter
 from baseline.progress import Observer
 from baseline.runtime import (
     amp_name,
@@ -132,7 +131,7 @@ def _publish(scratch: Path, out: Path) -> None:
 
 def _predict_into(
     folder: Path,
-    model: FlairSegmenter,
+    model: Segmenter,
     samples: list[Sample],
     loader: DataLoader[Any],
     cfg: TrainConfig,
@@ -176,7 +175,7 @@ def _predict_into(
                     .cpu()
                     .numpy()
                 )
-            for index, class_map in zip(batch["index"].tolist(), classes):
+            for index, class_map in zip(batch["index"].tolist(), classes, strict=True):
                 sample = samples[index]
                 target = folder / prediction_name(sample.tile)
                 if georeferenced:

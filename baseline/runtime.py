@@ -169,7 +169,7 @@ def seed_everything(seed: int) -> None:
 
 def rng_state() -> dict[str, Any]:
     """The global RNG states of this process, in types a weights-only checkpoint can hold."""
-    np_state = np.random.get_state()
+    np_state: Any = np.random.get_state()  # the legacy tuple (its stub is a union with dict)
     state: dict[str, Any] = {
         "python": random.getstate(),
         "numpy": (np_state[0], [int(v) for v in np_state[1]], *np_state[2:]),

@@ -38,7 +38,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -363,7 +363,8 @@ def evaluate(
         images = _to_device(batch["image"], settings.device, settings.channels_last)
         target = batch["mask"].to(settings.device, non_blocking=True)
         with autocast(settings.device, settings.amp_dtype):
-            logits = forward_batch(model, batch, images, settings.device)
+            # without with_aux a model returns its logits alone
+            logits = cast(torch.Tensor, forward_batch(model, batch, images, settings.device))
         loss_sum, weight_sum = weighted_ce_sums(logits, target, weight)
         sums += torch.stack([loss_sum.double(), weight_sum.double()])
         predicted = logits.argmax(dim=1).to(torch.uint8).cpu().numpy()
@@ -504,7 +505,7 @@ def _prepare_run_dir(
 
 def _loaders(
     split: Split, cfg: TrainConfig, info: DistInfo, device: torch.device
-) -> tuple[FlairDataset, DataLoader, DistributedSampler, DataLoader]:
+) -> tuple[FlairDataset, DataLoader[Any], DistributedSampler[int], DataLoader[Any]]:
     variant = cfg.model.metadata_encoding if cfg.model.use_metadata else None
     sentinel = cfg.sentinel if uses_sentinel(cfg) else None
     train_set = FlairDataset(
@@ -524,7 +525,7 @@ def _loaders(
             f"batch_size is {cfg.batch_size} but each of the {info.world_size} process(es) gets only "
             f"{per_process} training patches; lower --batch-size"
         )
-    train_sampler = DistributedSampler(
+    train_sampler: DistributedSampler[int] = DistributedSampler(
         train_set, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=cfg.seed
     )
     common: dict[str, Any] = {

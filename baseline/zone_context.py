@@ -44,7 +44,7 @@ from starting_kit.predictions import prediction_name, write_georeferenced, write
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from baseline.model import FlairSegmenter
+    from baseline.fusion import Segmenter
     from starting_kit.discovery import Sample
 
 #: How far (in pixels) a patch origin may be from the zone's pixel grid and still be placed on it.
@@ -130,7 +130,7 @@ def _components(boxes: Sequence[tuple[int, int, int, int]]) -> list[list[int]]:
     order = sorted(range(len(boxes)), key=lambda i: boxes[i][1])
     active: list[int] = []
     for i in order:
-        r, c, h, w = boxes[i]
+        r, c, h, _ = boxes[i]
         active = [j for j in active if boxes[j][1] + boxes[j][3] >= c]
         for j in active:
             rj, _, hj, _ = boxes[j]
@@ -303,7 +303,7 @@ class PatchCutter:
 
 
 def predict_zones(
-    model: FlairSegmenter,
+    model: Segmenter,
     samples: Sequence[Sample],
     out: Path,
     *,
@@ -378,7 +378,7 @@ def predict_zones(
             batch = torch.from_numpy(images.astype(np.float32) / 255.0).to(device)
             with torch.inference_mode():
                 classes = scores(batch, meta).argmax(dim=1).to(torch.uint8).cpu().numpy()
-            for sample, class_map in zip(samples_chunk, classes):
+            for sample, class_map in zip(samples_chunk, classes, strict=True):
                 write(sample, class_map)
             written += len(samples_chunk)
             observer.step(

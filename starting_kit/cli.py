@@ -15,9 +15,10 @@ from __future__ import annotations
 import platform
 import sys
 import time
+from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any, Iterator, Literal, Optional
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -42,7 +43,7 @@ app = typer.Typer(
 class StderrProgress:
     """A progress bar on stderr, shown only for long runs on a terminal (or when forced)."""
 
-    def __init__(self, label: str, *, threshold: int = 200, force: Optional[bool] = None) -> None:
+    def __init__(self, label: str, *, threshold: int = 200, force: bool | None = None) -> None:
         self.label = label
         self.threshold = threshold
         self.enabled = sys.stderr.isatty() if force is None else force
@@ -116,12 +117,12 @@ SIZE_HELP = (
     "Mask width and height in pixels (512 for FLAIR; smaller only for synthetic data) "
     "[default: the size of the --expect folder's patches, else 512]."
 )
-Expect = Annotated[Optional[str], typer.Option("--expect", help=EXPECT_HELP)]
+Expect = Annotated[str | None, typer.Option("--expect", help=EXPECT_HELP)]
 Strict = Annotated[
     bool, typer.Option("--strict", help="Values outside 0..12 are errors, not warnings.")
 ]
 Size = Annotated[
-    Optional[int], typer.Option("--size", min=1, help=SIZE_HELP, show_default=False)
+    int | None, typer.Option("--size", min=1, help=SIZE_HELP, show_default=False)
 ]
 #: Platforms a competition bundle is written for: CodaLab Competitions v1 or Codabench.
 BundlePlatform = Literal["codalab", "codabench"]
@@ -138,7 +139,7 @@ def score(
         typer.Argument(help="Folder of reference MSK_<id>.tif masks (searched recursively)."),
     ],
     json_out: Annotated[
-        Optional[Path], typer.Option("--json", help="Write the full report as JSON here.")
+        Path | None, typer.Option("--json", help="Write the full report as JSON here.")
     ] = None,
     workers: Workers = None,
     subset: Annotated[
@@ -265,49 +266,49 @@ def pack(
 @domain_errors_exit
 def bundle(
     dataset: Annotated[
-        Optional[Dataset], typer.Option("--dataset", help="Dataset of the competition.")
+        Dataset | None, typer.Option("--dataset", help="Dataset of the competition.")
     ] = None,
     reference: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--reference", help="Folder of reference MSK_<id>.tif masks (searched recursively)."
         ),
     ] = None,
-    output: Annotated[Optional[Path], output_option("Bundle zip to write.")] = None,
+    output: Annotated[Path | None, output_option("Bundle zip to write.")] = None,
     platform_name: Annotated[
         BundlePlatform, typer.Option("--platform", help="CodaLab Competitions v1 or Codabench.")
     ] = "codalab",
     check: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--check", help="Validate this bundle zip instead of building one."),
     ] = None,
-    title: Annotated[Optional[str], typer.Option("--title", help="Competition title.")] = None,
+    title: Annotated[str | None, typer.Option("--title", help="Competition title.")] = None,
     start: Annotated[
-        Optional[str], typer.Option("--start", help="First day of the phase, YYYY-MM-DD.")
+        str | None, typer.Option("--start", help="First day of the phase, YYYY-MM-DD.")
     ] = None,
     end: Annotated[
-        Optional[str], typer.Option("--end", help="Last day, YYYY-MM-DD (default: never ends).")
+        str | None, typer.Option("--end", help="Last day, YYYY-MM-DD (default: never ends).")
     ] = None,
     max_submissions: Annotated[
-        Optional[int],
+        int | None,
         typer.Option("--max-submissions", min=1, help="Per participant (default 100)."),
     ] = None,
     max_per_day: Annotated[
-        Optional[int],
+        int | None,
         typer.Option("--max-per-day", min=1, help="Per participant per day (default 5)."),
     ] = None,
     time_limit: Annotated[
-        Optional[int],
+        int | None,
         typer.Option("--time-limit", min=60, help="Scoring time limit in s (default 1800)."),
     ] = None,
     max_size: Annotated[
-        Optional[int],
+        int | None,
         typer.Option(
             "--max-size-mb", min=1, help="Largest upload on CodaLab in MB (default 500)."
         ),
     ] = None,
     docker_image: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--docker-image",
             help="Image the scorer runs in (default codalab/codalab-legacy:py39).",
@@ -374,7 +375,7 @@ def toy_data(
         typer.Option("--size", min=16, max=2048, help="Patch side in pixels (real data: 512)."),
     ] = 512,
     n_train: Annotated[
-        Optional[int],
+        int | None,
         typer.Option(
             "--train",
             min=1,
@@ -382,7 +383,7 @@ def toy_data(
         ),
     ] = None,
     n_test: Annotated[
-        Optional[int],
+        int | None,
         typer.Option("--test", min=1, help="Test patches (default: IGN's 50 toy ones)."),
     ] = None,
 ) -> None:

@@ -12,8 +12,9 @@ on stderr, no traceback), 2 a usage error (typer does this).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -24,16 +25,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: ``--workers`` of the commands that read submissions in a pool of processes.
 Workers = Annotated[
-    Optional[int],
+    int | None,
     typer.Option("--workers", min=1, help="Worker processes [default: all cores]."),
 ]
 #: The hidden older spelling of ``--output`` (see :func:`main_output`).
 OutAlias = Annotated[
-    Optional[Path], typer.Option("--out", hidden=True, help="Older name of --output.")
+    Path | None, typer.Option("--out", hidden=True, help="Older name of --output.")
 ]
 #: The hidden older spelling of ``--output`` of ``flair-kit demo``.
 WorkdirAlias = Annotated[
-    Optional[Path], typer.Option("--workdir", hidden=True, help="Older name of --output.")
+    Path | None, typer.Option("--workdir", hidden=True, help="Older name of --output.")
 ]
 
 
@@ -80,7 +81,7 @@ def domain_errors_exit(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def main_output(output: Optional[Path], alias: Optional[Path], alias_name: str) -> Optional[Path]:
+def main_output(output: Path | None, alias: Path | None, alias_name: str) -> Path | None:
     """The value of ``--output``, or of its hidden older spelling ``alias_name``.
 
     Raises:
@@ -95,7 +96,7 @@ def main_output(output: Optional[Path], alias: Optional[Path], alias_name: str) 
     return output if output is not None else alias
 
 
-def required_output(output: Optional[Path], alias: Optional[Path], alias_name: str) -> Path:
+def required_output(output: Path | None, alias: Path | None, alias_name: str) -> Path:
     """:func:`main_output` for a command whose ``--output`` is required."""
     value = main_output(output, alias, alias_name)
     if value is None:

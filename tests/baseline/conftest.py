@@ -8,8 +8,9 @@ the validation mIoU. Sizes are 32 or 64 pixels; everything is seeded.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
