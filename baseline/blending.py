@@ -292,8 +292,6 @@ def plan_strips(grid: TileGrid, strip_width: int, margin: int = 0) -> tuple[Stri
     return tuple(strips)
 
 
-
-
 def blend(
     grid: TileGrid,
     read: Reader,

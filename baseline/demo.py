@@ -102,11 +102,6 @@ def _prepare(workdir: Path, overwrite: bool) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
 
 
-def write_score_json(path: Path, report: ScoreReport) -> None:
-    """Write the report exactly as ``flair-kit score --json`` does (indented, atomically)."""
-    atomic_write_json(path, report.to_dict())
-
-
 def validate_command(submission: Path, test_images: Path) -> str:
     """The command that validates the demo's zip on its own (the patch size comes from
     ``--expect``, so no ``--size`` is needed).
@@ -184,7 +179,7 @@ def run_demo(
         )
     score = score_folders(submission, data / SPLIT_FOLDERS[(dataset, "test")].masks)
     score_json = workdir / "score.json"
-    write_score_json(score_json, score)
+    atomic_write_json(score_json, score.to_dict())  # exactly as `flair-kit score --json`
     return DemoResult(
         workdir=workdir,
         data=data,

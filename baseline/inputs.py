@@ -13,7 +13,7 @@ from pathlib import Path
 
 from baseline.config import DataConfig
 from scoring.errors import ConfigError, DataError, MissingFileError, summarize
-from starting_kit.choices import Dataset
+from starting_kit.choices import DATASETS, Dataset
 from starting_kit.discovery import (
     SPLIT_FOLDERS,
     Sample,
@@ -127,14 +127,14 @@ def prediction_source(data: Path, dataset: Dataset = "flair1") -> Path:
     """
     if not data.is_dir():
         return data
-    order = (dataset, "flair2" if dataset == "flair1" else "flair1")
+    order = (dataset, *(other for other in DATASETS if other != dataset))
     for name in order:
         folder = data / SPLIT_FOLDERS[(name, "test")].images
         if folder.is_dir():
             return folder
     train = data / SPLIT_FOLDERS[("flair1", "train")].images
     if train.is_dir():
-        tests = " or ".join(f"{SPLIT_FOLDERS[(n, 'test')].images}/" for n in ("flair1", "flair2"))
+        tests = " or ".join(f"{SPLIT_FOLDERS[(n, 'test')].images}/" for n in DATASETS)
         raise DataError(
             f"{data}: a dataset root with training images but no test images (no {tests}); "
             f"predict a root that holds its test split, or pass an image folder itself "

@@ -44,7 +44,7 @@ from baseline.runtime import (
 )
 from baseline.sentinel import collate_with_series
 from baseline.zone_context import predict_zones
-from scoring.atomic import make_parent_folder, scratch_directory
+from scoring.atomic import make_parent_folder, publish, scratch_directory
 from scoring.errors import ConfigError, FlairKitError, OutputExistsError
 from scoring.tiles import index_tiles
 from starting_kit.discovery import Sample, find_metadata
@@ -117,7 +117,7 @@ def _publish(scratch: Path, out: Path) -> None:
     so it holds exactly this run's predictions.
     """
     if not out.exists():
-        os.rename(scratch, out)
+        publish(scratch, out)
         return
     names = {path.name for path in scratch.iterdir()}
     for name in sorted(names):
