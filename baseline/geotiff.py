@@ -1,4 +1,4 @@
-"""GeoTIFF output of maps: the profile, block-aligned writers, colour table, COG and read-back check.
+"""GeoTIFF output of maps: profile, block-aligned writers, colour table, COG, read-back check.
 
 What :func:`baseline.mapping.map_raster` writes: a tiled, DEFLATE-compressed GeoTIFF
 (Cloud-Optimized with ``cog``) with the input's CRS and transform, either the class map (uint8,

@@ -169,7 +169,7 @@ def load_predictor(
 def model_scorer(
     model: Segmenter, *, tta: bool = False, amp_dtype: torch.dtype | None = None
 ) -> Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]:
-    """The probabilities of a baseline model (D4-averaged with ``tta``): the blending engine's scorer."""
+    """The blending engine's scorer for a model: its probabilities (D4-averaged with ``tta``)."""
 
     def scores(images: torch.Tensor, metadata: torch.Tensor | None) -> torch.Tensor:
         return predict_scores(

@@ -1,4 +1,4 @@
-"""What every ``flair-kit`` command shares: option declarations, the exit-code policy, output aliases.
+"""What every ``flair-kit`` command shares: option declarations, exit-code policy, output aliases.
 
 Both command lines use it: the kit's own (:mod:`starting_kit.cli`) and the commands other packages
 add through the ``flair_kit.commands`` entry point (:mod:`baseline.cli`). Options are ``Annotated``
