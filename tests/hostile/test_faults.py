@@ -479,9 +479,9 @@ def test_sigterm_removes_the_temporaries_at_once(data: Path, work: Path, name: s
 #: ``flair-kit`` with the baseline's model swapped for the tests' 1x1 stand-in (no weights built).
 MAP_SCRIPT = """
 import sys
-import baseline.predict
+import baseline.inference
 from tests.baseline.test_mapping import builder
-baseline.predict.build_model = builder("pointwise")
+baseline.inference.build_model = builder("pointwise")
 from starting_kit.cli import main
 sys.argv = ["flair-kit", *sys.argv[1:]]
 main()
