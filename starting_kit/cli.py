@@ -413,10 +413,20 @@ def register_plugins(root_app: typer.Typer) -> None:
 
     Loading a plugin imports its command module only: a plugin keeps its heavy libraries (torch)
     inside its commands, so ``flair-kit score`` starts as fast with plugins as without.
+    A plugin that fails to load (a broken install, an incompatible version) costs only its own
+    commands: one warning line on stderr names it, and every other command still works.
     """
     for entry_point in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
-        register = entry_point.load()
-        register(root_app)
+        try:
+            register = entry_point.load()
+            register(root_app)
+        except Exception as exc:  # noqa: BLE001 - any plugin failure must not take the kit down
+            typer.echo(
+                f"warning: the '{entry_point.name}' commands ({entry_point.value}) could not be"
+                f" loaded: {type(exc).__name__}: {exc}; reinstall flair-kit"
+                " (pip install -e '.[baseline]') or report it",
+                err=True,
+            )
 
 
 register_plugins(app)
