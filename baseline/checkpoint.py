@@ -22,10 +22,11 @@ from typing import Any
 
 import torch
 
-from baseline.config import TrainConfig, config_from_dict
+from baseline.config import TrainConfig, config_from_dict, config_to_dict
 from scoring.atomic import atomic_path
 from scoring.classes import CLASS_NAMES
 from scoring.errors import ConfigError, DataError, MissingFileError
+from starting_kit import __version__
 
 #: Version of the payload layout.
 CHECKPOINT_FORMAT = 1
@@ -142,9 +143,6 @@ def check_bands(cfg: TrainConfig, path: Path, bands: tuple[int, ...] | None) -> 
 
 def model_payload(model_state: dict[str, Any], cfg: TrainConfig, **extra: Any) -> dict[str, Any]:
     """The common part of every checkpoint."""
-    from baseline.config import config_to_dict
-    from starting_kit import __version__
-
     return {
         "format": CHECKPOINT_FORMAT,
         "flair_kit_version": __version__,

@@ -28,14 +28,13 @@ from typing import Any, Literal, Union
 
 import yaml
 
+from baseline.choices import Amp, Device
 from scoring.classes import NUM_CLASSES
 from scoring.errors import ConfigError, MissingFileError
+from starting_kit.choices import Dataset
 
 SplitStrategy = Literal["official", "random"]
-DeviceChoice = Literal["auto", "cpu", "cuda"]
-AmpChoice = Literal["auto", "off", "bf16", "fp16"]
 MonitorChoice = Literal["val_loss", "val_miou"]
-
 
 
 @dataclass(frozen=True)
@@ -182,13 +181,13 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    dataset: Literal["flair1", "flair2"] = "flair1"
+    dataset: Dataset = "flair1"
     sentinel: SentinelConfig = field(default_factory=SentinelConfig)
     epochs: int = 1
     batch_size: int = 8
     seed: int = 2022
-    device: DeviceChoice = "auto"
-    amp: AmpChoice = "auto"
+    device: Device = "auto"
+    amp: Amp = "auto"
     channels_last: bool = True
     monitor: MonitorChoice = "val_loss"
     early_stopping_patience: int | None = None
@@ -359,8 +358,10 @@ def _sentinel_checks(sen: SentinelConfig) -> list[tuple[bool, str, Any, str]]:
             sen.patch_size >= 2 * downsampling and sen.patch_size % downsampling == 0,
             "sentinel.patch_size",
             sen.patch_size,
-            f"a multiple of {downsampling}, at least {2 * downsampling} (U-TAE halves it "
-            f"{len(sen.encoder_widths) - 1} times and its reflect padding needs a 2x2 map)",
+            (
+                f"a multiple of {downsampling}, at least {2 * downsampling} (U-TAE halves it "
+                f"{len(sen.encoder_widths) - 1} times and its reflect padding needs a 2x2 map)"
+            ),
         ),
         (
             0.0 < sen.area_threshold <= 1.0,

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from baseline.choices import Device
 from baseline.config import load_config, with_overrides
 from baseline.predict import PredictResult, predict
 from baseline.progress import Observer
@@ -34,7 +35,11 @@ from scoring.atomic import atomic_write_json
 from scoring.errors import ConfigError, OutputExistsError, SubmissionError
 from scoring.evaluate import score_folders
 from scoring.report import ScoreReport
+from starting_kit.choices import DATASETS, Dataset
 from starting_kit.discovery import SPLIT_FOLDERS
+from starting_kit.patch_size import expected_patch_size
+from starting_kit.submission import validate_submission
+from starting_kit.toydata import generate_toy_dataset
 
 #: The packaged configuration the demo trains.
 DEMO_CONFIG = "flair1-toy-cpu"
@@ -66,6 +71,21 @@ class DemoResult:
     validate_command: str = ""
 
 
+def render_demo_result(result: DemoResult) -> str:
+    """Where the demo wrote everything (printed after the score table)."""
+    return (
+        f"\ndemo finished in {result.seconds:.0f} s; everything is in {result.workdir}:\n"
+        f"  toy dataset     {result.data}\n"
+        f"  training run    {result.run} (best epoch {result.training.best_epoch}, "
+        f"val mIoU {result.training.best_val_miou:.4f})\n"
+        f"  checkpoint      {result.checkpoint}\n"
+        f"  predictions     {result.predictions} ({result.prediction.tiles_per_s:.1f} tiles/s)\n"
+        f"  submission      {result.submission}\n"
+        f"  score report    {result.score_json}\n"
+        f"check the zip again with:\n  {result.validate_command}\n"
+    )
+
+
 def _prepare(workdir: Path, overwrite: bool) -> None:
     present = [name for name in DEMO_OUTPUTS if (workdir / name).exists()]
     if present and not overwrite:
@@ -82,11 +102,6 @@ def _prepare(workdir: Path, overwrite: bool) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
 
 
-def write_score_json(path: Path, report: ScoreReport) -> None:
-    """Write the report exactly as ``flair-kit score --json`` does (indented, atomically)."""
-    atomic_write_json(path, report.to_dict())
-
-
 def validate_command(submission: Path, test_images: Path) -> str:
     """The command that validates the demo's zip on its own (the patch size comes from
     ``--expect``, so no ``--size`` is needed).
@@ -99,10 +114,10 @@ def validate_command(submission: Path, test_images: Path) -> str:
 
 def run_demo(
     workdir: Path,
-    dataset: str = "flair1",
+    dataset: Dataset = "flair1",
     *,
     overwrite: bool = False,
-    device: str = "auto",
+    device: Device = "auto",
     observer: Observer | None = None,
 ) -> DemoResult:
     """Run the whole kit on generated toy data and score the result with the official metric.
@@ -122,17 +137,14 @@ def run_demo(
         OutputExistsError: ``workdir`` holds a previous demo and ``overwrite`` is False.
         SubmissionError: the packed submission fails validation (a bug: please report it).
     """
-    if dataset not in ("flair1", "flair2"):
-        raise ConfigError(f"dataset is {dataset!r}; expected flair1 or flair2")
+    if dataset not in DATASETS:
+        raise ConfigError(f"dataset is {dataset!r}; expected {' or '.join(DATASETS)}")
     config_name, size = (
         (DEMO_CONFIG, DEMO_PATCH_SIZE)
         if dataset == "flair1"
         else (FLAIR2_DEMO_CONFIG, FLAIR2_DEMO_PATCH_SIZE)
     )
     label = "FLAIR #1" if dataset == "flair1" else "FLAIR #2"
-    from starting_kit.patch_size import expected_patch_size
-    from starting_kit.submission import validate_submission
-    from starting_kit.toydata import generate_toy_dataset
 
     observer = observer or Observer()
     started = time.perf_counter()
@@ -167,7 +179,7 @@ def run_demo(
         )
     score = score_folders(submission, data / SPLIT_FOLDERS[(dataset, "test")].masks)
     score_json = workdir / "score.json"
-    write_score_json(score_json, score)
+    atomic_write_json(score_json, score.to_dict())  # exactly as `flair-kit score --json`
     return DemoResult(
         workdir=workdir,
         data=data,

@@ -21,7 +21,9 @@ during training only; IGN draws it for the whole batch and also applies it at in
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -61,7 +63,7 @@ def pooled_mlp(d_in: int, d_out: int) -> nn.Sequential:
     """3 linear layers whose widths step linearly from ``d_in`` to ``d_out``."""
     widths = [round(d_in + (d_out - d_in) * k / 3) for k in range(4)]
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+    for i, (a, b) in enumerate(pairwise(widths)):
         layers.append(nn.Linear(a, b))
         if i < 2:
             layers += [nn.Dropout(POOLED_DROPOUT), nn.ReLU()]
@@ -136,7 +138,7 @@ class UTTSegmenter(nn.Module):
         if self.training and self.drop_utae_modality > 0:
             keep = (torch.rand(image.shape[0], device=image.device) >= self.drop_utae_modality)
             keep = keep.to(features[-1].dtype)[:, None, None, None]
-        for i, (project, mlp) in enumerate(zip(self.cropped, self.pooled), start=1):
+        for i, (project, mlp) in enumerate(zip(self.cropped, self.pooled, strict=True), start=1):
             size = features[i].shape[-2:]
             added = F.interpolate(project(crop), size=size, mode="bilinear", align_corners=False)
             added = added + mlp(summary)[:, :, None, None]
@@ -150,13 +152,17 @@ class UTTSegmenter(nn.Module):
         return logits, aux
 
 
+#: Any network the baseline trains and predicts with: the aerial model, or U-T&T.
+Segmenter = FlairSegmenter | UTTSegmenter
+
+
 def build_network(
     cfg: TrainConfig,
     in_channels: int,
     encoder_weights: str,
     *,
     build_aerial: Callable[..., Any] = build_model,
-) -> FlairSegmenter | UTTSegmenter:
+) -> Segmenter:
     """The network a configuration describes: the aerial model, or U-T&T for FLAIR #2 + Sentinel.
 
     ``build_aerial`` has the signature of :func:`baseline.model.build_model` (tests pass a tiny one).

@@ -25,8 +25,9 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -69,7 +70,8 @@ class FlairSegmenter(nn.Module):
 
     def __init__(self, net: nn.Module, metadata_mlp: MetadataMLP | None = None) -> None:
         super().__init__()
-        self.net = net
+        # smp's models are untyped: encoder, decoder and segmentation_head are reached by name.
+        self.net: Any = net
         self.metadata_mlp = metadata_mlp
 
     @property

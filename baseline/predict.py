@@ -11,73 +11,45 @@ indices 0..12, no geotags, :func:`starting_kit.predictions.write_prediction`), o
 ``georeferenced`` the same name and values written by rasterio with the input image's CRS and
 transform (count 1, uint8, LZW). ``pack`` then produces the validated zip directly.
 
-Optional test-time augmentation (``tta``): the 8 symmetries of the square (D4); the softmax
-probabilities of the 8 views are mapped back and averaged before the argmax.
+Optional test-time augmentation (``tta``): the 8 symmetries of the square (D4), see
+:mod:`baseline.inference`. Inputs are found by :mod:`baseline.inputs`.
 """
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
-import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import rasterio
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from baseline.checkpoint import (
-    check_bands,
-    check_classes,
-    checkpoint_config,
-    load_checkpoint,
-    load_model_state,
-)
+from baseline.choices import CONTEXTS, Amp, Device, PredictContext
 from baseline.config import TrainConfig
 from baseline.data import FlairDataset
-from baseline.fusion import build_network, uses_sentinel
-from baseline.model import FlairSegmenter, build_model
+from baseline.fusion import Segmenter, uses_sentinel
+from baseline.inference import load_predictor, predict_batch
+from baseline.inputs import discover_inputs, flair2_test_inputs, prediction_source
 from baseline.progress import Observer
 from baseline.runtime import (
     amp_name,
-    autocast,
     default_workers,
     resolve_amp,
     resolve_device,
     worker_error,
 )
 from baseline.sentinel import collate_with_series
-from scoring.atomic import atomic_path
-from scoring.errors import (
-    ConfigError,
-    DataError,
-    FlairKitError,
-    MissingFileError,
-    OutputExistsError,
-)
+from baseline.zone_context import predict_zones
+from scoring.atomic import make_parent_folder, publish, scratch_directory
+from scoring.errors import ConfigError, FlairKitError, OutputExistsError
 from scoring.tiles import index_tiles
-from starting_kit.discovery import (
-    SPLIT_FOLDERS,
-    Sample,
-    discover_csv,
-    discover_tree,
-    find_metadata,
-    find_split,
-)
-from starting_kit.predictions import encode_prediction, prediction_name, write_prediction
-
-#: The 8 elements of D4 as (quarter turns, left-right flip).
-D4: tuple[tuple[int, bool], ...] = tuple((k, flip) for flip in (False, True) for k in range(4))
-#: How patches are predicted: alone, or inside their rebuilt zone (``--context``).
-CONTEXTS = ("patch", "zone")
+from starting_kit.discovery import Sample, find_metadata
+from starting_kit.predictions import prediction_name, write_georeferenced, write_prediction
+from starting_kit.submission import pack_submission
 
 
 @dataclass(frozen=True)
@@ -105,207 +77,20 @@ class PredictResult:
     archive: Any | None = None
 
 
-def d4_transform(x: torch.Tensor, quarter_turns: int, flip: bool) -> torch.Tensor:
-    """Rotate the last two axes by quarter turns, then flip left-right."""
-    x = torch.rot90(x, quarter_turns, dims=(-2, -1))
-    return x.flip(-1) if flip else x
-
-
-def d4_inverse(x: torch.Tensor, quarter_turns: int, flip: bool) -> torch.Tensor:
-    """Undo :func:`d4_transform`."""
-    if flip:
-        x = x.flip(-1)
-    return torch.rot90(x, -quarter_turns, dims=(-2, -1))
-
-
-def pad_to_multiple(images: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
-    """Reflect-pad height and width up to a multiple of ``multiple``; return the original size.
-
-    Reflection cannot add as many pixels as a side has or more (a 16-pixel side padded to 32),
-    so it is applied in steps, each reflecting the already padded image; a 1-pixel side, which
-    has nothing to reflect, is repeated. Any size from 1 pixel up is padded this way.
-
-    >>> padded, height, width = pad_to_multiple(torch.arange(3.0).reshape(1, 1, 1, 3), 8)
-    >>> tuple(padded.shape), height, width
-    ((1, 1, 8, 8), 1, 3)
-    >>> padded[0, 0, 0].tolist()
-    [0.0, 1.0, 2.0, 1.0, 0.0, 1.0, 2.0, 1.0]
-    """
-    height, width = images.shape[-2:]
-    for axis, missing in ((-2, (-height) % multiple), (-1, (-width) % multiple)):
-        while missing:
-            step = min(missing, images.shape[axis] - 1)
-            mode = "reflect" if step else "replicate"
-            step = step or missing
-            pad = (0, step, 0, 0) if axis == -1 else (0, 0, 0, step)
-            images = F.pad(images, pad, mode=mode)
-            missing -= step
-    return images, height, width
-
-
-def predict_batch(
-    model: FlairSegmenter,
-    images: torch.Tensor,
-    metadata: torch.Tensor | None = None,
-    *,
-    tta: bool = False,
-    amp_dtype: torch.dtype | None = None,
-    channels_last: bool = True,
-    sentinel: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
-) -> torch.Tensor:
-    """Class indices (B, H, W) uint8 for a batch of images (B, C, H, W) on the model's device.
-
-    Sizes that are not multiples of the encoder's stride are reflect-padded and cropped back.
-    U-T&T models also take ``sentinel``: the padded series, day offsets and date mask of the batch.
-    """
-    total = predict_scores(
-        model,
-        images,
-        metadata,
-        tta=tta,
-        amp_dtype=amp_dtype,
-        channels_last=channels_last,
-        sentinel=sentinel,
-    )
-    return total.argmax(dim=1).to(torch.uint8)
-
-
-def predict_scores(
-    model: FlairSegmenter,
-    images: torch.Tensor,
-    metadata: torch.Tensor | None = None,
-    *,
-    tta: bool = False,
-    amp_dtype: torch.dtype | None = None,
-    channels_last: bool = True,
-    probabilities: bool = False,
-    sentinel: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
-) -> torch.Tensor:
-    """Float32 class scores (B, 13, H, W): logits, or with ``tta`` the summed D4 softmaxes.
-
-    With ``probabilities`` the result is always the mean softmax probability (of the 8 views with
-    ``tta``), what :mod:`baseline.mapping` blends. With ``sentinel`` (U-T&T), each D4 view turns
-    the Sentinel-2 crop with the image.
-    """
-    padded, height, width = pad_to_multiple(images, max(model.output_stride, 1))
-    views = D4 if tta else ((0, False),)
-    total: torch.Tensor | None = None
-    for quarter_turns, flip in views:
-        view = d4_transform(padded, quarter_turns, flip)
-        if channels_last:
-            view = view.contiguous(memory_format=torch.channels_last)
-        with autocast(images.device, amp_dtype):
-            if sentinel is None:
-                logits = model(view, metadata)
-            else:
-                series, dates, date_mask = sentinel
-                series = d4_transform(series, quarter_turns, flip)
-                logits = model(view, metadata, series, dates, date_mask)
-        logits = d4_inverse(logits.float(), quarter_turns, flip)
-        scores = logits.softmax(dim=1) if tta or probabilities else logits
-        total = scores if total is None else total + scores
-    assert total is not None
-    if probabilities and len(views) > 1:
-        total = total / len(views)
-    return total[..., :height, :width]
-
-
-def load_predictor(
-    checkpoint: Path,
-    *,
-    bands: Sequence[int] | None = None,
-    check: Callable[[TrainConfig], None] | None = None,
-) -> tuple[FlairSegmenter, TrainConfig]:
-    """Rebuild the trained network from a checkpoint, refusing any mismatch.
-
-    ``check`` sees the stored configuration before the network is built and may refuse it
-    (raise), so a model the caller cannot use costs no construction.
-
-    Raises:
-        MissingFileError, DataError: no such checkpoint, or not a flair-kit checkpoint.
-        ConfigError: other classes or bands than the checkpoint's, or weights that do not fit
-            the stored configuration (both values named).
-    """
-    payload = load_checkpoint(checkpoint)
-    check_classes(payload, checkpoint)
-    cfg = checkpoint_config(payload, checkpoint)
-    if check is not None:
-        check(cfg)
-    used_bands = check_bands(cfg, checkpoint, tuple(bands) if bands is not None else None)
-    # "none": the checkpoint holds every weight; never download anything here.
-    model = build_network(cfg, len(used_bands), "none", build_aerial=build_model)
-    load_model_state(model, payload["model"], checkpoint, cfg)
-    return model.eval(), cfg
-
-
-def prediction_source(data: Path, dataset: str = "flair1") -> Path:
-    """What a run predicts: the test image folder of a dataset root, else ``data`` itself.
-
-    A dataset root holds ``flair_1_aerial_test/`` or ``flair_2_aerial_test/``; the folder of the
-    checkpoint's own dataset is preferred, then the other one (a FLAIR #1 model predicts the FLAIR
-    #2 test patches of a FLAIR #2 root, never its train patches). Any other folder is an image
-    folder, and a csv is a path list.
-
-    Raises:
-        DataError: ``data`` is a dataset root with training images but no test images.
-    """
-    if not data.is_dir():
-        return data
-    order = (dataset, "flair2" if dataset == "flair1" else "flair1")
-    for name in order:
-        folder = data / SPLIT_FOLDERS[(name, "test")].images
-        if folder.is_dir():
-            return folder
-    train = data / SPLIT_FOLDERS[("flair1", "train")].images
-    if train.is_dir():
-        tests = " or ".join(f"{SPLIT_FOLDERS[(n, 'test')].images}/" for n in ("flair1", "flair2"))
-        raise DataError(
-            f"{data}: a dataset root with training images but no test images (no {tests}); "
-            f"predict a root that holds its test split, or pass an image folder itself "
-            f"(for example --data {train}) to predict other patches"
+def render_predict_result(result: PredictResult) -> str:
+    """The summary the command line prints after prediction."""
+    tta = ", D4 TTA" if result.tta else ""
+    speed = f"{result.tiles_per_s:.1f} tiles/s ({result.device}, amp {result.amp}{tta})"
+    lines = [
+        f"predicted {result.n_tiles} tiles in {result.seconds:.1f} s: {speed}",
+        f"predictions: {result.out_dir}",
+    ]
+    if result.archive is not None:
+        lines.append(
+            f"submission: {result.archive.output} ({result.archive.n_files} PRED files, "
+            f"{result.archive.size_bytes / 1e6:.1f} MB, validated)"
         )
-    return data
-
-
-def discover_inputs(
-    data: Path,
-    *,
-    metadata: Path | None = None,
-    csv_root: Path | None = None,
-    dataset: str = "flair1",
-) -> list[Sample]:
-    """Find the patches to predict: a path csv, the test split of a dataset root
-    (:func:`prediction_source`) or an image folder (``<DOMAIN>/<ZONE>/img/IMG_<id>.tif``, searched
-    recursively).
-
-    Raises:
-        MissingFileError: ``data`` does not exist.
-        DataError: no image found, a dataset root without test images (and discovery's errors).
-    """
-    if not data.exists():
-        raise MissingFileError(f"{data}: not found; expected a folder of test images or a path csv")
-    if data.is_file():
-        return discover_csv(data, root=csv_root, metadata=metadata)
-    return discover_tree(prediction_source(data, dataset), metadata=metadata)
-
-
-def flair2_test_inputs(data: Path, context: str = "patch") -> list[Sample]:
-    """The FLAIR #2 test patches of a dataset root, with their Sentinel-2 files and centroids.
-
-    Raises:
-        ConfigError: ``data`` is not a folder, or a ``zone`` context was asked for.
-        MissingFileError, DataError: see :func:`starting_kit.discovery.find_split`.
-    """
-    if context != "patch":
-        raise ConfigError(
-            f"context {context!r} is not available for FLAIR #2 models; predict with --context patch"
-        )
-    if not data.is_dir():
-        raise ConfigError(
-            f"{data}: a FLAIR #2 model predicts a dataset root (flair_2_aerial_test/, "
-            "flair_2_sen_test/, flair-2_centroids_sp_to_patch.json); not a path csv or a file"
-        )
-    return find_split(data, "test", dataset="flair2")
+    return "\n".join(lines) + "\n"
 
 
 def _check_outputs(out: Path, pack: Path | None, overwrite: bool) -> None:
@@ -324,53 +109,6 @@ def _check_outputs(out: Path, pack: Path | None, overwrite: bool) -> None:
         raise OutputExistsError(f"{pack}: exists; pass --overwrite or choose another --pack path")
 
 
-def write_georeferenced(path: Path, classes: np.ndarray, source: Path) -> None:
-    """Write a class map with the georeferencing of its input image (rasterio, LZW, uint8)."""
-    image = encode_prediction(classes)  # the same checks as the official writer
-    with rasterio.open(source) as src:
-        profile = dict(src.profile)
-    for key in ("photometric", "interleave", "blockxsize", "blockysize", "tiled"):
-        profile.pop(key, None)
-    profile.update(driver="GTiff", count=1, dtype="uint8", compress="lzw", nodata=None)
-    with atomic_path(path) as scratch, rasterio.open(scratch, "w", **profile) as dst:
-        dst.write(np.asarray(image, dtype=np.uint8), 1)
-
-
-#: Name suffix of the scratch folders of :func:`predict`, beside the output folder.
-SCRATCH_SUFFIX = ".predict.partial"
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _scratch_folder(out: Path) -> Path:
-    """A new scratch folder beside ``out`` (same file system: publishing is a rename).
-
-    Scratch folders of earlier runs into ``out`` whose process is gone (a killed run) are
-    removed first. The folder gets the permissions a plain ``mkdir`` would give it.
-    """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    prefix = f".{out.name}."
-    for stale in out.parent.glob(f"{glob.escape(prefix)}*{SCRATCH_SUFFIX}"):
-        pid = stale.name[len(prefix) :].split(".", 1)[0]
-        if stale.is_dir() and pid.isdigit() and not _process_alive(int(pid)):
-            shutil.rmtree(stale, ignore_errors=True)
-    scratch = Path(
-        tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}.", suffix=SCRATCH_SUFFIX, dir=out.parent)
-    )
-    umask = os.umask(0)
-    os.umask(umask)
-    scratch.chmod(0o777 & ~umask)
-    return scratch
-
-
 def _publish(scratch: Path, out: Path) -> None:
     """Move a finished run's PRED files from ``scratch`` into ``out``.
 
@@ -379,7 +117,7 @@ def _publish(scratch: Path, out: Path) -> None:
     so it holds exactly this run's predictions.
     """
     if not out.exists():
-        os.rename(scratch, out)
+        publish(scratch, out)
         return
     names = {path.name for path in scratch.iterdir()}
     for name in sorted(names):
@@ -393,7 +131,7 @@ def _publish(scratch: Path, out: Path) -> None:
 
 def _predict_into(
     folder: Path,
-    model: FlairSegmenter,
+    model: Segmenter,
     samples: list[Sample],
     loader: DataLoader[Any],
     cfg: TrainConfig,
@@ -411,8 +149,6 @@ def _predict_into(
     start = time.perf_counter()
     done = 0
     if context == "zone":
-        from baseline.zone_context import predict_zones
-
         done = predict_zones(
             model,
             samples,
@@ -439,7 +175,7 @@ def _predict_into(
                     .cpu()
                     .numpy()
                 )
-            for index, class_map in zip(batch["index"].tolist(), classes):
+            for index, class_map in zip(batch["index"].tolist(), classes, strict=True):
                 sample = samples[index]
                 target = folder / prediction_name(sample.tile)
                 if georeferenced:
@@ -466,8 +202,8 @@ def predict(
     out: Path,
     *,
     batch_size: int = 8,
-    device: str = "auto",
-    amp: str = "auto",
+    device: Device = "auto",
+    amp: Amp = "auto",
     tta: bool = False,
     georeferenced: bool = False,
     num_workers: int | None = None,
@@ -477,7 +213,7 @@ def predict(
     pack: Path | None = None,
     overwrite: bool = False,
     observer: Observer | None = None,
-    context: str = "patch",
+    context: PredictContext = "patch",
 ) -> PredictResult:
     """Predict every patch under ``data`` into ``out`` (and pack a zip with ``pack``).
 
@@ -554,36 +290,33 @@ def predict(
         pin_memory=torch_device.type == "cuda",
         collate_fn=collate_with_series,
     )
-    # All or nothing: the PRED files go to a scratch folder beside ``out`` and are moved into
+    # All or nothing: the PRED files go to a scratch folder beside ``out`` (the kit's one
+    # scratch-folder helper: a killed run's folder is removed by the next run) and are moved into
     # place only once every patch is predicted; any failure removes the scratch folder.
-    scratch = _scratch_folder(out)
+    make_parent_folder(out)
     try:
-        start = time.perf_counter()
-        done = _predict_into(
-            scratch,
-            model,
-            samples,
-            loader,
-            cfg,
-            context=context,
-            tta=tta,
-            amp_dtype=amp_dtype,
-            device=torch_device,
-            batch_size=batch_size,
-            georeferenced=georeferenced,
-            observer=observer,
-        )
-        seconds = max(time.perf_counter() - start, 1e-9)
-        _publish(scratch, out)
+        with scratch_directory(out) as scratch:
+            start = time.perf_counter()
+            done = _predict_into(
+                scratch,
+                model,
+                samples,
+                loader,
+                cfg,
+                context=context,
+                tta=tta,
+                amp_dtype=amp_dtype,
+                device=torch_device,
+                batch_size=batch_size,
+                georeferenced=georeferenced,
+                observer=observer,
+            )
+            seconds = max(time.perf_counter() - start, 1e-9)
+            _publish(scratch, out)
     except FlairKitError as exc:
         raise worker_error(exc) from None
-    finally:
-        if scratch.exists():
-            shutil.rmtree(scratch, ignore_errors=True)
     archive = None
     if pack is not None:
-        from starting_kit.submission import pack_submission
-
         size = int(dataset[0]["image"].shape[-1]) if len(dataset) else 512
         # The expected ids are those of the patches predicted: the dataset's test split (or the
         # folder or csv given), so a zip that misses or adds a patch is refused.

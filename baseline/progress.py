@@ -9,12 +9,18 @@ per epoch and nothing per batch.
 from __future__ import annotations
 
 import time
-from typing import IO, TYPE_CHECKING
+from typing import IO, Protocol
 
-if TYPE_CHECKING:
-    from baseline.demo import DemoResult
-    from baseline.predict import PredictResult
-    from baseline.train import EpochRecord, TrainResult
+
+class EpochSummary(Protocol):
+    """A finished epoch as an observer sees it (:class:`baseline.train.EpochRecord` is one).
+
+    A protocol, so that progress reporting depends on nothing of the training code.
+    """
+
+    def summary(self, epochs: int) -> str:
+        """One summary line for an epoch of a run of ``epochs`` epochs."""
+        ...
 
 
 class Observer:
@@ -26,25 +32,11 @@ class Observer:
     def step(self, stage: str, done: int, total: int, items_per_s: float) -> None:
         """``done`` of ``total`` batches of ``stage`` ("train", "val", "predict") are finished."""
 
-    def epoch(self, record: EpochRecord) -> None:
+    def epoch(self, record: EpochSummary) -> None:
         """An epoch finished (training)."""
 
     def message(self, text: str) -> None:
         """A one-line note for the user (run folder, resumed epoch, early stop...)."""
-
-
-def format_epoch(record: EpochRecord, epochs: int) -> str:
-    """One summary line per epoch.
-
-    >>> from baseline.train import EpochRecord
-    >>> format_epoch(EpochRecord(3, 0.5, 0.61, 0.4321, 0.02, 12.5, 30.0, ()), 10)
-    'epoch 3/10  train loss 0.5000  val loss 0.6100  val mIoU 0.4321  lr 0.02  12.5 img/s  30s'
-    """
-    return (
-        f"epoch {record.epoch}/{epochs}  train loss {record.train_loss:.4f}  "
-        f"val loss {record.val_loss:.4f}  val mIoU {record.val_miou:.4f}  lr {record.lr:.3g}  "
-        f"{record.train_images_per_s:.1f} img/s  {record.seconds:.0f}s"
-    )
 
 
 class ConsoleObserver(Observer):
@@ -95,10 +87,10 @@ class ConsoleObserver(Observer):
             self.stream.write("\n")
             self._open = False
 
-    def epoch(self, record: EpochRecord) -> None:
+    def epoch(self, record: EpochSummary) -> None:
         """Write the epoch summary line."""
         self._finish_line()
-        self.stream.write(format_epoch(record, self.epochs) + "\n")
+        self.stream.write(record.summary(self.epochs) + "\n")
         self.stream.flush()
 
     def message(self, text: str) -> None:
@@ -106,46 +98,3 @@ class ConsoleObserver(Observer):
         self._finish_line()
         self.stream.write(text + "\n")
         self.stream.flush()
-
-
-def render_train_result(result: TrainResult) -> str:
-    """The summary the command line prints after training."""
-    stop = ", stopped early" if result.stopped_early else ""
-    return (
-        f"trained {result.epochs_run} epoch(s){stop}; best epoch {result.best_epoch}: "
-        f"val mIoU {result.best_val_miou:.4f}\n"
-        f"best checkpoint: {result.best_checkpoint}\n"
-        f"last checkpoint: {result.last_checkpoint}\n"
-        f"per-epoch metrics: {result.run_dir / 'metrics.csv'}\n"
-    )
-
-
-def render_predict_result(result: PredictResult) -> str:
-    """The summary the command line prints after prediction."""
-    tta = ", D4 TTA" if result.tta else ""
-    speed = f"{result.tiles_per_s:.1f} tiles/s ({result.device}, amp {result.amp}{tta})"
-    lines = [
-        f"predicted {result.n_tiles} tiles in {result.seconds:.1f} s: {speed}",
-        f"predictions: {result.out_dir}",
-    ]
-    if result.archive is not None:
-        lines.append(
-            f"submission: {result.archive.output} ({result.archive.n_files} PRED files, "
-            f"{result.archive.size_bytes / 1e6:.1f} MB, validated)"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def render_demo_result(result: DemoResult) -> str:
-    """Where the demo wrote everything (printed after the score table)."""
-    return (
-        f"\ndemo finished in {result.seconds:.0f} s; everything is in {result.workdir}:\n"
-        f"  toy dataset     {result.data}\n"
-        f"  training run    {result.run} (best epoch {result.training.best_epoch}, "
-        f"val mIoU {result.training.best_val_miou:.4f})\n"
-        f"  checkpoint      {result.checkpoint}\n"
-        f"  predictions     {result.predictions} ({result.prediction.tiles_per_s:.1f} tiles/s)\n"
-        f"  submission      {result.submission}\n"
-        f"  score report    {result.score_json}\n"
-        f"check the zip again with:\n  {result.validate_command}\n"
-    )

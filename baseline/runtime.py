@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from baseline.choices import AMPS, DEVICES
 from scoring.errors import ConfigError, FlairKitError
 
 
@@ -83,8 +84,8 @@ def resolve_device(choice: str, local_rank: int = 0) -> torch.device:
     Raises:
         ConfigError: ``cuda`` was asked for but no CUDA device is usable.
     """
-    if choice not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"device is {choice!r}; expected auto, cpu or cuda")
+    if choice not in DEVICES:
+        raise ConfigError(f"device is {choice!r}; expected {', '.join(DEVICES[:-1])} or {DEVICES[-1]}")
     if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
@@ -142,7 +143,7 @@ def resolve_amp(choice: str, device: torch.device) -> torch.dtype | None:
         return torch.bfloat16 if cpu_has_fast_bf16() else None
     if choice == "bf16":
         return torch.bfloat16
-    raise ConfigError(f"amp is {choice!r}; expected auto, off, bf16 or fp16")
+    raise ConfigError(f"amp is {choice!r}; expected {', '.join(AMPS[:-1])} or {AMPS[-1]}")
 
 
 def amp_name(dtype: torch.dtype | None) -> str:
@@ -168,7 +169,7 @@ def seed_everything(seed: int) -> None:
 
 def rng_state() -> dict[str, Any]:
     """The global RNG states of this process, in types a weights-only checkpoint can hold."""
-    np_state = np.random.get_state()
+    np_state: Any = np.random.get_state()  # the legacy tuple (its stub is a union with dict)
     state: dict[str, Any] = {
         "python": random.getstate(),
         "numpy": (np_state[0], [int(v) for v in np_state[1]], *np_state[2:]),

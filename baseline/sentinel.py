@@ -280,7 +280,7 @@ def pad_series(
     padded = series[0].new_zeros((batch, length, *series[0].shape[1:]))
     dates = offsets[0].new_zeros((batch, length))
     mask = torch.zeros((batch, length), dtype=torch.bool)
-    for i, (values, days) in enumerate(zip(series, offsets)):
+    for i, (values, days) in enumerate(zip(series, offsets, strict=True)):
         padded[i, : values.shape[0]] = values
         dates[i, : days.shape[0]] = days
         mask[i, : values.shape[0]] = True

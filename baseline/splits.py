@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from starting_kit.discovery import OFFICIAL_VAL_DOMAINS
 from scoring.atomic import atomic_write_json
 from scoring.errors import ConfigError, summarize
+from starting_kit.discovery import OFFICIAL_VAL_DOMAINS
 
 if TYPE_CHECKING:
     from starting_kit.discovery import Sample

@@ -38,7 +38,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -55,13 +55,13 @@ from baseline.checkpoint import (
 )
 from baseline.config import (
     RESUMABLE_FIELDS,
-    DataConfig,
     TrainConfig,
     config_differences,
     config_to_dict,
 )
 from baseline.data import FlairDataset
-from baseline.fusion import build_network, utae_class_weights, uses_sentinel
+from baseline.fusion import build_network, uses_sentinel, utae_class_weights
+from baseline.inputs import discover_training_data, metadata_path, resolve_path
 from baseline.model import build_model
 from baseline.progress import Observer
 from baseline.runtime import (
@@ -91,17 +91,9 @@ from scoring.errors import (
     FlairKitError,
     MissingFileError,
     OutputExistsError,
-    summarize,
 )
 from scoring.metrics import confusion_matrix, iou_per_class, mean_iou_score
-from starting_kit.discovery import (
-    SPLIT_FOLDERS,
-    Sample,
-    discover_csv,
-    discover_tree,
-    find_metadata,
-    find_split,
-)
+from starting_kit.discovery import discover_csv
 
 LAST_NAME = "last.pt"
 BEST_NAME = "best.pt"
@@ -141,6 +133,23 @@ class EpochRecord:
         """Inverse of :meth:`to_dict`."""
         return cls(**{**values, "val_iou": tuple(values["val_iou"])})
 
+    def summary(self, epochs: int) -> str:
+        """The progress line of this epoch (:func:`format_epoch`)."""
+        return format_epoch(self, epochs)
+
+
+def format_epoch(record: EpochRecord, epochs: int) -> str:
+    """One summary line per epoch.
+
+    >>> format_epoch(EpochRecord(3, 0.5, 0.61, 0.4321, 0.02, 12.5, 30.0, ()), 10)
+    'epoch 3/10  train loss 0.5000  val loss 0.6100  val mIoU 0.4321  lr 0.02  12.5 img/s  30s'
+    """
+    return (
+        f"epoch {record.epoch}/{epochs}  train loss {record.train_loss:.4f}  "
+        f"val loss {record.val_loss:.4f}  val mIoU {record.val_miou:.4f}  lr {record.lr:.3g}  "
+        f"{record.train_images_per_s:.1f} img/s  {record.seconds:.0f}s"
+    )
+
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -157,6 +166,18 @@ class TrainResult:
     rank: int = 0
 
 
+def render_train_result(result: TrainResult) -> str:
+    """The summary the command line prints after training."""
+    stop = ", stopped early" if result.stopped_early else ""
+    return (
+        f"trained {result.epochs_run} epoch(s){stop}; best epoch {result.best_epoch}: "
+        f"val mIoU {result.best_val_miou:.4f}\n"
+        f"best checkpoint: {result.best_checkpoint}\n"
+        f"last checkpoint: {result.last_checkpoint}\n"
+        f"per-epoch metrics: {result.run_dir / 'metrics.csv'}\n"
+    )
+
+
 class ShardSampler(Sampler[int]):
     """Indices ``rank, rank + world, ...``: disjoint shards, no padding (exact validation)."""
 
@@ -168,85 +189,6 @@ class ShardSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return len(self.indices)
-
-
-def _resolve_path(value: str, what: str) -> Path:
-    path = Path(value).expanduser()
-    if not path.exists():
-        raise MissingFileError(f"{path}: {what} not found")
-    return path
-
-
-def discover_training_data(
-    data: DataConfig, *, with_metadata: bool, dataset: str = "flair1"
-) -> list[Sample]:
-    """Find the training pool: a dataset root in the official layout or an official path csv.
-
-    FLAIR #2 (``dataset="flair2"``) takes a dataset root only: the Sentinel-2 triplets and the
-    centroid JSON are found next to the aerial folders.
-
-    Raises:
-        ConfigError: no data configured, or a folder that is not a dataset root.
-        MissingFileError, DataError: from discovery.
-    """
-    if data.train is None:
-        raise ConfigError(
-            "no training data: pass --data DATASET_ROOT (or a path csv), or set data.train"
-        )
-    source = _resolve_path(data.train, "training data")
-    if dataset == "flair2":
-        if not source.is_dir():
-            raise ConfigError(
-                f"{source}: FLAIR #2 training takes the dataset root (flair_aerial_train/, "
-                "flair_labels_train/, flair_sen_train/, flair-2_centroids_sp_to_patch.json), not a "
-                "path csv"
-            )
-        if with_metadata and data.metadata is not None:
-            raise ConfigError(
-                "FLAIR #2 reads the aerial metadata JSON found at the dataset root; remove "
-                "data.metadata (--metadata)"
-            )
-        samples = find_split(source, "train", dataset="flair2")
-        if with_metadata and any(s.metadata is None for s in samples):
-            raise ConfigError(
-                f"{source}: model.use_metadata is true but the dataset root has no aerial metadata "
-                "JSON (flair_aerial_metadata.json) covering every patch"
-            )
-        return samples
-    metadata = _metadata_path(data, source if source.is_dir() else None) if with_metadata else None
-    if source.is_file():
-        root = Path(data.csv_root) if data.csv_root else None
-        samples = discover_csv(source, root=root, metadata=metadata)
-        unlabelled = [s.name for s in samples if s.mask is None]
-        if unlabelled:
-            raise DataError(
-                f"{source}: {len(unlabelled)} rows have no mask column ({summarize(unlabelled)}); "
-                "training lists need image_path,mask_path rows"
-            )
-        return samples
-    folders = SPLIT_FOLDERS[("flair1", "train")]
-    images = source / folders.images
-    if not images.is_dir():
-        raise ConfigError(
-            f"{source}: not a FLAIR dataset root (no {folders.images}/ folder); pass the folder "
-            f"holding {folders.images}/ and {folders.masks}/, or an official path csv "
-            "(make a toy dataset with `flair-kit toy-data DIR`)"
-        )
-    return discover_tree(
-        images, masks=source / folders.masks, metadata=metadata, require_masks=True
-    )
-
-
-def _metadata_path(data: DataConfig, root: Path | None) -> Path:
-    if data.metadata is not None:
-        return _resolve_path(data.metadata, "aerial metadata JSON")
-    found = find_metadata(root) if root is not None else None
-    if found is None:
-        raise ConfigError(
-            "model.use_metadata is true but no aerial metadata JSON was found; set data.metadata "
-            "(or --metadata) to flair-1_metadata_aerial.json"
-        )
-    return found
 
 
 def make_split(cfg: TrainConfig) -> Split:
@@ -263,11 +205,11 @@ def make_split(cfg: TrainConfig) -> Split:
         return split_samples(
             pool, cfg.data.split, val_fraction=cfg.data.val_fraction, seed=cfg.seed
         )
-    val_source = _resolve_path(cfg.data.val, "validation list")
+    val_source = resolve_path(cfg.data.val, "validation list")
     if not val_source.is_file():
         raise ConfigError(f"{val_source}: data.val must be an official path csv (image,mask rows)")
     root = Path(cfg.data.csv_root) if cfg.data.csv_root else None
-    metadata = _metadata_path(cfg.data, None) if cfg.model.use_metadata else None
+    metadata = metadata_path(cfg.data, None) if cfg.model.use_metadata else None
     val = discover_csv(val_source, root=root, metadata=metadata)
     val_ids = {s.tile for s in val}
     return explicit_split([s for s in pool if s.tile not in val_ids], val)
@@ -421,7 +363,8 @@ def evaluate(
         images = _to_device(batch["image"], settings.device, settings.channels_last)
         target = batch["mask"].to(settings.device, non_blocking=True)
         with autocast(settings.device, settings.amp_dtype):
-            logits = forward_batch(model, batch, images, settings.device)
+            # without with_aux a model returns its logits alone
+            logits = cast(torch.Tensor, forward_batch(model, batch, images, settings.device))
         loss_sum, weight_sum = weighted_ce_sums(logits, target, weight)
         sums += torch.stack([loss_sum.double(), weight_sum.double()])
         predicted = logits.argmax(dim=1).to(torch.uint8).cpu().numpy()
@@ -562,7 +505,7 @@ def _prepare_run_dir(
 
 def _loaders(
     split: Split, cfg: TrainConfig, info: DistInfo, device: torch.device
-) -> tuple[FlairDataset, DataLoader, DistributedSampler, DataLoader]:
+) -> tuple[FlairDataset, DataLoader[Any], DistributedSampler[int], DataLoader[Any]]:
     variant = cfg.model.metadata_encoding if cfg.model.use_metadata else None
     sentinel = cfg.sentinel if uses_sentinel(cfg) else None
     train_set = FlairDataset(
@@ -582,7 +525,7 @@ def _loaders(
             f"batch_size is {cfg.batch_size} but each of the {info.world_size} process(es) gets only "
             f"{per_process} training patches; lower --batch-size"
         )
-    train_sampler = DistributedSampler(
+    train_sampler: DistributedSampler[int] = DistributedSampler(
         train_set, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=cfg.seed
     )
     common: dict[str, Any] = {

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import pairwise
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -46,10 +48,15 @@ def _group_norm(channels: int, groups: int) -> nn.GroupNorm:
 class ConvLayers(nn.Module):
     """3x3 convolutions, each followed by a normalisation and ReLU."""
 
-    def __init__(self, widths: Sequence[int], norm: str = "group", padding_mode: str = "reflect"):
+    def __init__(
+        self,
+        widths: Sequence[int],
+        norm: str = "group",
+        padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "reflect",
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        for d_in, d_out in zip(widths[:-1], widths[1:]):
+        for d_in, d_out in pairwise(widths):
             layers += [
                 nn.Conv2d(d_in, d_out, 3, padding=1, padding_mode=padding_mode),
                 _group_norm(d_out, ENCODER_GROUPS) if norm == "group" else nn.BatchNorm2d(d_out),
@@ -316,6 +323,6 @@ class UTAE(nn.Module):
             full[date_mask] = feature
             maps.append(full)
         out, attention = self.ltae(maps[-1], days, date_mask)
-        for block, skip in zip(self.up, reversed(maps[:-1])):
+        for block, skip in zip(self.up, reversed(maps[:-1]), strict=False):
             out = block(out, aggregate_with_attention(skip, attention))
         return out

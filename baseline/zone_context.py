@@ -2,7 +2,7 @@
 
 ``flair-kit baseline predict ... --context zone`` runs :func:`predict_zones`: the test patches are
 grouped by ``(domain, zone)``, placed by their georeferencing on the pixel grid of a virtual mosaic
-(:func:`build_mosaics`), and the blended sliding-window engine of :mod:`baseline.mapping` runs
+(:func:`build_mosaics`), and the blended sliding-window engine of :mod:`baseline.blending` runs
 over each mosaic, so every patch is predicted with the pixels of its neighbours around it. The
 blended result is cut back into one ``PRED_<id>.tif`` per patch in the official format.
 
@@ -33,17 +33,18 @@ import rasterio
 import torch
 from rasterio.errors import RasterioIOError
 
+from baseline.blending import blend, make_grid
 from baseline.data import read_image
-from baseline.mapping import blend, make_grid, model_scorer
+from baseline.inference import model_scorer
+from baseline.metadata import MetadataVariant, encode_metadata
 from baseline.progress import Observer
 from scoring.errors import DataError, MissingFileError
-from starting_kit.predictions import prediction_name, write_prediction
+from starting_kit.predictions import prediction_name, write_georeferenced, write_prediction
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from baseline.metadata import MetadataVariant
-    from baseline.model import FlairSegmenter
+    from baseline.fusion import Segmenter
     from starting_kit.discovery import Sample
 
 #: How far (in pixels) a patch origin may be from the zone's pixel grid and still be placed on it.
@@ -129,7 +130,7 @@ def _components(boxes: Sequence[tuple[int, int, int, int]]) -> list[list[int]]:
     order = sorted(range(len(boxes)), key=lambda i: boxes[i][1])
     active: list[int] = []
     for i in order:
-        r, c, h, w = boxes[i]
+        r, c, h, _ = boxes[i]
         active = [j for j in active if boxes[j][1] + boxes[j][3] >= c]
         for j in active:
             rj, _, hj, _ = boxes[j]
@@ -302,7 +303,7 @@ class PatchCutter:
 
 
 def predict_zones(
-    model: FlairSegmenter,
+    model: Segmenter,
     samples: Sequence[Sample],
     out: Path,
     *,
@@ -335,9 +336,6 @@ def predict_zones(
     Returns:
         The number of PRED files written (one per sample).
     """
-    from baseline.metadata import encode_metadata
-    from baseline.predict import write_georeferenced
-
     observer = observer or Observer()
     mosaics = build_mosaics(samples)
     if not mosaics:
@@ -380,7 +378,7 @@ def predict_zones(
             batch = torch.from_numpy(images.astype(np.float32) / 255.0).to(device)
             with torch.inference_mode():
                 classes = scores(batch, meta).argmax(dim=1).to(torch.uint8).cpu().numpy()
-            for sample, class_map in zip(samples_chunk, classes):
+            for sample, class_map in zip(samples_chunk, classes, strict=True):
                 write(sample, class_map)
             written += len(samples_chunk)
             observer.step(

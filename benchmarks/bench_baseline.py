@@ -3,7 +3,7 @@
 Measured, all on the U-Net/ResNet34 (5 bands, 13 classes, random weights: speed does not depend on
 the weights) and on the same toy FLAIR #1 patches:
 
-- inference, model only: our :func:`baseline.predict.predict_batch` (batches, inference_mode,
+- inference, model only: our :func:`baseline.inference.predict_batch` (batches, inference_mode,
   channels_last, autocast where native) against a plain loop (batch 1, NCHW, fp32, ``no_grad``,
   softmax + argmax), in tiles/s;
 - inference, end to end (read GeoTIFFs, predict, write official PRED files): our
@@ -14,7 +14,7 @@ the weights) and on the same toy FLAIR #1 patches:
 
 FLAIR #2: the model-only inference of the published U-T&T (``flair2-baseline``: the same U-Net
 plus the U-TAE on a 40x40 Sentinel-2 crop of ``--utt-dates`` monthly means, 12 by default) with
-our :func:`baseline.predict.predict_batch`, in tiles/s (``--utt-dates 0`` skips it).
+our :func:`baseline.inference.predict_batch`, in tiles/s (``--utt-dates 0`` skips it).
 
 Optionally (``--full-test-tiles 15700``) the model-only inference is run over as many tiles as the
 full FLAIR #1 test set, cycling the loaded patches (for GPU figures).
@@ -40,8 +40,9 @@ import torch
 from PIL import Image
 
 from baseline.data import FlairDataset
+from baseline.inference import predict_batch
 from baseline.model import build_model
-from baseline.predict import predict, predict_batch
+from baseline.predict import predict
 from baseline.progress import Observer
 from baseline.runtime import DistInfo, default_workers, resolve_amp, resolve_device
 from baseline.train import LoopSettings, class_weights, train_one_epoch

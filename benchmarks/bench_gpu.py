@@ -13,7 +13,7 @@ Measured, each with its peak GPU memory (``torch.cuda.max_memory_allocated``, Mi
   mask, flips) through a ``DataLoader`` with N workers (0, 4, 8, 16), from real-format files
   (5-band uint8 GeoTIFF ``IMG_`` and ``MSK_`` files in the official layout, written by the kit's
   toy-data generator with rasterio). The files sit in the page cache: a cold disk is slower;
-- ``inference``: tiles/s of :func:`baseline.predict.predict_batch` on device-resident batches
+- ``inference``: tiles/s of :func:`baseline.inference.predict_batch` on device-resident batches
   (class maps copied back to the host): plain fp32 and bf16 over the batch sweep, D4 TTA, and the
   FLAIR #2 U-T&T (``flair2-baseline`` config, ``--utt-dates`` Sentinel-2 dates);
 - ``end_to_end``: wall time of :func:`baseline.predict.predict` with ``pack`` (what
@@ -71,8 +71,10 @@ from baseline.checkpoint import model_payload, save_checkpoint
 from baseline.config import TrainConfig, load_config
 from baseline.data import FlairDataset
 from baseline.fusion import build_network
+from baseline.inference import predict_batch
+from baseline.inputs import discover_inputs
 from baseline.model import build_model
-from baseline.predict import discover_inputs, predict, predict_batch
+from baseline.predict import predict
 from baseline.progress import Observer
 from baseline.runtime import DistInfo, amp_name, default_workers, resolve_amp
 from baseline.sentinel import collate_with_series

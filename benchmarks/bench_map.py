@@ -40,9 +40,10 @@ import torch
 from affine import Affine
 from rasterio.windows import Window
 
+from baseline.blending import DEFAULT_STRIP_WIDTH, estimate_accumulator_bytes
 from baseline.checkpoint import model_payload, save_checkpoint
 from baseline.config import load_config
-from baseline.mapping import DEFAULT_STRIP_WIDTH, estimate_accumulator_bytes, map_raster
+from baseline.mapping import map_raster
 from baseline.model import FlairSegmenter, build_model
 from scoring.classes import NUM_CLASSES
 
@@ -138,9 +139,9 @@ def peak_rss_mb() -> float:
 
 def memory_child(raster: str, out: str, checkpoint: str, strip_width: str) -> None:
     """Run in a fresh process: map with the pointwise stand-in, print peak RSS as JSON."""
-    import baseline.predict
+    import baseline.inference
 
-    baseline.predict.build_model = build_pointwise  # type: ignore[assignment]
+    baseline.inference.build_model = build_pointwise  # type: ignore[assignment]
     imports_mb = peak_rss_mb()
     start = time.perf_counter()
     result = map_raster(
@@ -252,7 +253,8 @@ def quarter_toy(data: Path, target: Path) -> int:
 
 
 def quarters(checkpoint: Path, data: Path, work: Path, device: str) -> list[dict[str, Any]]:
-    from baseline.predict import load_predictor, predict
+    from baseline.inference import load_predictor
+    from baseline.predict import predict
     from baseline.runtime import resolve_amp, resolve_device
     from baseline.zone_context import predict_zones
     from scoring.evaluate import score_folders

@@ -35,6 +35,7 @@ from typing import Any, Literal, NamedTuple
 
 from scoring.errors import ConfigError, DataError, MissingFileError, summarize
 from scoring.tiles import domain_zone, format_id, summarize_duplicates, tile_id, walk_files
+from starting_kit.choices import Dataset
 from starting_kit.pathlists import read_path_list
 
 #: The 8 fields of an aerial metadata entry, in the order of IGN's file.
@@ -72,7 +73,6 @@ CENTROIDS_NAME = "flair-2_centroids_sp_to_patch.json"
 #: Suffixes of the three files of a Sentinel-2 triplet (the official loader globs ``*<suffix>``).
 SENTINEL_SUFFIXES = ("data.npy", "masks.npy", "products.txt")
 
-Dataset = Literal["flair1", "flair2"]
 Split = Literal["train", "test"]
 
 

@@ -2,8 +2,9 @@
 
 The challenge format, byte for byte what IGN's example submission holds: ``PRED_<6-digit id>.tif``,
 a classic little-endian TIFF written by Pillow from a 2-D uint8 array of class indices 0..12, LZW
-compressed, no GeoTIFF tags. Files are written to a temporary name and renamed, so an interrupted
-run never leaves a truncated prediction behind.
+compressed, no GeoTIFF tags (:func:`write_prediction`); or the same name and values written by
+rasterio with the input image's CRS and transform (:func:`write_georeferenced`). Files are written
+to a temporary name and renamed, so an interrupted run never leaves a truncated prediction behind.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from scoring.atomic import atomic_write_bytes
+from scoring.atomic import atomic_path, atomic_write_bytes
 from scoring.classes import NUM_CLASSES
 from scoring.errors import DataError
 from scoring.tiles import format_id
@@ -56,3 +57,19 @@ def write_prediction(path: Path, classes: np.ndarray) -> None:
     buffer = io.BytesIO()
     image.save(buffer, format="TIFF", compression="tiff_lzw")
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def write_georeferenced(path: Path, classes: np.ndarray, source: Path) -> None:
+    """Write a class map with the georeferencing of its input image (rasterio, LZW, uint8)."""
+    # Imported here for start-up speed only: validate and pack write plain TIFFs and never need
+    # rasterio's GDAL bindings.
+    import rasterio
+
+    image = encode_prediction(classes)  # the same checks as the official writer
+    with rasterio.open(source) as src:
+        profile = dict(src.profile)
+    for key in ("photometric", "interleave", "blockxsize", "blockysize", "tiled"):
+        profile.pop(key, None)
+    profile.update(driver="GTiff", count=1, dtype="uint8", compress="lzw", nodata=None)
+    with atomic_path(path) as scratch, rasterio.open(scratch, "w", **profile) as dst:
+        dst.write(np.asarray(image, dtype=np.uint8), 1)

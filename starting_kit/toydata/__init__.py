@@ -59,13 +59,14 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from scoring.atomic import atomic_directory, make_parent_folder
 from scoring.errors import ConfigError, OutputExistsError, summarize
 from scoring.tiles import format_id
+from starting_kit.choices import Dataset
 from starting_kit.discovery import CENTROIDS_NAME, SPLIT_FOLDERS
 from starting_kit.pathlists import format_path_list
 from starting_kit.toydata import layout, scene, sentinel
@@ -86,7 +87,6 @@ SIZE_RANGE = (16, 2048)
 # Independent random streams per purpose, so that adding one never shifts another.
 _PATCH_STREAM, _DOMAIN_STREAM, _ZONE_STREAM = 1, 2, 3
 
-Dataset = Literal["flair1", "flair2"]
 Progress = Callable[[int, int], None]
 
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from scoring.errors import ConfigError
 from scoring.tiles import format_id, tile_id
+from starting_kit.choices import DATASETS
 from starting_kit.discovery import METADATA_FIELDS, OFFICIAL_VAL_DOMAINS
 
 Split = Literal["train", "test"]
@@ -197,7 +198,7 @@ def plan_patches(
     Raises:
         ConfigError: an unknown dataset, or a count below 1 or above the real split's size.
     """
-    if dataset not in ("flair1", "flair2"):
+    if dataset not in DATASETS:
         raise ConfigError(f"unknown dataset {dataset!r}; expected flair1 or flair2")
     reference = reference_metadata()
     first_test = ID_RANGES[("flair1", "test")][0]

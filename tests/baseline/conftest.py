@@ -8,8 +8,9 @@ the validation mIoU. Sizes are 32 or 64 pixels; everything is seeded.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -172,11 +173,11 @@ def build_tiny_model(
 @pytest.fixture
 def tiny_model(monkeypatch: pytest.MonkeyPatch) -> Callable[..., nn.Module]:
     """Replace the network builder of training and prediction by the tiny model."""
-    import baseline.predict
+    import baseline.inference
     import baseline.train
 
     monkeypatch.setattr(baseline.train, "build_model", build_tiny_model)
-    monkeypatch.setattr(baseline.predict, "build_model", build_tiny_model)
+    monkeypatch.setattr(baseline.inference, "build_model", build_tiny_model)
     return build_tiny_model
 
 

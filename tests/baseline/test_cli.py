@@ -180,8 +180,14 @@ def test_demo_refuses_to_clobber_a_previous_demo(tmp_path: Path) -> None:
 
 
 def test_missing_torch_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_torch(name: str):
-        raise ImportError(f"No module named {name!r}")
+    real_import_module = baseline.importlib.import_module
+
+    # Refuse the baseline's libraries only: typer imports its own helpers lazily, with this
+    # same function, when a command runs first in the process.
+    def no_torch(name: str, package: str | None = None):
+        if name.split(".")[0] in {"torch", "segmentation_models_pytorch"}:
+            raise ImportError(f"No module named {name!r}")
+        return real_import_module(name, package)
 
     monkeypatch.setattr(baseline.importlib, "import_module", no_torch)
     with pytest.raises(
@@ -196,6 +202,23 @@ def test_the_cli_does_not_import_torch() -> None:
     """score/validate/pack work without torch: importing the CLI must not pull it in."""
     code = "import sys, starting_kit.cli; sys.exit('torch' in sys.modules or 'baseline.train' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_the_baseline_commands_come_through_the_entry_point() -> None:
+    """starting_kit never imports baseline: the root CLI loads baseline.cli as a plugin."""
+    from importlib.metadata import entry_points
+
+    from starting_kit.cli import COMMANDS_GROUP
+
+    found = {e.name: e.value for e in entry_points(group=COMMANDS_GROUP)}
+    assert found.get("baseline") == "baseline.cli:register"
+    code = (
+        "import sys, starting_kit.cli; "
+        "print(sorted(m for m in ('baseline.cli', 'torch', 'segmentation_models_pytorch') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['baseline.cli']"
 
 
 def test_train_from_official_csv_lists(

@@ -136,7 +136,7 @@ def test_overwrite_leaves_exactly_this_runs_predictions(
 def test_scratch_folders_of_killed_runs_are_removed(tiny_checkpoint: Path, tmp_path: Path) -> None:
     root = make_flair_tree(tmp_path / "data")
     work = tmp_path / "work"
-    stale = work / ".pred.999999999.abc.predict.partial"  # no such process
+    stale = work / ".pred.flair-kit-999999999-0123abcd.partial"  # no such process
     stale.mkdir(parents=True)
     (stale / "PRED_000001.tif").write_bytes(b"half")
     assert predict_cli(tiny_checkpoint, root, work / "pred").exit_code == 0
@@ -206,12 +206,12 @@ class StridedPointwise(nn.Module):
 
 @pytest.fixture
 def strided_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    import baseline.predict
+    import baseline.inference
 
     def build(arch: str, encoder: str, in_channels: int, num_classes: int, *a: Any, **k: Any) -> nn.Module:
         return FlairSegmenter(StridedPointwise(in_channels))
 
-    monkeypatch.setattr(baseline.predict, "build_model", build)
+    monkeypatch.setattr(baseline.inference, "build_model", build)
     cfg = config_from_dict(yaml.safe_load(TEST_CONFIG))
     path = tmp_path / "strided.pt"
     save_checkpoint(path, model_payload(build("unet", "x", 5, NUM_CLASSES).state_dict(), cfg, epoch=1))

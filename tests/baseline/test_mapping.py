@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -24,24 +25,25 @@ from PIL import Image
 from torch import nn
 from typer.testing import CliRunner
 
-from baseline.checkpoint import model_payload, save_checkpoint
-from baseline.config import config_from_dict, with_overrides
-from baseline.mapping import (
+from baseline.blending import (
     DEFAULT_STRIP_WIDTH,
     axis_weights,
     blend,
     blend_strips,
-    colour_table,
     estimate_accumulator_bytes,
     make_grid,
-    map_raster,
     plan_strips,
     tile_starts,
     tile_weights,
     weighted_span,
 )
+from baseline.checkpoint import model_payload, save_checkpoint
+from baseline.config import config_from_dict, with_overrides
+from baseline.geotiff import colour_table
+from baseline.inference import predict_scores
+from baseline.mapping import map_raster
 from baseline.model import FlairSegmenter, MetadataMLP, build_model
-from baseline.predict import predict, predict_scores
+from baseline.predict import predict
 from baseline.zone_context import Placed, build_mosaics, tile_metadata_lookup
 from scoring.classes import CLASS_COLOURS, CLASS_NAMES, NUM_CLASSES, colour_rgb
 from scoring.errors import ConfigError, DataError, MissingFileError, OutputExistsError
@@ -104,11 +106,11 @@ def make_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., Path]:
     """``make_checkpoint(kind, use_metadata=False)``: a checkpoint of a stand-in model."""
-    import baseline.predict
+    import baseline.inference
 
     def factory(kind: str, *, use_metadata: bool = False) -> Path:
         build = builder(kind)
-        monkeypatch.setattr(baseline.predict, "build_model", build)
+        monkeypatch.setattr(baseline.inference, "build_model", build)
         cfg = with_overrides(
             config_from_dict(yaml.safe_load(TEST_CONFIG)), **{"model.use_metadata": use_metadata}
         )
@@ -186,7 +188,7 @@ def test_tiles_cover_every_pixel_and_stay_inside(
     size = min(tile, length)
     assert starts[0] == 0 and starts[-1] + size == length
     assert list(starts) == sorted(set(starts))
-    for a, b in zip(starts, starts[1:]):
+    for a, b in pairwise(starts):
         assert b - a <= tile - overlap  # never a gap, never less overlap than asked
     covered = np.zeros(length, bool)
     for s in starts:
@@ -197,13 +199,13 @@ def test_tiles_cover_every_pixel_and_stay_inside(
 def test_tile_grid_errors() -> None:
     with pytest.raises(ConfigError, match="tile size is 0; expected at least 1"):
         tile_starts(10, 0, 0)
-    with pytest.raises(ConfigError, match="overlap is 8 pixels for tiles of 8; expected 0 .. 7"):
+    with pytest.raises(ConfigError, match=r"overlap is 8 pixels for tiles of 8; expected 0 .. 7"):
         tile_starts(10, 8, 8)
-    with pytest.raises(ConfigError, match="margin is 5 pixels with an overlap of 8.*--overlap 10"):
+    with pytest.raises(ConfigError, match=r"margin is 5 pixels with an overlap of 8.*--overlap 10"):
         make_grid(100, 100, 32, 8, 5)
     with pytest.raises(DataError, match="raster is 0x5 pixels"):
         make_grid(0, 5, 32, 8, 2)
-    with pytest.raises(ConfigError, match="weight floor is 0.0"):
+    with pytest.raises(ConfigError, match=r"weight floor is 0.0"):
         axis_weights(8, floor=0.0)
 
 
@@ -356,15 +358,14 @@ def test_strips_partition_the_columns_and_predict_every_weighted_tile(
     grid = make_grid(8, width, tile, overlap, margin)
     strips = plan_strips(grid, strip_width, margin)
     assert strips[0].x0 == 0 and strips[-1].x1 == width
-    assert all(a.x1 == b.x0 for a, b in zip(strips, strips[1:]))
+    assert all(a.x1 == b.x0 for a, b in pairwise(strips))
     for strip in strips:
         assert strip.x0 < strip.x1
         weighted = tuple(
             x
             for x in grid.cols
-            if (lambda span: span[0] < strip.x1 and span[1] > strip.x0)(
-                weighted_span(x, grid.tile_w, width, margin)
-            )
+            if (span := weighted_span(x, grid.tile_w, width, margin))[0] < strip.x1
+            and span[1] > strip.x0
         )
         assert strip.cols == weighted
         if strip.x1 - strip.x0 > strip_width:
@@ -467,7 +468,7 @@ def test_map_in_narrow_strips_writes_the_same_file(
     image = random_image(150, 700, seed=7)
     raster = write_raster(tmp_path / "in.tif", image)
     checkpoint = make_checkpoint("conv3")
-    options = dict(tile=64, overlap=16, device="cpu", amp="off", output=output, batch_size=1)
+    options = {"tile": 64, "overlap": 16, "device": "cpu", "amp": "off", "output": output, "batch_size": 1}
     wide = map_raster(checkpoint, raster, tmp_path / "wide.tif", **options)
     narrow = map_raster(checkpoint, raster, tmp_path / "narrow.tif", strip_width=100, **options)
     assert wide.n_tiles == narrow.n_tiles  # overlap 16 == 2 * margin 8: no tile twice
@@ -561,7 +562,7 @@ def test_map_probability_output(make_checkpoint, tmp_path: Path) -> None:
         assert out.count == NUM_CLASSES and out.dtypes[0] == "uint8"
         assert out.descriptions[0] == f"P({CLASS_NAMES[0]}) x 255"
         values = out.read()
-    for band, p in zip(values, expected):
+    for band, p in zip(values, expected, strict=False):
         assert (band == round(p * 255)).all()  # constant model: a constant map, band by band
 
 
@@ -599,12 +600,12 @@ def test_map_errors(make_checkpoint, tmp_path: Path) -> None:
     ):
         map_raster(checkpoint, three, tmp_path / "o.tif", tile=32, device="cpu")
     floats = write_raster(tmp_path / "f.tif", random_image(40, 40), dtype="float32")
-    with pytest.raises(DataError, match="f.tif: raster dtype is float32; expected uint8"):
+    with pytest.raises(DataError, match=r"f.tif: raster dtype is float32; expected uint8"):
         map_raster(checkpoint, floats, tmp_path / "o.tif", tile=32, device="cpu")
-    with pytest.raises(MissingFileError, match="nope.tif: raster not found"):
+    with pytest.raises(MissingFileError, match=r"nope.tif: raster not found"):
         map_raster(checkpoint, tmp_path / "nope.tif", tmp_path / "o.tif", device="cpu")
     (tmp_path / "junk.tif").write_text("not a raster")
-    with pytest.raises(DataError, match="junk.tif: not a readable raster"):
+    with pytest.raises(DataError, match=r"junk.tif: not a readable raster"):
         map_raster(checkpoint, tmp_path / "junk.tif", tmp_path / "o.tif", device="cpu")
     good = write_raster(tmp_path / "good.tif", random_image(40, 40))
     with pytest.raises(ConfigError, match="output is 'rgb'; expected one of classes, probab"):
@@ -612,7 +613,7 @@ def test_map_errors(make_checkpoint, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="batch size is 0"):
         map_raster(checkpoint, good, tmp_path / "o.tif", batch_size=0)
     (tmp_path / "exists.tif").write_bytes(b"keep")
-    with pytest.raises(OutputExistsError, match="exists.tif: exists; pass --overwrite"):
+    with pytest.raises(OutputExistsError, match=r"exists.tif: exists; pass --overwrite"):
         map_raster(checkpoint, good, tmp_path / "exists.tif")
     assert (tmp_path / "exists.tif").read_bytes() == b"keep"
     with pytest.raises(ConfigError, match="fuses per-patch aerial metadata"):
@@ -821,7 +822,7 @@ def test_zone_context_with_a_metadata_model(make_checkpoint, tmp_path: Path) -> 
 
 
 def test_zone_context_needs_metadata_for_every_patch(make_checkpoint, tmp_path: Path) -> None:
-    from baseline.predict import load_predictor
+    from baseline.inference import load_predictor
     from baseline.zone_context import predict_zones
 
     root, places = write_zone_tree(tmp_path / "data")

@@ -13,8 +13,9 @@ from PIL import Image
 
 from baseline.checkpoint import load_checkpoint, save_checkpoint
 from baseline.config import config_from_dict, with_overrides
+from baseline.inference import D4, d4_inverse, d4_transform, pad_to_multiple, predict_batch
 from baseline.model import FlairSegmenter, build_model
-from baseline.predict import D4, d4_inverse, d4_transform, pad_to_multiple, predict, predict_batch
+from baseline.predict import predict
 from baseline.train import train
 from scoring.errors import ConfigError, DataError, MissingFileError, OutputExistsError
 from starting_kit.predictions import write_prediction
@@ -28,7 +29,7 @@ GEOTIFF_TAGS = (33550, 33922, 34264, 34735, 34736, 34737)
 @pytest.fixture(scope="module")
 def checkpoint(flair_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """best.pt of a one-epoch tiny run (built without the tiny_model fixture's monkeypatch)."""
-    import baseline.predict
+    import baseline.inference
     import baseline.train
 
     from .conftest import build_tiny_model
@@ -251,11 +252,11 @@ def test_metadata_model_prediction(
     flair_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A fused model finds the metadata JSON at the dataset root, or says how to give it."""
-    import baseline.predict
+    import baseline.inference
     import baseline.train
 
     monkeypatch.setattr(baseline.train, "build_model", build_model)
-    monkeypatch.setattr(baseline.predict, "build_model", build_model)
+    monkeypatch.setattr(baseline.inference, "build_model", build_model)
     cfg = with_overrides(
         config_from_dict(yaml.safe_load(TEST_CONFIG)),
         **{

@@ -73,7 +73,7 @@ def test_leap_day_and_unsorted_lines() -> None:
     assert parse_product_dates(lines) == [(7, 28), (2, 29), (1, 8)]
     # 29 February does not exist in IGN's reference year 2021: it gets 1 March's offset.
     assert day_offset(2, 28) - 1 == day_offset(2, 29) == day_offset(3, 1) == 75
-    means, offsets = monthly_means(np.ones((2, 1, 1, 1), np.float32), [(2, 29), (3, 1)])
+    _, offsets = monthly_means(np.ones((2, 1, 1, 1), np.float32), [(2, 29), (3, 1)])
     assert offsets.tolist() == [day_offset(2, 15), day_offset(3, 15)]  # still February
 
 

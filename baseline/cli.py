@@ -1,0 +1,371 @@
+"""The baseline's commands: ``flair-kit baseline train|predict|map`` and ``flair-kit demo``.
+
+A typer sub-app that the root command line (:mod:`starting_kit.cli`) finds through the
+``flair_kit.commands`` entry point declared in ``pyproject.toml``; :func:`register` adds it (and
+the root-level ``demo``). A new baseline command goes here, as a thin function over a library
+function of :mod:`baseline`.
+
+This module imports neither torch nor the modules that do: ``flair-kit score`` loads it on every
+start. Each command first checks the baseline extra (:func:`baseline.require_dependencies`, which
+names the install command), then imports its library module; those imports stay inside the
+commands for start-up speed only.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from baseline import require_dependencies
+from baseline.choices import MAP_PRODUCTS, Amp, Device, MapProduct, PredictContext
+from starting_kit.choices import Dataset
+from starting_kit.options import (
+    OutAlias,
+    WorkdirAlias,
+    domain_errors_exit,
+    main_output,
+    output_option,
+    overwrite_option,
+    required_output,
+)
+
+baseline_app = typer.Typer(
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help=(
+        "Train or run the reference models (FLAIR #1 U-Net/ResNet34, FLAIR #2 U-T&T). Needs torch "
+        "and segmentation-models-pytorch (the baseline extra)."
+    ),
+)
+
+#: ``--device`` of every command that runs a model (None: the configuration's, for ``train``).
+DeviceOption = Annotated[Device | None, typer.Option("--device", help="auto, cpu or cuda.")]
+#: ``--amp`` of every command that runs a model (None: the configuration's, for ``train``).
+AmpOption = Annotated[
+    Amp | None,
+    typer.Option("--amp", help="Autocast: auto (bf16 where native), off, bf16, fp16."),
+]
+Checkpoint = Annotated[
+    Path, typer.Option("--checkpoint", help="best.pt or last.pt of a training run.")
+]
+Metadata = Annotated[
+    Path | None,
+    typer.Option("--metadata", help="Aerial metadata JSON (metadata models)."),
+]
+Tta = Annotated[
+    bool,
+    typer.Option("--tta", help="Average the 8 flips/rotations (D4 test-time augmentation)."),
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``baseline`` and ``demo`` to the root command line (the entry point's target)."""
+    app.command("demo")(demo)
+    app.add_typer(baseline_app, name="baseline")
+
+
+@baseline_app.command("train")
+@domain_errors_exit
+def baseline_train(
+    config: Annotated[
+        str,
+        typer.Option(
+            "--config",
+            help=(
+                "YAML file, or a packaged config: flair1-baseline, flair1-toy-cpu, "
+                "flair2-baseline, flair2-toy-cpu."
+            ),
+        ),
+    ],
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Dataset root (flair_aerial_train/, flair_labels_train/) or a path csv.",
+        ),
+    ] = None,
+    val: Annotated[
+        Path | None,
+        typer.Option(
+            "--val", help="Validation path csv (e.g. flair-1-paths-val.csv) [split by domains]."
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None, output_option("Run folder (checkpoints, metrics.csv, split.json).")
+    ] = None,
+    out: OutAlias = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", min=1, help="Maximum number of epochs.")
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", min=1, help="Images per step and process."),
+    ] = None,
+    device: DeviceOption = None,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="Seed of split, sampler, augmentation, weights."),
+    ] = None,
+    amp: AmpOption = None,
+    encoder_weights: Annotated[
+        str | None,
+        typer.Option(
+            "--encoder-weights", help="none, imagenet, or a local encoder weights file."
+        ),
+    ] = None,
+    metadata: Metadata = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=0, help="DataLoader workers per process."),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Continue the run in --output exactly where it stopped."),
+    ] = False,
+    overwrite: Annotated[
+        bool, overwrite_option("Start over in a run folder that holds a run.")
+    ] = False,
+) -> None:
+    """Train the baseline (several GPUs/nodes: torchrun --nproc_per_node N -m starting_kit baseline train ...)."""
+    require_dependencies()
+    from baseline.config import load_config, with_overrides
+    from baseline.progress import ConsoleObserver
+    from baseline.train import render_train_result, train
+
+    overrides = {
+        "data.train": data,
+        "data.val": val,
+        "out": main_output(output, out, "--out"),
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "device": device,
+        "seed": seed,
+        "amp": amp,
+        "model.encoder_weights": encoder_weights,
+        "data.metadata": metadata,
+        "data.num_workers": workers,
+    }
+    cfg = with_overrides(load_config(config), **overrides)
+    result = train(cfg, resume=resume, overwrite=overwrite, observer=ConsoleObserver(sys.stderr))
+    if result.rank == 0:
+        typer.echo(render_train_result(result), nl=False)
+
+
+@baseline_app.command("predict")
+@domain_errors_exit
+def baseline_predict(
+    checkpoint: Checkpoint,
+    data: Annotated[
+        Path,
+        typer.Option("--data", help="Dataset root, folder of test images, or a path csv."),
+    ],
+    output: Annotated[
+        Path | None,
+        output_option(
+            "Folder for the PRED_<id>.tif files (required; written whole or not at all).",
+            show_default=False,
+        ),
+    ] = None,
+    out: OutAlias = None,
+    pack: Annotated[
+        Path | None,
+        typer.Option("--pack", help="Also write the validated submission zip here."),
+    ] = None,
+    tta: Tta = False,
+    georeferenced: Annotated[
+        bool,
+        typer.Option(
+            "--georeferenced",
+            help="Keep the input's CRS and transform (rasterio) instead of plain TIFFs.",
+        ),
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Patches per forward pass.")
+    ] = 8,
+    device: DeviceOption = "auto",
+    amp: AmpOption = "auto",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", min=0, help="DataLoader reader processes [0 on CPU, up to 8 on a GPU]."
+        ),
+    ] = None,
+    bands: Annotated[
+        str | None,
+        typer.Option(
+            "--bands",
+            help="Comma-separated 1-based bands; must equal the checkpoint's [checkpoint's].",
+        ),
+    ] = None,
+    metadata: Metadata = None,
+    overwrite: Annotated[
+        bool,
+        overwrite_option("Replace the PRED files in --output (all of them) and the zip."),
+    ] = False,
+    context: Annotated[
+        PredictContext,
+        typer.Option(
+            "--context",
+            help=(
+                "patch: each patch alone; zone: inside its zone rebuilt from the georeferencing "
+                "(blended windows)."
+            ),
+        ),
+    ] = "patch",
+) -> None:
+    """Predict test patches into official PRED_<id>.tif files (and a submission zip with --pack).
+
+    A dataset root means its test split (flair_1_aerial_test/ or flair_2_aerial_test/).
+    """
+    require_dependencies()
+    from baseline.predict import predict, render_predict_result
+    from baseline.progress import ConsoleObserver
+
+    try:
+        band_list = tuple(int(b) for b in bands.split(",")) if bands else None
+    except ValueError:
+        raise typer.BadParameter(
+            f"--bands {bands!r}: expected comma-separated integers such as 1,2,3,4,5"
+        ) from None
+    result = predict(
+        checkpoint,
+        data,
+        required_output(output, out, "--out"),
+        batch_size=batch_size,
+        device=device or "auto",
+        amp=amp or "auto",
+        tta=tta,
+        georeferenced=georeferenced,
+        num_workers=workers,
+        bands=band_list,
+        metadata=metadata,
+        pack=pack,
+        overwrite=overwrite,
+        observer=ConsoleObserver(sys.stderr, unit="tiles"),
+        context=context,
+    )
+    typer.echo(render_predict_result(result), nl=False)
+
+
+@baseline_app.command("map")
+@domain_errors_exit
+def baseline_map(
+    checkpoint: Checkpoint,
+    raster: Annotated[
+        Path,
+        typer.Option(
+            "--raster",
+            help=(
+                "Georeferenced (CRS and geotransform) uint8 raster of any size with the "
+                "checkpoint's bands."
+            ),
+        ),
+    ],
+    output: Annotated[
+        Path | None,
+        output_option(
+            "GeoTIFF to write (required; the input's CRS and transform).", show_default=False
+        ),
+    ] = None,
+    out: OutAlias = None,
+    product: Annotated[
+        MapProduct,
+        typer.Option(
+            "--product",
+            help=(
+                "classes (uint8 + colour table) or probabilities (uint8 x 255, one band per "
+                "class)."
+            ),
+        ),
+    ] = "classes",
+    tile: Annotated[
+        int, typer.Option("--tile", min=1, help="Tile side in pixels (the model's patch size).")
+    ] = 512,
+    overlap: Annotated[
+        int | None,
+        typer.Option(
+            "--overlap", min=0, help="Pixels shared by neighbouring tiles (default tile/4)."
+        ),
+    ] = None,
+    margin: Annotated[
+        int | None,
+        typer.Option(
+            "--margin",
+            min=0,
+            help="Inner tile border given no weight, at most overlap/2 (default tile/8).",
+        ),
+    ] = None,
+    cog: Annotated[
+        bool, typer.Option("--cog", help="Write a Cloud-Optimized GeoTIFF (with overviews).")
+    ] = False,
+    tta: Annotated[
+        bool, typer.Option("--tta", help="Average the 8 flips/rotations of every tile (D4).")
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Tiles per forward pass.")
+    ] = 8,
+    device: DeviceOption = "auto",
+    amp: AmpOption = "auto",
+    overwrite: Annotated[bool, overwrite_option("Replace an existing --output file.")] = False,
+) -> None:
+    """Map a large raster: blended sliding-window inference, bounded memory, GeoTIFF/COG output."""
+    require_dependencies()
+    from baseline.mapping import map_raster, render_map_result
+    from baseline.progress import ConsoleObserver
+
+    if output is not None and not output.suffix and output.name in MAP_PRODUCTS:
+        raise typer.BadParameter(
+            f"--output names the GeoTIFF to write; choose {output.name} with --product "
+            f"{output.name} (e.g. --output {output.name}.tif --product {output.name})",
+            param_hint="'--output'",
+        )
+    result = map_raster(
+        checkpoint,
+        raster,
+        required_output(output, out, "--out"),
+        tile=tile,
+        overlap=overlap,
+        margin=margin,
+        output=product,
+        cog=cog,
+        tta=tta,
+        batch_size=batch_size,
+        device=device or "auto",
+        amp=amp or "auto",
+        overwrite=overwrite,
+        observer=ConsoleObserver(sys.stderr, unit="tiles"),
+    )
+    typer.echo(render_map_result(result), nl=False)
+
+
+@domain_errors_exit
+def demo(
+    output: Annotated[
+        Path | None,
+        output_option("Folder for every output [default: flair-kit-demo].", show_default=False),
+    ] = None,
+    workdir: WorkdirAlias = None,
+    dataset: Annotated[Dataset, typer.Option("--dataset", help="Which challenge.")] = "flair1",
+    device: DeviceOption = "auto",
+    overwrite: Annotated[
+        bool, overwrite_option("Replace a previous demo in --output.")
+    ] = False,
+) -> None:
+    """Toy data, training, prediction, zip, validation and official score: the kit end to end."""
+    require_dependencies()
+    from baseline.demo import render_demo_result, run_demo
+    from baseline.progress import ConsoleObserver
+    from scoring.render import render_text
+
+    result = run_demo(
+        main_output(output, workdir, "--workdir") or Path("flair-kit-demo"),
+        dataset,
+        overwrite=overwrite,
+        device=device or "auto",
+        observer=ConsoleObserver(sys.stderr),
+    )
+    typer.echo(render_text(result.report), nl=False)
+    typer.echo(render_demo_result(result), nl=False)

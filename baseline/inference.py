@@ -1,0 +1,184 @@
+"""Model inference: a checkpoint's network, batch prediction, D4 test-time augmentation, padding.
+
+The one place where a trained model meets pixels; ``baseline predict``, ``baseline map`` and the
+zone context all predict through it. Fast by construction: ``torch.inference_mode`` at the
+callers, channels_last and autocast (bf16 where the hardware runs it natively, see
+:mod:`baseline.runtime`) here.
+
+Optional test-time augmentation (``tta``): the 8 symmetries of the square (D4); the softmax
+probabilities of the 8 views are mapped back and averaged before the argmax.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from baseline.checkpoint import (
+    check_bands,
+    check_classes,
+    checkpoint_config,
+    load_checkpoint,
+    load_model_state,
+)
+from baseline.config import TrainConfig
+from baseline.fusion import Segmenter, build_network
+from baseline.model import build_model
+from baseline.runtime import autocast
+
+#: The 8 elements of D4 as (quarter turns, left-right flip).
+D4: tuple[tuple[int, bool], ...] = tuple((k, flip) for flip in (False, True) for k in range(4))
+
+
+def d4_transform(x: torch.Tensor, quarter_turns: int, flip: bool) -> torch.Tensor:
+    """Rotate the last two axes by quarter turns, then flip left-right."""
+    x = torch.rot90(x, quarter_turns, dims=(-2, -1))
+    return x.flip(-1) if flip else x
+
+
+def d4_inverse(x: torch.Tensor, quarter_turns: int, flip: bool) -> torch.Tensor:
+    """Undo :func:`d4_transform`."""
+    if flip:
+        x = x.flip(-1)
+    return torch.rot90(x, -quarter_turns, dims=(-2, -1))
+
+
+def pad_to_multiple(images: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
+    """Reflect-pad height and width up to a multiple of ``multiple``; return the original size.
+
+    Reflection cannot add as many pixels as a side has or more (a 16-pixel side padded to 32),
+    so it is applied in steps, each reflecting the already padded image; a 1-pixel side, which
+    has nothing to reflect, is repeated. Any size from 1 pixel up is padded this way.
+
+    >>> padded, height, width = pad_to_multiple(torch.arange(3.0).reshape(1, 1, 1, 3), 8)
+    >>> tuple(padded.shape), height, width
+    ((1, 1, 8, 8), 1, 3)
+    >>> padded[0, 0, 0].tolist()
+    [0.0, 1.0, 2.0, 1.0, 0.0, 1.0, 2.0, 1.0]
+    """
+    height, width = images.shape[-2:]
+    for axis, missing in ((-2, (-height) % multiple), (-1, (-width) % multiple)):
+        while missing:
+            step = min(missing, images.shape[axis] - 1)
+            mode = "reflect" if step else "replicate"
+            step = step or missing
+            pad = (0, step, 0, 0) if axis == -1 else (0, 0, 0, step)
+            images = F.pad(images, pad, mode=mode)
+            missing -= step
+    return images, height, width
+
+
+def predict_batch(
+    model: Segmenter,
+    images: torch.Tensor,
+    metadata: torch.Tensor | None = None,
+    *,
+    tta: bool = False,
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = True,
+    sentinel: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Class indices (B, H, W) uint8 for a batch of images (B, C, H, W) on the model's device.
+
+    Sizes that are not multiples of the encoder's stride are reflect-padded and cropped back.
+    U-T&T models also take ``sentinel``: the padded series, day offsets and date mask of the batch.
+    """
+    total = predict_scores(
+        model,
+        images,
+        metadata,
+        tta=tta,
+        amp_dtype=amp_dtype,
+        channels_last=channels_last,
+        sentinel=sentinel,
+    )
+    return total.argmax(dim=1).to(torch.uint8)
+
+
+def predict_scores(
+    model: Segmenter,
+    images: torch.Tensor,
+    metadata: torch.Tensor | None = None,
+    *,
+    tta: bool = False,
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = True,
+    probabilities: bool = False,
+    sentinel: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Float32 class scores (B, 13, H, W): logits, or with ``tta`` the summed D4 softmaxes.
+
+    With ``probabilities`` the result is always the mean softmax probability (of the 8 views with
+    ``tta``), what :mod:`baseline.blending` blends. With ``sentinel`` (U-T&T), each D4 view turns
+    the Sentinel-2 crop with the image.
+    """
+    padded, height, width = pad_to_multiple(images, max(model.output_stride, 1))
+    views = D4 if tta else ((0, False),)
+    total: torch.Tensor | None = None
+    for quarter_turns, flip in views:
+        view = d4_transform(padded, quarter_turns, flip)
+        if channels_last:
+            view = view.contiguous(memory_format=torch.channels_last)
+        with autocast(images.device, amp_dtype):
+            if sentinel is None:
+                logits = model(view, metadata)
+            else:
+                series, dates, date_mask = sentinel
+                series = d4_transform(series, quarter_turns, flip)
+                logits = model(view, metadata, series, dates, date_mask)
+        logits = d4_inverse(logits.float(), quarter_turns, flip)
+        scores = logits.softmax(dim=1) if tta or probabilities else logits
+        total = scores if total is None else total + scores
+    assert total is not None
+    if probabilities and len(views) > 1:
+        total = total / len(views)
+    return total[..., :height, :width]
+
+
+def load_predictor(
+    checkpoint: Path,
+    *,
+    bands: Sequence[int] | None = None,
+    check: Callable[[TrainConfig], None] | None = None,
+) -> tuple[Segmenter, TrainConfig]:
+    """Rebuild the trained network from a checkpoint, refusing any mismatch.
+
+    ``check`` sees the stored configuration before the network is built and may refuse it
+    (raise), so a model the caller cannot use costs no construction.
+
+    Raises:
+        MissingFileError, DataError: no such checkpoint, or not a flair-kit checkpoint.
+        ConfigError: other classes or bands than the checkpoint's, or weights that do not fit
+            the stored configuration (both values named).
+    """
+    payload = load_checkpoint(checkpoint)
+    check_classes(payload, checkpoint)
+    cfg = checkpoint_config(payload, checkpoint)
+    if check is not None:
+        check(cfg)
+    used_bands = check_bands(cfg, checkpoint, tuple(bands) if bands is not None else None)
+    # "none": the checkpoint holds every weight; never download anything here.
+    model = build_network(cfg, len(used_bands), "none", build_aerial=build_model)
+    load_model_state(model, payload["model"], checkpoint, cfg)
+    return model.eval(), cfg
+
+
+def model_scorer(
+    model: Segmenter, *, tta: bool = False, amp_dtype: torch.dtype | None = None
+) -> Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]:
+    """The blending engine's scorer for a model: its probabilities (D4-averaged with ``tta``)."""
+
+    def scores(images: torch.Tensor, metadata: torch.Tensor | None) -> torch.Tensor:
+        return predict_scores(
+            model,
+            images,
+            metadata,
+            tta=tta,
+            amp_dtype=amp_dtype,
+            probabilities=True,
+        )
+
+    return scores
