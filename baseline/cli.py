@@ -112,9 +112,7 @@ def baseline_train(
     amp: AmpOption = None,
     encoder_weights: Annotated[
         str | None,
-        typer.Option(
-            "--encoder-weights", help="none, imagenet, or a local encoder weights file."
-        ),
+        typer.Option("--encoder-weights", help="none, imagenet, or a local encoder weights file."),
     ] = None,
     metadata: Metadata = None,
     workers: Annotated[
@@ -276,8 +274,7 @@ def baseline_map(
         typer.Option(
             "--product",
             help=(
-                "classes (uint8 + colour table) or probabilities (uint8 x 255, one band per "
-                "class)."
+                "classes (uint8 + colour table) or probabilities (uint8 x 255, one band per class)."
             ),
         ),
     ] = "classes",
@@ -350,9 +347,7 @@ def demo(
     workdir: WorkdirAlias = None,
     dataset: Annotated[Dataset, typer.Option("--dataset", help="Which challenge.")] = "flair1",
     device: DeviceOption = "auto",
-    overwrite: Annotated[
-        bool, overwrite_option("Replace a previous demo in --output.")
-    ] = False,
+    overwrite: Annotated[bool, overwrite_option("Replace a previous demo in --output.")] = False,
 ) -> None:
     """Toy data, training, prediction, zip, validation and official score: the kit end to end."""
     require_dependencies()

@@ -402,9 +402,7 @@ def _sentinel_checks(sen: SentinelConfig) -> list[tuple[bool, str, Any, str]]:
         ),
         (
             sen.utae_class_weights is None
-            or (
-                len(sen.utae_class_weights) == NUM_CLASSES and min(sen.utae_class_weights) >= 0
-            ),
+            or (len(sen.utae_class_weights) == NUM_CLASSES and min(sen.utae_class_weights) >= 0),
             "sentinel.utae_class_weights",
             sen.utae_class_weights,
             f"null or {NUM_CLASSES} non-negative values (one per class, 'other' last)",

@@ -136,7 +136,7 @@ class UTTSegmenter(nn.Module):
         summary = series.mean(dim=(-2, -1))  # per sample: (B, D)
         keep = None
         if self.training and self.drop_utae_modality > 0:
-            keep = (torch.rand(image.shape[0], device=image.device) >= self.drop_utae_modality)
+            keep = torch.rand(image.shape[0], device=image.device) >= self.drop_utae_modality
             keep = keep.to(features[-1].dtype)[:, None, None, None]
         for i, (project, mlp) in enumerate(zip(self.cropped, self.pooled, strict=True), start=1):
             size = features[i].shape[-2:]

@@ -145,9 +145,7 @@ def check_raster(src: Any, path: Path, bands: Sequence[int], checkpoint: Path) -
         )
 
 
-def read_window(
-    src: Any, path: Path, bands: Sequence[int], window: Window
-) -> NDArray[np.uint8]:
+def read_window(src: Any, path: Path, bands: Sequence[int], window: Window) -> NDArray[np.uint8]:
     """Read ``bands`` of one window; a damaged block is a :class:`DataError` naming the window.
 
     Raises:

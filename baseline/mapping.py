@@ -144,6 +144,7 @@ def map_raster(
     overlap = tile // 4 if overlap is None else overlap
     margin = min(tile // 8, overlap // 2) if margin is None else margin
     observer = observer or Observer()
+
     def aerial_only(cfg: TrainConfig) -> None:
         if uses_sentinel(cfg):
             raise ConfigError(

@@ -171,7 +171,9 @@ def _predict_into(
                 series = tuple(batch[k].to(device) for k in ("sentinel", "dates", "date_mask"))
             with torch.inference_mode():
                 classes = (
-                    predict_batch(model, images, meta, tta=tta, amp_dtype=amp_dtype, sentinel=series)
+                    predict_batch(
+                        model, images, meta, tta=tta, amp_dtype=amp_dtype, sentinel=series
+                    )
                     .cpu()
                     .numpy()
                 )

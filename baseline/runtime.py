@@ -85,7 +85,9 @@ def resolve_device(choice: str, local_rank: int = 0) -> torch.device:
         ConfigError: ``cuda`` was asked for but no CUDA device is usable.
     """
     if choice not in DEVICES:
-        raise ConfigError(f"device is {choice!r}; expected {', '.join(DEVICES[:-1])} or {DEVICES[-1]}")
+        raise ConfigError(
+            f"device is {choice!r}; expected {', '.join(DEVICES[:-1])} or {DEVICES[-1]}"
+        )
     if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():

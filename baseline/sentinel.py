@@ -103,9 +103,7 @@ def parse_product_dates(lines: Sequence[str], source: str = "products") -> list[
     return dates
 
 
-def cloud_cover(
-    masks: NDArray[Any], probability_threshold: int = 60
-) -> NDArray[np.float64]:
+def cloud_cover(masks: NDArray[Any], probability_threshold: int = 60) -> NDArray[np.float64]:
     """IGN's per-date cover of a cropped (T, 2, h, w) snow/cloud mask: flagged pixels / (h * w).
 
     A pixel flagged in both channels counts twice, as in IGN's ``filter_dates``.

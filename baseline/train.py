@@ -319,9 +319,7 @@ def train_one_epoch(
         target = batch["mask"].to(settings.device, non_blocking=True)
         aux = settings.auxiliary
         with autocast(settings.device, settings.amp_dtype):
-            outputs = forward_batch(
-                model, batch, images, settings.device, with_aux=aux is not None
-            )
+            outputs = forward_batch(model, batch, images, settings.device, with_aux=aux is not None)
         logits = outputs[0] if isinstance(outputs, tuple) else outputs
         loss_sum, weight_sum = weighted_ce_sums(logits, target, weight)
         loss = loss_sum / weight_sum.clamp_min(1.0)
@@ -516,9 +514,7 @@ def _loaders(
         metadata_variant=variant,
         sentinel=sentinel,
     )
-    val_set = FlairDataset(
-        split.val, cfg.data.bands, metadata_variant=variant, sentinel=sentinel
-    )
+    val_set = FlairDataset(split.val, cfg.data.bands, metadata_variant=variant, sentinel=sentinel)
     per_process = math.ceil(len(train_set) / info.world_size)
     if per_process < cfg.batch_size:
         raise ConfigError(
@@ -604,7 +600,9 @@ def _train(
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_split(run_dir / SPLIT_NAME, split)
-        atomic_write_text(run_dir / CONFIG_NAME, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+        atomic_write_text(
+            run_dir / CONFIG_NAME, yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+        )
     model = build_network(
         cfg,
         len(cfg.data.bands),

@@ -98,7 +98,9 @@ class UpBlock(nn.Module):
             nn.BatchNorm2d(d_out),
             nn.ReLU(),
         )
-        self.skip_conv = nn.Sequential(nn.Conv2d(d_skip, d_skip, 1), nn.BatchNorm2d(d_skip), nn.ReLU())
+        self.skip_conv = nn.Sequential(
+            nn.Conv2d(d_skip, d_skip, 1), nn.BatchNorm2d(d_skip), nn.ReLU()
+        )
         self.conv1 = ConvLayers([d_out + d_skip, d_out], norm="batch")
         self.conv2 = ConvLayers([d_out, d_out], norm="batch")
 

@@ -143,9 +143,7 @@ def _components(boxes: Sequence[tuple[int, int, int, int]]) -> list[list[int]]:
     return sorted(groups.values(), key=lambda g: min(g))
 
 
-def place_patches(
-    samples: Sequence[Sample], geometries: Sequence[_Geometry]
-) -> list[Mosaic]:
+def place_patches(samples: Sequence[Sample], geometries: Sequence[_Geometry]) -> list[Mosaic]:
     """Place one zone's patches into mosaics of touching patches (see the module docstring)."""
     mosaics: list[Mosaic] = []
     grids: dict[tuple[str, float, float], list[int]] = {}
@@ -254,9 +252,7 @@ class MosaicReader:
         return window
 
 
-def tile_metadata_lookup(
-    mosaic: Mosaic, vectors: Sequence[NDArray[np.float32]]
-) -> Any:
+def tile_metadata_lookup(mosaic: Mosaic, vectors: Sequence[NDArray[np.float32]]) -> Any:
     """``lookup(y, x, h, w)``: the metadata of the patch under (or nearest) the tile centre."""
     centres = np.array(
         [(p.row + p.height / 2, p.col + p.width / 2) for p in mosaic.patches], np.float64
@@ -421,9 +417,7 @@ def _lone_batches(mosaics: Sequence[Mosaic], size: int) -> list[list[Mosaic]]:
     shapes: dict[tuple[int, int], list[Mosaic]] = {}
     for mosaic in mosaics:
         shapes.setdefault((mosaic.height, mosaic.width), []).append(mosaic)
-    return [
-        group[i : i + size] for group in shapes.values() for i in range(0, len(group), size)
-    ]
+    return [group[i : i + size] for group in shapes.values() for i in range(0, len(group), size)]
 
 
 def _entry(sample: Sample) -> Any:

@@ -51,7 +51,9 @@ def build_cases(root: Path) -> dict[str, Path]:
     strip = zlib.compress(b"\0" * (8 << 20), 9)
 
     def declared(bits: int, sample_format: int) -> bytes:
-        return header_tiff(8192, 8192, bits=bits, sample_format=sample_format, payload=strip, compression=8)
+        return header_tiff(
+            8192, 8192, bits=bits, sample_format=sample_format, payload=strip, compression=8
+        )
 
     cases = {
         "8192x8192 float32 TIFF": {first: declared(32, 3)},
@@ -69,7 +71,9 @@ def build_cases(root: Path) -> dict[str, Path]:
     )
     bomb_zip = root / "zipbomb.zip"
     with (
-        zipfile.ZipFile(bomb_zip, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive,
+        zipfile.ZipFile(
+            bomb_zip, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9
+        ) as archive,
         archive.open(first, "w", force_zip64=True) as member,
     ):
         chunk = b"\0" * (1 << 20)
@@ -95,7 +99,9 @@ def main() -> None:
         root = Path(scratch)
         reference = write_reference(root / "ref")
         baseline = measure(["--version"])
-        print(f"interpreter + kit start-up: {baseline['peak_kb'] / 1024:.0f} MB, {baseline['wall']:.2f} s\n")
+        print(
+            f"interpreter + kit start-up: {baseline['peak_kb'] / 1024:.0f} MB, {baseline['wall']:.2f} s\n"
+        )
         print("| case | zip size | validate: s | validate: peak MB | score: s | score: peak MB |")
         print("|---|---:|---:|---:|---:|---:|")
         worst = (0.0, 0.0)

@@ -86,9 +86,7 @@ def unet_checkpoint(path: Path) -> Path:
     """A checkpoint of the toy configuration's U-Net/ResNet34 with random weights."""
     cfg = load_config("flair1-toy-cpu")
     torch.manual_seed(0)
-    model = build_model(
-        cfg.model.arch, cfg.model.encoder, len(cfg.data.bands), NUM_CLASSES, "none"
-    )
+    model = build_model(cfg.model.arch, cfg.model.encoder, len(cfg.data.bands), NUM_CLASSES, "none")
     save_checkpoint(path, model_payload(model.state_dict(), cfg, epoch=0))
     return path
 
@@ -145,8 +143,16 @@ def memory_child(raster: str, out: str, checkpoint: str, strip_width: str) -> No
     imports_mb = peak_rss_mb()
     start = time.perf_counter()
     result = map_raster(
-        Path(checkpoint), Path(raster), Path(out), tile=512, overlap=128, device="cpu",
-        amp="off", overwrite=True, batch_size=8, strip_width=int(strip_width),
+        Path(checkpoint),
+        Path(raster),
+        Path(out),
+        tile=512,
+        overlap=128,
+        device="cpu",
+        amp="off",
+        overwrite=True,
+        batch_size=8,
+        strip_width=int(strip_width),
     )
     print(
         json.dumps(
@@ -175,8 +181,15 @@ def memory(work: Path, shapes: list[tuple[int, int]]) -> list[dict[str, Any]]:
         # strips of the default width, then one full-width sweep (a strip as wide as the raster)
         for strips, strip_width in (("yes", DEFAULT_STRIP_WIDTH), ("no (one sweep)", width)):
             child = subprocess.run(
-                [sys.executable, __file__, "--memory-child", str(raster), str(work / "m.tif"),
-                 str(checkpoint), str(strip_width)],
+                [
+                    sys.executable,
+                    __file__,
+                    "--memory-child",
+                    str(raster),
+                    str(work / "m.tif"),
+                    str(checkpoint),
+                    str(strip_width),
+                ],
                 check=True,
                 capture_output=True,
                 text=True,
@@ -331,9 +344,7 @@ def main() -> None:
             print("## map throughput (U-Net/ResNet34, 512 tiles, overlap 128)\n")
             print(table(figures["throughput"]) + "\n", flush=True)
         if "memory" not in args.skip:
-            shapes = [
-                (int(h), int(w)) for h, w in (s.split("x") for s in args.shapes.split(","))
-            ]
+            shapes = [(int(h), int(w)) for h, w in (s.split("x") for s in args.shapes.split(","))]
             figures["memory"] = memory(work, shapes)
             print("## peak memory while mapping (pointwise stand-in network)\n")
             print(table(figures["memory"]) + "\n", flush=True)

@@ -46,7 +46,9 @@ EXAMPLE_ZIP = REPO / "tests" / "data" / "ign" / "flair1_example_submission_TOY.z
 
 
 def _derive_reference():
-    spec = importlib.util.spec_from_file_location("make_example", REPO / "submissions" / "make_example.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_example", REPO / "submissions" / "make_example.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.derive_reference
@@ -95,8 +97,12 @@ def breakdown(pairs: list) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=15700, help="pairs to score (FLAIR #1 test: 15,700)")
-    parser.add_argument("--official-sample", type=int, default=400, help="pairs timed with the official loop")
+    parser.add_argument(
+        "--n", type=int, default=15700, help="pairs to score (FLAIR #1 test: 15,700)"
+    )
+    parser.add_argument(
+        "--official-sample", type=int, default=400, help="pairs timed with the official loop"
+    )
     parser.add_argument("--workers", type=int, default=None, help="worker processes [all cores]")
     args = parser.parse_args()
     workers = args.workers or default_workers()
@@ -113,11 +119,18 @@ def main() -> None:
         (sample_root / "truth").mkdir()
         for i in range(sample):
             tile = 61713 + i
-            for folder, name in (("pred", f"PRED_{tile:06d}.tif"), ("truth", f"MSK_{tile:06d}.tif")):
+            for folder, name in (
+                ("pred", f"PRED_{tile:06d}.tif"),
+                ("truth", f"MSK_{tile:06d}.tif"),
+            ):
                 (sample_root / folder / name).write_bytes((root / folder / name).read_bytes())
         pairs = [
-            Pair(61713 + i, sample_root / "pred" / f"PRED_{61713 + i:06d}.tif",
-                 sample_root / "truth" / f"MSK_{61713 + i:06d}.tif", "")
+            Pair(
+                61713 + i,
+                sample_root / "pred" / f"PRED_{61713 + i:06d}.tif",
+                sample_root / "truth" / f"MSK_{61713 + i:06d}.tif",
+                "",
+            )
             for i in range(sample)
         ]
 
@@ -127,7 +140,9 @@ def main() -> None:
         ours_one = count_pairs(pairs, workers=1)
         ours_ms = 1000 * (time.perf_counter() - t) / sample
         t = time.perf_counter()
-        official_miou, official_matrix = official_score_folders(sample_root / "pred", sample_root / "truth")
+        official_miou, official_matrix = official_score_folders(
+            sample_root / "pred", sample_root / "truth"
+        )
         official_ms = 1000 * (time.perf_counter() - t) / sample
         ours_matrix = metrics.fold_pair_histogram(ours_one[""][1]).confusion
         identical = np.array_equal(ours_matrix, official_matrix)
@@ -139,13 +154,17 @@ def main() -> None:
         print(f"  {'ours (total)':<20}{ours_ms:7.3f} ms")
         print(f"  {'official loop':<20}{official_ms:7.3f} ms")
         print(f"  speed-up            {official_ms / ours_ms:7.1f}x")
-        print(f"  confusion matrices identical: {identical}; mIoU ours {ours_miou!r} official {official_miou!r}")
+        print(
+            f"  confusion matrices identical: {identical}; mIoU ours {ours_miou!r} official {official_miou!r}"
+        )
 
         t = time.perf_counter()
         report = score_folders(pred_dir, truth_dir, workers=workers)
         elapsed = time.perf_counter() - t
-        print(f"\nall {report.n_patches} pairs, {workers} workers: {elapsed:.2f} s "
-              f"({1000 * elapsed / report.n_patches:.3f} ms per pair), mIoU {report.miou:.5f}")
+        print(
+            f"\nall {report.n_patches} pairs, {workers} workers: {elapsed:.2f} s "
+            f"({1000 * elapsed / report.n_patches:.3f} ms per pair), mIoU {report.miou:.5f}"
+        )
 
     main_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -376,9 +376,10 @@ def atomic_file(
     if mode == "w" and encoding is None:
         encoding = "utf-8"
     # "x": the temporary is ours alone, never an existing file or a link planted there.
-    with atomic_path(target, overwrite=overwrite) as scratch, open(
-        scratch, mode.replace("w", "x"), encoding=encoding, newline=newline
-    ) as sink:
+    with (
+        atomic_path(target, overwrite=overwrite) as scratch,
+        open(scratch, mode.replace("w", "x"), encoding=encoding, newline=newline) as sink,
+    ):
         yield sink
         sink.flush()
         os.fsync(sink.fileno())

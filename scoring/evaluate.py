@@ -109,8 +109,11 @@ def _name_notes(unmatched: Sequence[Path], root: Path, preds: dict[int, Path]) -
             f"official scorer ignores them: {summarize(others, 5)}; a submission holds only "
             "PRED_<6-digit id>.tif files"
         )
-    informal = [p.relative_to(root).as_posix() for _, p in sorted(preds.items())
-                if not OFFICIAL_PRED_PATTERN.fullmatch(p.name)]
+    informal = [
+        p.relative_to(root).as_posix()
+        for _, p in sorted(preds.items())
+        if not OFFICIAL_PRED_PATTERN.fullmatch(p.name)
+    ]
     if informal:
         notes.append(
             f"{len(informal)} prediction names are not in the official form PRED_<6-digit id>.tif "
@@ -201,7 +204,9 @@ def pair_predictions(
     for tile in sorted(set(truth.by_id) & set(preds.by_id)):
         truth_path = truth.by_id[tile]
         located = domain_zone(truth_path.relative_to(truth_dir))
-        pairs.append(Pair(tile, preds.by_id[tile], truth_path, located[0] if located else NO_DOMAIN))
+        pairs.append(
+            Pair(tile, preds.by_id[tile], truth_path, located[0] if located else NO_DOMAIN)
+        )
     if not pairs:
         raise SubmissionError(
             "no prediction id matches a reference id (predictions: "
@@ -263,7 +268,11 @@ def count_pair_and_form(pair: Pair) -> tuple[np.ndarray, str | None]:
     except SubmissionError as exc:
         cause = exc.__cause__
         patch = (PATCH_SIZE, PATCH_SIZE)
-        if isinstance(cause, ImageSizeMismatch) and cause.size == patch and truth_image.size != patch:
+        if (
+            isinstance(cause, ImageSizeMismatch)
+            and cause.size == patch
+            and truth_image.size != patch
+        ):
             raise DataError(
                 f"{pair.truth}: reference mask is {truth_image.size[0]}x{truth_image.size[1]}, "
                 f"not a {PATCH_SIZE}x{PATCH_SIZE} FLAIR patch, while its prediction has the patch "
@@ -272,7 +281,9 @@ def count_pair_and_form(pair: Pair) -> tuple[np.ndarray, str | None]:
         raise
     form = form_problem(pred_image)
     if form is None and truth_image.mode == "L" and truth_image.size == pred_image.size:
-        codes = ImageChops.add_modulo(truth_image.point(_TRUTH_POINT), pred_image.point(_PRED_POINT))
+        codes = ImageChops.add_modulo(
+            truth_image.point(_TRUTH_POINT), pred_image.point(_PRED_POINT)
+        )
         return np.array(codes.histogram()[:_CODES], dtype=np.int64), None
     truth = check_reference_mask(np.asarray(truth_image), pair.truth)
     pred = check_prediction(np.asarray(pred_image), pair.pred)
@@ -384,7 +395,12 @@ def score_pairs(
         if pairing.has_domains:
             per_domain[domain] = (count, tally.confusion)
     report = ScoreReport.from_counts(
-        confusion, patches, dropped, raw_zero, per_domain, warnings + pairing.notes + form_warnings(notes)
+        confusion,
+        patches,
+        dropped,
+        raw_zero,
+        per_domain,
+        warnings + pairing.notes + form_warnings(notes),
     )
     extra = dropped_warning(report) + one_based_warning(report)
     return dataclasses.replace(report, warnings=report.warnings + extra) if extra else report

@@ -32,8 +32,20 @@ MAX_PIXELS = 64 * 1024 * 1024
 #: costing gigabytes. A larger expected size raises the budget to what that size needs.
 MAX_DECODED_BYTES = 16 * 1024 * 1024
 #: Bytes per pixel Pillow allocates for each mode (RGB and friends use 4 bytes per pixel).
-_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "LA": 4, "PA": 4, "La": 4, "I;16": 2, "I;16L": 2,
-               "I;16B": 2, "I;16N": 2, "I": 4, "F": 4}
+_MODE_BYTES = {
+    "1": 1,
+    "L": 1,
+    "P": 1,
+    "LA": 4,
+    "PA": 4,
+    "La": 4,
+    "I;16": 2,
+    "I;16L": 2,
+    "I;16B": 2,
+    "I;16N": 2,
+    "I": 4,
+    "F": 4,
+}
 
 PRED_FORMAT_HINT = (
     "write each prediction as a 2-D uint8 array of class indices 0..12, "
@@ -75,7 +87,9 @@ def open_regular(path: Path) -> BinaryIO:
             handle.close()
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-    raise DataError(f"{path}: is a {kind}, not a regular file; expected a TIFF file (refused unread)")
+    raise DataError(
+        f"{path}: is a {kind}, not a regular file; expected a TIFF file (refused unread)"
+    )
 
 
 def _open_nonblocking(path: str, flags: int) -> int:
@@ -90,9 +104,13 @@ def special_file_kind(mode: int) -> str | None:
     """
     if stat.S_ISREG(mode):
         return None
-    kinds = ((stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISSOCK, "socket"),
-             (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
-             (stat.S_ISDIR, "folder"))
+    kinds = (
+        (stat.S_ISFIFO, "FIFO (named pipe)"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISDIR, "folder"),
+    )
     return next((name for test, name in kinds if test(mode)), "special file")
 
 
@@ -182,7 +200,9 @@ def load_image(
         raise
     except Exception as exc:  # Pillow signals bad files with many exception types.
         reason = str(exc) or type(exc).__name__
-        raise DataError(f"{path}: cannot be decoded by Pillow ({reason}); expected a TIFF mask") from exc
+        raise DataError(
+            f"{path}: cannot be decoded by Pillow ({reason}); expected a TIFF mask"
+        ) from exc
     finally:
         if handle is not source:
             handle.close()

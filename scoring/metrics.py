@@ -131,7 +131,9 @@ for _lut in (TRUTH_CODE_LUT, PRED_CODE_LUT):
     _lut.setflags(write=False)
 
 
-def pair_histogram(raw_truth: NDArray[np.uint8], pred_codes: NDArray[np.uint8]) -> NDArray[np.int64]:
+def pair_histogram(
+    raw_truth: NDArray[np.uint8], pred_codes: NDArray[np.uint8]
+) -> NDArray[np.int64]:
     """Count the pixels of one pair per (truth code, prediction code): 196 int64 counts.
 
     Both inputs are uint8 arrays of the same shape: raw truth bytes and prediction bytes (see
@@ -170,7 +172,9 @@ def fold_pair_histogram(histogram: NDArray[np.int64]) -> Tally:
     return Tally(confusion, int(table[:, DROPPED_COLUMN].sum()), int(table[RAW_ZERO_ROW].sum()))
 
 
-def _safe_ratio(numerator: NDArray[np.int64], denominator: NDArray[np.int64]) -> NDArray[np.float64]:
+def _safe_ratio(
+    numerator: NDArray[np.int64], denominator: NDArray[np.int64]
+) -> NDArray[np.float64]:
     with np.errstate(divide="ignore", invalid="ignore"):
         return numerator / denominator
 

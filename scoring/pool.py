@@ -58,7 +58,9 @@ def pool_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-def _start_worker(stop: Any, setup: Callable[..., None] | None, setup_args: tuple[Any, ...]) -> None:
+def _start_worker(
+    stop: Any, setup: Callable[..., None] | None, setup_args: tuple[Any, ...]
+) -> None:
     global _STOP
     _STOP = stop
     if setup is not None:

@@ -93,7 +93,9 @@ def run(input_dir: Path, output_dir: Path) -> str:
     """
     ref, res = input_dir / "ref", input_dir / "res"
     if not ref.is_dir():
-        raise DataError(f"{ref}: missing reference data folder; the platform passes INPUT/ref and INPUT/res")
+        raise DataError(
+            f"{ref}: missing reference data folder; the platform passes INPUT/ref and INPUT/res"
+        )
     if not res.is_dir():  # the platform could not extract the upload
         raise SubmissionError(
             f"{res}: missing submission folder; the platform passes INPUT/ref and INPUT/res"

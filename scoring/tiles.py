@@ -142,7 +142,9 @@ def index_tiles(root: Path, kind: str) -> TileIndex:
         MissingFileError: ``root`` is not a folder.
     """
     if not root.is_dir():
-        raise MissingFileError(f"{root}: folder not found; expected a folder of {KIND_NAMES[kind]} files")
+        raise MissingFileError(
+            f"{root}: folder not found; expected a folder of {KIND_NAMES[kind]} files"
+        )
     by_id: dict[int, Path] = {}
     duplicates: dict[int, list[Path]] = {}
     unmatched: list[Path] = []

@@ -214,7 +214,9 @@ def inspect_zip(path: Path, limits: ZipLimits = DEFAULT_LIMITS) -> list[ZipProbl
     problems: list[ZipProblem] = []
     if len(infos) > limits.max_entries:
         problems.append(
-            ZipProblem("error", "", f"{len(infos)} entries, more than the cap of {limits.max_entries}")
+            ZipProblem(
+                "error", "", f"{len(infos)} entries, more than the cap of {limits.max_entries}"
+            )
         )
     total = 0
     for info in infos:
@@ -226,7 +228,9 @@ def inspect_zip(path: Path, limits: ZipLimits = DEFAULT_LIMITS) -> list[ZipProbl
         if info.is_dir() or is_debris(name):
             continue
         if _is_symlink(info):
-            problems.append(ZipProblem("error", name, "symbolic link; only regular files are allowed"))
+            problems.append(
+                ZipProblem("error", name, "symbolic link; only regular files are allowed")
+            )
             continue
         if info.flag_bits & 0x1:
             problems.append(ZipProblem("error", name, "encrypted entry; upload unencrypted files"))
@@ -265,7 +269,9 @@ def inspect_zip(path: Path, limits: ZipLimits = DEFAULT_LIMITS) -> list[ZipProbl
     if total > limits.max_total_bytes:
         problems.append(
             ZipProblem(
-                "error", "", f"total uncompressed size {total} bytes exceeds {limits.max_total_bytes}"
+                "error",
+                "",
+                f"total uncompressed size {total} bytes exceeds {limits.max_total_bytes}",
             )
         )
     return problems + structure_problems(infos)
@@ -338,7 +344,9 @@ def _extract_checked(path: Path, root: Path, limits: ZipLimits) -> None:
                 continue
             target = (root / info.filename).resolve()
             if root not in target.parents:
-                raise SubmissionError(f"{path}: entry {info.filename!r} escapes the extraction folder")
+                raise SubmissionError(
+                    f"{path}: entry {info.filename!r} escapes the extraction folder"
+                )
             target.parent.mkdir(parents=True, exist_ok=True)
             written = 0
             try:

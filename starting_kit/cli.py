@@ -67,7 +67,15 @@ class StderrProgress:
 def _versions() -> Iterator[str]:
     yield f"flair-kit {__version__}"
     yield f"python {platform.python_version()} ({sys.executable})"
-    for module in ("numpy", "PIL", "rasterio", "typer", "yaml", "torch", "segmentation_models_pytorch"):
+    for module in (
+        "numpy",
+        "PIL",
+        "rasterio",
+        "typer",
+        "yaml",
+        "torch",
+        "segmentation_models_pytorch",
+    ):
         try:
             imported = __import__(module)
             yield f"{module} {getattr(imported, '__version__', '?')}"
@@ -121,9 +129,7 @@ Expect = Annotated[str | None, typer.Option("--expect", help=EXPECT_HELP)]
 Strict = Annotated[
     bool, typer.Option("--strict", help="Values outside 0..12 are errors, not warnings.")
 ]
-Size = Annotated[
-    int | None, typer.Option("--size", min=1, help=SIZE_HELP, show_default=False)
-]
+Size = Annotated[int | None, typer.Option("--size", min=1, help=SIZE_HELP, show_default=False)]
 #: Platforms a competition bundle is written for: CodaLab Competitions v1 or Codabench.
 BundlePlatform = Literal["codalab", "codabench"]
 
@@ -144,7 +150,9 @@ def score(
     workers: Workers = None,
     subset: Annotated[
         bool,
-        typer.Option("--subset", help="Score only the ids present in both (development use; warns)."),
+        typer.Option(
+            "--subset", help="Score only the ids present in both (development use; warns)."
+        ),
     ] = False,
 ) -> None:
     """Score predictions against reference masks with the official FLAIR metric (CodaLab-exact)."""
@@ -156,7 +164,9 @@ def score(
         probe_writable(json_out)  # a folder, FIFO or read-only disk fails before the scoring
     progress = StderrProgress("scoring")
     try:
-        report = score_folders(predictions, truth, workers=workers, subset=subset, progress=progress)
+        report = score_folders(
+            predictions, truth, workers=workers, subset=subset, progress=progress
+        )
     finally:
         progress.close()
     typer.echo(render_text(report), nl=False)
@@ -303,9 +313,7 @@ def bundle(
     ] = None,
     max_size: Annotated[
         int | None,
-        typer.Option(
-            "--max-size-mb", min=1, help="Largest upload on CodaLab in MB (default 500)."
-        ),
+        typer.Option("--max-size-mb", min=1, help="Largest upload on CodaLab in MB (default 500)."),
     ] = None,
     docker_image: Annotated[
         str | None,
@@ -359,9 +367,7 @@ def bundle(
 def toy_data(
     out: Annotated[
         Path,
-        typer.Argument(
-            help="Folder to create; must be new or empty (or hold this very toy set)."
-        ),
+        typer.Argument(help="Folder to create; must be new or empty (or hold this very toy set)."),
     ],
     dataset: Annotated[
         Dataset, typer.Option("--dataset", help="Which challenge's layout.")

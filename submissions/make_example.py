@@ -56,7 +56,9 @@ def derive_reference(pred: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def main(argv: list) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reference-dir", type=Path, default=HERE.parent / "tests" / "data" / "ign")
+    parser.add_argument(
+        "--reference-dir", type=Path, default=HERE.parent / "tests" / "data" / "ign"
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(HERE.parent))
     from scoring.evaluate import score_folders

@@ -473,9 +473,7 @@ def _generate(
     manifest["val_ids"] = [p.tile for p in train if layout.is_val(p)]
     manifest["test_ids"] = [p.tile for p in test]
     manifest["files"] = _relative_files(scratch)
-    (scratch / MANIFEST_NAME).write_text(
-        json.dumps(manifest, indent=1) + "\n", encoding="utf-8"
-    )
+    (scratch / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return manifest
 
 

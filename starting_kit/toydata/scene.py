@@ -103,7 +103,9 @@ def urbanity(letters: str) -> float:
     >>> urbanity("UU"), urbanity("UA"), urbanity("AU"), urbanity("NF")
     (1.0, 0.6, 0.4, 0.0)
     """
-    return float(sum(share for letter, share in zip(letters[:2], (0.6, 0.4), strict=False) if letter == "U"))
+    return float(
+        sum(share for letter, share in zip(letters[:2], (0.6, 0.4), strict=False) if letter == "U")
+    )
 
 
 @functools.lru_cache(maxsize=64)

@@ -312,7 +312,9 @@ def strip_location(message: str, label: str) -> str:
     return message.removeprefix(prefix)
 
 
-def gdal_single_band(data: bytes, expected_size: tuple[int, int] | None = None) -> np.ndarray | None:
+def gdal_single_band(
+    data: bytes, expected_size: tuple[int, int] | None = None
+) -> np.ndarray | None:
     """Read a single-band TIFF that Pillow cannot decode with GDAL (rasterio), if installed.
 
     Returns None when rasterio is missing, the data is not a TIFF, has several bands, its header

@@ -12,7 +12,6 @@ Severity = Literal["error", "warning"]
 SHOWN_PROBLEMS = 20
 
 
-
 @dataclass(frozen=True)
 class Problem:
     """One finding of a validation.

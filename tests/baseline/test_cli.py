@@ -260,6 +260,11 @@ def test_train_from_official_csv_lists(
     (tmp_path / "elsewhere").mkdir()
     shutil.copy(root / "val.csv", tmp_path / "elsewhere" / "val.csv")
     result = invoke(
-        *args[:-1], tmp_path / "elsewhere" / "val.csv", "--output", tmp_path / "run2", "--epochs", "1"
+        *args[:-1],
+        tmp_path / "elsewhere" / "val.csv",
+        "--output",
+        tmp_path / "run2",
+        "--epochs",
+        "1",
     )
     assert result.exit_code == 1 and "listed files not found under" in result.stderr

@@ -208,17 +208,28 @@ class StridedPointwise(nn.Module):
 def strided_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     import baseline.inference
 
-    def build(arch: str, encoder: str, in_channels: int, num_classes: int, *a: Any, **k: Any) -> nn.Module:
+    def build(
+        arch: str, encoder: str, in_channels: int, num_classes: int, *a: Any, **k: Any
+    ) -> nn.Module:
         return FlairSegmenter(StridedPointwise(in_channels))
 
     monkeypatch.setattr(baseline.inference, "build_model", build)
     cfg = config_from_dict(yaml.safe_load(TEST_CONFIG))
     path = tmp_path / "strided.pt"
-    save_checkpoint(path, model_payload(build("unet", "x", 5, NUM_CLASSES).state_dict(), cfg, epoch=1))
+    save_checkpoint(
+        path, model_payload(build("unet", "x", 5, NUM_CLASSES).state_dict(), cfg, epoch=1)
+    )
     return path
 
 
-def write_raster(path: Path, image: np.ndarray, *, crs: str | None = "EPSG:2154", transform: bool = True, **extra: Any) -> Path:
+def write_raster(
+    path: Path,
+    image: np.ndarray,
+    *,
+    crs: str | None = "EPSG:2154",
+    transform: bool = True,
+    **extra: Any,
+) -> Path:
     profile: dict[str, Any] = {
         "driver": "GTiff",
         "height": image.shape[1],
@@ -269,7 +280,9 @@ def test_map_pads_a_16_pixel_raster_for_a_real_unet(tmp_path: Path) -> None:
     from baseline.model import build_model
 
     cfg = config_from_dict(yaml.safe_load(TEST_CONFIG))
-    model = build_model("unet", "resnet18", 5, NUM_CLASSES, "none", decoder_channels=(16, 16, 8, 8, 8))
+    model = build_model(
+        "unet", "resnet18", 5, NUM_CLASSES, "none", decoder_channels=(16, 16, 8, 8, 8)
+    )
     checkpoint = tmp_path / "unet.pt"
     save_checkpoint(checkpoint, model_payload(model.state_dict(), cfg, epoch=1))
     raster = write_raster(tmp_path / "small.tif", random_image(16, 40))
@@ -291,28 +304,43 @@ def test_map_refuses_a_utt_checkpoint_in_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("crs", "transform", "missing"),
-    [(None, False, "no CRS and no geotransform"), (None, True, "no CRS"), ("EPSG:2154", False, "no geotransform")],
+    [
+        (None, False, "no CRS and no geotransform"),
+        (None, True, "no CRS"),
+        ("EPSG:2154", False, "no geotransform"),
+    ],
 )
 def test_map_refuses_a_raster_without_georeferencing(
     strided_checkpoint: Path, tmp_path: Path, crs: str | None, transform: bool, missing: str
 ) -> None:
-    raster = write_raster(tmp_path / "plain.tif", random_image(40, 40), crs=crs, transform=transform)
+    raster = write_raster(
+        tmp_path / "plain.tif", random_image(40, 40), crs=crs, transform=transform
+    )
     result = map_cli(strided_checkpoint, raster, tmp_path / "map.tif")
-    line = assert_one_line_error(result, f"{raster}: the raster is not georeferenced", "gdal_translate")
+    line = assert_one_line_error(
+        result, f"{raster}: the raster is not georeferenced", "gdal_translate"
+    )
     assert f"({missing})" in line
     assert_nothing_beside(tmp_path, "strided.pt", "plain.tif")
 
 
 def test_map_names_the_window_of_a_damaged_block(strided_checkpoint: Path, tmp_path: Path) -> None:
     raster = write_raster(
-        tmp_path / "in.tif", random_image(96, 96), tiled=True, blockxsize=16, blockysize=16, compress="deflate"
+        tmp_path / "in.tif",
+        random_image(96, 96),
+        tiled=True,
+        blockxsize=16,
+        blockysize=16,
+        compress="deflate",
     )
     data = bytearray(raster.read_bytes())
     middle = len(data) // 2
     data[middle : middle + 2000] = b"\xab" * 2000  # blocks in the middle of the file
     raster.write_bytes(bytes(data))
     result = map_cli(strided_checkpoint, raster, tmp_path / "map.tif", "--tile", "32")
-    line = assert_one_line_error(result, f"{raster}: cannot read the window of rows", "damaged or truncated")
+    line = assert_one_line_error(
+        result, f"{raster}: cannot read the window of rows", "damaged or truncated"
+    )
     assert re.search(r"rows \d+\.\.\d+, columns \d+\.\.\d+", line)
     assert_nothing_beside(tmp_path, "strided.pt", "in.tif")
 
@@ -342,13 +370,28 @@ def write_bad_checkpoint(kind: str, path: Path, good: Path) -> Path:
         path.write_bytes(b"")
     elif kind == "damaged-fields":
         torch.save(
-            {"model": [], "config": "x", "classes": 5, "flair_kit_version": "0", "format": 1, "epoch": 1},
+            {
+                "model": [],
+                "config": "x",
+                "classes": 5,
+                "flair_kit_version": "0",
+                "format": 1,
+                "epoch": 1,
+            },
             path,
         )
     return path
 
 
-BAD_CHECKPOINTS = ("truncated", "json", "pickle", "whole-model", "tensor", "empty", "damaged-fields")
+BAD_CHECKPOINTS = (
+    "truncated",
+    "json",
+    "pickle",
+    "whole-model",
+    "tensor",
+    "empty",
+    "damaged-fields",
+)
 
 
 @pytest.mark.parametrize("kind", BAD_CHECKPOINTS)
@@ -389,7 +432,9 @@ def squash(text: str) -> str:
     return " ".join(text.split())
 
 
-@pytest.mark.parametrize(("path", "command"), all_commands(), ids=lambda v: "-".join(v) if isinstance(v, list) else "")
+@pytest.mark.parametrize(
+    ("path", "command"), all_commands(), ids=lambda v: "-".join(v) if isinstance(v, list) else ""
+)
 def test_help_keeps_every_word(path: list[str], command: Any) -> None:
     result = invoke(*path, "--help")
     assert result.exit_code == 0, result.output
@@ -411,15 +456,31 @@ def test_help_shows_the_bracketed_texts_that_were_lost() -> None:
 
 
 def test_every_main_product_is_named_by_output() -> None:
-    for path in (["pack"], ["bundle"], ["demo"], ["baseline", "train"], ["baseline", "predict"], ["baseline", "map"]):
+    for path in (
+        ["pack"],
+        ["bundle"],
+        ["demo"],
+        ["baseline", "train"],
+        ["baseline", "predict"],
+        ["baseline", "map"],
+    ):
         assert "--output" in invoke(*path, "--help").stdout, path
-    hidden = {"baseline map": "--out", "baseline predict": "--out", "baseline train": "--out", "demo": "--workdir"}
+    hidden = {
+        "baseline map": "--out",
+        "baseline predict": "--out",
+        "baseline train": "--out",
+        "demo": "--workdir",
+    }
     for command, alias in hidden.items():
-        assert not re.search(rf"{alias}\b(?!put)", invoke(*command.split(), "--help").stdout), command
+        assert not re.search(rf"{alias}\b(?!put)", invoke(*command.split(), "--help").stdout), (
+            command
+        )
 
 
 @pytest.mark.parametrize("product", ["classes", "probabilities"])
-def test_map_output_given_a_product_points_to_product(strided_checkpoint: Path, tmp_path: Path, product: str) -> None:
+def test_map_output_given_a_product_points_to_product(
+    strided_checkpoint: Path, tmp_path: Path, product: str
+) -> None:
     raster = write_raster(tmp_path / "in.tif", random_image(40, 40))
     result = map_cli(strided_checkpoint, raster, product)
     assert result.exit_code == 2 and "Traceback" not in result.output
@@ -475,7 +536,9 @@ def test_pack_takes_the_size_from_the_expect_folder(tmp_path: Path) -> None:
     preds.mkdir()
     for tile in index_tiles(root / "flair_1_aerial_test", "image").by_id:
         write_prediction(preds / f"PRED_{tile:06d}.tif", np.zeros((32, 32), np.uint8))
-    packed = invoke("pack", preds, "--output", tmp_path / "s.zip", "--expect", root / "flair_1_aerial_test")
+    packed = invoke(
+        "pack", preds, "--output", tmp_path / "s.zip", "--expect", root / "flair_1_aerial_test"
+    )
     assert packed.exit_code == 0, packed.output
     refused = invoke("pack", preds, "--output", tmp_path / "t.zip")
     assert refused.exit_code == 1 and not (tmp_path / "t.zip").exists()

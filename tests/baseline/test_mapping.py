@@ -102,9 +102,7 @@ def builder(kind: str) -> Callable[..., nn.Module]:
 
 
 @pytest.fixture
-def make_checkpoint(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., Path]:
+def make_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
     """``make_checkpoint(kind, use_metadata=False)``: a checkpoint of a stand-in model."""
     import baseline.inference
 
@@ -468,7 +466,14 @@ def test_map_in_narrow_strips_writes_the_same_file(
     image = random_image(150, 700, seed=7)
     raster = write_raster(tmp_path / "in.tif", image)
     checkpoint = make_checkpoint("conv3")
-    options = {"tile": 64, "overlap": 16, "device": "cpu", "amp": "off", "output": output, "batch_size": 1}
+    options = {
+        "tile": 64,
+        "overlap": 16,
+        "device": "cpu",
+        "amp": "off",
+        "output": output,
+        "batch_size": 1,
+    }
     wide = map_raster(checkpoint, raster, tmp_path / "wide.tif", **options)
     narrow = map_raster(checkpoint, raster, tmp_path / "narrow.tif", strip_width=100, **options)
     assert wide.n_tiles == narrow.n_tiles  # overlap 16 == 2 * margin 8: no tile twice
@@ -858,44 +863,109 @@ def test_cli_map_and_zone_context(make_checkpoint, tmp_path: Path) -> None:
     raster = write_raster(tmp_path / "in.tif", random_image(70, 50))
     result = runner.invoke(
         app,
-        ["baseline", "map", "--checkpoint", str(checkpoint), "--raster", str(raster),
-         "--output", str(tmp_path / "m.tif"), "--tile", "32", "--device", "cpu",
-         "--product", "probabilities"],
+        [
+            "baseline",
+            "map",
+            "--checkpoint",
+            str(checkpoint),
+            "--raster",
+            str(raster),
+            "--output",
+            str(tmp_path / "m.tif"),
+            "--tile",
+            "32",
+            "--device",
+            "cpu",
+            "--product",
+            "probabilities",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "tiles/s" in result.stdout and "probabilities:" in result.stdout
     again = runner.invoke(
         app,
-        ["baseline", "map", "--checkpoint", str(checkpoint), "--raster", str(raster),
-         "--output", str(tmp_path / "m.tif")],
+        [
+            "baseline",
+            "map",
+            "--checkpoint",
+            str(checkpoint),
+            "--raster",
+            str(raster),
+            "--output",
+            str(tmp_path / "m.tif"),
+        ],
     )
     assert again.exit_code == 1 and "m.tif: exists; pass --overwrite" in again.stderr
     assert "Traceback" not in again.output
     rgb = write_raster(tmp_path / "rgb.tif", random_image(40, 40, bands=3))
     mismatch = runner.invoke(
         app,
-        ["baseline", "map", "--checkpoint", str(checkpoint), "--raster", str(rgb),
-         "--output", str(tmp_path / "x.tif")],
+        [
+            "baseline",
+            "map",
+            "--checkpoint",
+            str(checkpoint),
+            "--raster",
+            str(rgb),
+            "--output",
+            str(tmp_path / "x.tif"),
+        ],
     )
     assert mismatch.exit_code == 1 and "3 band(s)" in mismatch.stderr
     assert "5 bands (1, 2, 3, 4, 5)" in mismatch.stderr
     bad_margin = runner.invoke(
         app,
-        ["baseline", "map", "--checkpoint", str(checkpoint), "--raster", str(raster),
-         "--output", str(tmp_path / "y.tif"), "--tile", "32", "--overlap", "4", "--margin", "3"],
+        [
+            "baseline",
+            "map",
+            "--checkpoint",
+            str(checkpoint),
+            "--raster",
+            str(raster),
+            "--output",
+            str(tmp_path / "y.tif"),
+            "--tile",
+            "32",
+            "--overlap",
+            "4",
+            "--margin",
+            "3",
+        ],
     )
     assert bad_margin.exit_code == 1 and "at least twice the margin" in bad_margin.stderr
     root, places = write_zone_tree(tmp_path / "data")
     zone = runner.invoke(
         app,
-        ["baseline", "predict", "--checkpoint", str(checkpoint), "--data", str(root),
-         "--output", str(tmp_path / "zone"), "--context", "zone", "--device", "cpu"],
+        [
+            "baseline",
+            "predict",
+            "--checkpoint",
+            str(checkpoint),
+            "--data",
+            str(root),
+            "--output",
+            str(tmp_path / "zone"),
+            "--context",
+            "zone",
+            "--device",
+            "cpu",
+        ],
     )
     assert zone.exit_code == 0, zone.output
     assert len(list((tmp_path / "zone").glob("PRED_*.tif"))) == len(places)
     usage = runner.invoke(
         app,
-        ["baseline", "predict", "--checkpoint", str(checkpoint), "--data", str(root),
-         "--output", str(tmp_path / "z2"), "--context", "area"],
+        [
+            "baseline",
+            "predict",
+            "--checkpoint",
+            str(checkpoint),
+            "--data",
+            str(root),
+            "--output",
+            str(tmp_path / "z2"),
+            "--context",
+            "area",
+        ],
     )
     assert usage.exit_code == 2

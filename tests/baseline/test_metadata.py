@@ -19,9 +19,7 @@ from baseline.metadata import (
 )
 from scoring.errors import DataError, MissingFileError
 
-REFERENCE = (
-    Path(__file__).resolve().parents[1] / "data" / "ign" / "flair1_TOY_metadata.json"
-)
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "ign" / "flair1_TOY_metadata.json"
 
 IMG_000717 = {
     "domain": "D004_2021",

@@ -127,7 +127,9 @@ def test_read_series_crops_around_the_centroid_and_scales_once(tmp_path: Path) -
 
 def test_crop_window_leaving_the_array_is_an_error(tmp_path: Path) -> None:
     files = write_zone(tmp_path, ["0301"], size=24)
-    with pytest.raises(DataError, match=r"_data.npy: the 16x16 window around centroid \(row 5, col 12\)"):
+    with pytest.raises(
+        DataError, match=r"_data.npy: the 16x16 window around centroid \(row 5, col 12\)"
+    ):
         read_series(files, (5, 12), SentinelConfig(patch_size=16))
     with pytest.raises(DataError, match=r"columns 18\.\.25 but the super-area is 24x24"):
         crop_window((24, 24), (12, 22), 8, "x")
@@ -171,7 +173,9 @@ def test_mismatched_triplet_is_an_error(tmp_path: Path) -> None:
         read_series(files, (12, 12), SentinelConfig(patch_size=8))
     files.products.write_text(product("0110") + "\n" + product("0210") + "\n", encoding="utf-8")
     np.save(files.masks, np.zeros((2, 3, 24, 24), np.uint8))
-    with pytest.raises(DataError, match=r"_masks.npy: shape \(2, 3, 24, 24\); expected \(2, 2, H, W\)"):
+    with pytest.raises(
+        DataError, match=r"_masks.npy: shape \(2, 3, 24, 24\); expected \(2, 2, H, W\)"
+    ):
         read_series(files, (12, 12), SentinelConfig(patch_size=8))
     files.masks.unlink()
     with pytest.raises(DataError, match=r"_masks.npy: Sentinel-2 file not found"):

@@ -25,7 +25,9 @@ def test_shape_trace_of_the_default_configuration() -> None:
     seen: dict[str, tuple[int, ...]] = {}
     model.in_conv.register_forward_hook(lambda m, i, o: seen.__setitem__("in_conv", tuple(o.shape)))
     for k, block in enumerate(model.down):
-        block.register_forward_hook(lambda m, i, o, k=k: seen.__setitem__(f"down{k}", tuple(o.shape)))
+        block.register_forward_hook(
+            lambda m, i, o, k=k: seen.__setitem__(f"down{k}", tuple(o.shape))
+        )
     with torch.no_grad():
         maps = [model.in_conv(x[0])]
         for block in model.down:
@@ -33,7 +35,11 @@ def test_shape_trace_of_the_default_configuration() -> None:
         embedding, attention = model.ltae(maps[-1][None], days, mask)
         out = model(x, days, mask)
     assert seen["in_conv"] == (3, 64, 40, 40)
-    assert [seen[f"down{k}"] for k in range(3)] == [(3, 64, 20, 20), (3, 128, 10, 10), (3, 128, 5, 5)]
+    assert [seen[f"down{k}"] for k in range(3)] == [
+        (3, 64, 20, 20),
+        (3, 128, 10, 10),
+        (3, 128, 5, 5),
+    ]
     assert embedding.shape == (1, 128, 5, 5) and attention.shape == (16, 1, 3, 5, 5)
     assert out.shape == (1, 64, 40, 40) and model.out_channels == 64
 
@@ -56,7 +62,9 @@ def test_an_all_zero_acquisition_is_a_real_date() -> None:
     zero = torch.cat([x, torch.zeros(1, 1, 10, 16, 16)], dim=1)
     with torch.no_grad():
         without = model(x, days, torch.ones(1, 2, dtype=torch.bool))
-        with_zero = model(zero, torch.tensor([[30.0, 10.0, 0.0]]), torch.ones(1, 3, dtype=torch.bool))
+        with_zero = model(
+            zero, torch.tensor([[30.0, 10.0, 0.0]]), torch.ones(1, 3, dtype=torch.bool)
+        )
     assert not torch.allclose(with_zero, without, atol=1e-4)
 
 
@@ -69,8 +77,12 @@ def test_a_sample_does_not_depend_on_its_batch() -> None:
     mask = torch.tensor([[True, True, False, False], [True] * 4])
     with torch.no_grad():
         together = model(batch, days, mask)
-        assert torch.allclose(together[0], model(a, days_a, torch.ones(1, 2, dtype=torch.bool))[0], atol=1e-5)
-        assert torch.allclose(together[1], model(b, days_b, torch.ones(1, 4, dtype=torch.bool))[0], atol=1e-5)
+        assert torch.allclose(
+            together[0], model(a, days_a, torch.ones(1, 2, dtype=torch.bool))[0], atol=1e-5
+        )
+        assert torch.allclose(
+            together[1], model(b, days_b, torch.ones(1, 4, dtype=torch.bool))[0], atol=1e-5
+        )
 
 
 def test_attention_is_zero_on_padded_dates_and_sums_to_one() -> None:
@@ -106,7 +118,11 @@ def test_positional_encoding_is_a_buffer_that_moves_with_the_model() -> None:
     moved = model.to(torch.float64)
     assert moved.ltae.positional.inverse_periods.dtype == torch.float64
     with torch.no_grad():
-        out = moved(series(1, 2).double(), torch.tensor([[1.0, 2.0]]).double(), torch.ones(1, 2, dtype=torch.bool))
+        out = moved(
+            series(1, 2).double(),
+            torch.tensor([[1.0, 2.0]]).double(),
+            torch.ones(1, 2, dtype=torch.bool),
+        )
     assert out.dtype == torch.float64
 
 

@@ -134,7 +134,10 @@ def test_modality_dropout_only_in_training(utt_config: Path) -> None:
     always.load_state_dict(never.state_dict())
     with torch.no_grad():
         # Inference never drops the Sentinel-2 branch.
-        assert torch.equal(never.eval()(image, None, series, days, mask), always.eval()(image, None, series, days, mask))
+        assert torch.equal(
+            never.eval()(image, None, series, days, mask),
+            always.eval()(image, None, series, days, mask),
+        )
         # Training with (almost) certain dropout is the aerial U-Net alone.
         always.train()
         net = always.aerial.net
@@ -151,13 +154,17 @@ def test_utae_loss_class_weights() -> None:
 
 def test_configuration_errors(utt_config: Path) -> None:
     cfg = load_config(utt_config)
-    with pytest.raises(ConfigError, match=r"sentinel.patch_size is 12; expected a multiple of 8, at least 16"):
+    with pytest.raises(
+        ConfigError, match=r"sentinel.patch_size is 12; expected a multiple of 8, at least 16"
+    ):
         with_overrides(cfg, **{"sentinel.patch_size": 12})
     with pytest.raises(ConfigError, match=r"sentinel.n_head is 3; expected a divisor"):
         with_overrides(cfg, **{"sentinel.n_head": 3})
     with pytest.raises(ConfigError, match=r"sentinel.utae_class_weights .* expected null or 13"):
         with_overrides(cfg, **{"sentinel.utae_class_weights": [1.0, 2.0]})
-    with pytest.raises(ConfigError, match=r"sentinel.drop_utae_modality is 1.0; expected in \[0, 1\)"):
+    with pytest.raises(
+        ConfigError, match=r"sentinel.drop_utae_modality is 1.0; expected in \[0, 1\)"
+    ):
         with_overrides(cfg, **{"sentinel.drop_utae_modality": 1.0})
     with pytest.raises(ConfigError, match=r"unknown key\(s\) 'sentinel.patch'"):
         config_from_dict({"sentinel": {"patch": 8}})
@@ -170,16 +177,16 @@ def test_flair2_data_errors(flair2_root: Path, utt_config: Path, tmp_path: Path)
         load_config(utt_config),
         **{"data.train": flair2_root / "flair-2-paths-train.csv", "out": tmp_path / "run"},
     )
-    with pytest.raises(ConfigError, match=r"FLAIR #2 training takes the dataset root .* not a path csv"):
+    with pytest.raises(
+        ConfigError, match=r"FLAIR #2 training takes the dataset root .* not a path csv"
+    ):
         train(cfg)
     cfg = with_overrides(
         cfg, **{"data.train": flair2_root, "data.val": flair2_root / "flair-2-paths-val.csv"}
     )
     with pytest.raises(ConfigError, match=r"data.val \(--val\) takes a FLAIR #1 path csv"):
         train(cfg)
-    bare = [
-        replace(s, sentinel=None) for s in find_split(flair2_root, "train", dataset="flair2")
-    ]
+    bare = [replace(s, sentinel=None) for s in find_split(flair2_root, "train", dataset="flair2")]
     with pytest.raises(DataError, match=r"16 patch\(es\) have no Sentinel-2 files or centroid"):
         FlairDataset(bare, (1,), sentinel=cfg.sentinel)
 
@@ -225,7 +232,9 @@ def test_predict_refuses_flair2_inputs_it_cannot_use(
         predict(trained_run / "best.pt", flair2_root, tmp_path / "b", context="zone")
 
 
-def test_resume_continues_exactly(trained_run: Path, flair2_root: Path, tmp_path: Path, utt_config: Path) -> None:
+def test_resume_continues_exactly(
+    trained_run: Path, flair2_root: Path, tmp_path: Path, utt_config: Path
+) -> None:
     run = tmp_path / "run"
     common = ("baseline", "train", "--config", utt_config, "--data", flair2_root, "--output", run)
     assert invoke(*common, "--epochs", "1").exit_code == 0
@@ -241,7 +250,12 @@ def test_resume_continues_exactly(trained_run: Path, flair2_root: Path, tmp_path
 def test_unet_only_mode_on_flair2_data(flair2_root: Path, utt_config: Path, tmp_path: Path) -> None:
     cfg = with_overrides(
         load_config(utt_config),
-        **{"data.train": flair2_root, "out": tmp_path / "run", "epochs": 1, "sentinel.enabled": False},
+        **{
+            "data.train": flair2_root,
+            "out": tmp_path / "run",
+            "epochs": 1,
+            "sentinel.enabled": False,
+        },
     )
     result = train(cfg)
     state = load_checkpoint(result.last_checkpoint)["model"]
@@ -259,14 +273,18 @@ def test_two_processes_with_gloo(flair2_root: Path, utt_config: Path, tmp_path: 
         "--output", str(run), "--epochs", "1", "--batch-size", "2", "--device", "cpu",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, check=False)
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env=env, check=False
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("best checkpoint: ") == 1
     last = load_checkpoint(run / "last.pt")
     assert last["epoch"] == 1 and len(last["rng"]) == 2
 
 
-def test_demo_flair2_through_the_cli(utt_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_flair2_through_the_cli(
+    utt_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     text = utt_config.read_text(encoding="utf-8").replace("epochs: 2", "epochs: 1")
     utt_config.write_text(text, encoding="utf-8")
     monkeypatch.setattr(demo_module, "FLAIR2_DEMO_CONFIG", str(utt_config))

@@ -119,9 +119,13 @@ def png_bomb(side: int = 30000) -> bytes:
     header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
 
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
 
 
 def raw_zip(path: Path, entries: list[tuple[bytes, bytes, int]]) -> Path:
@@ -130,15 +134,44 @@ def raw_zip(path: Path, entries: list[tuple[bytes, bytes, int]]) -> Path:
     for name, data, flags in entries:
         crc, offset = zlib.crc32(data), len(local)
         local += struct.pack(
-            "<IHHHHHIIIHH", 0x04034B50, 20, flags, 0, 0, 0x21, crc, len(data), len(data), len(name), 0
+            "<IHHHHHIIIHH",
+            0x04034B50,
+            20,
+            flags,
+            0,
+            0,
+            0x21,
+            crc,
+            len(data),
+            len(data),
+            len(name),
+            0,
         )
         local += name + data
         central += struct.pack(
-            "<IHHHHHHIIIHHHHHII", 0x02014B50, (3 << 8) | 20, 20, flags, 0, 0, 0x21, crc,
-            len(data), len(data), len(name), 0, 0, 0, 0, 0o100644 << 16, offset,
+            "<IHHHHHHIIIHHHHHII",
+            0x02014B50,
+            (3 << 8) | 20,
+            20,
+            flags,
+            0,
+            0,
+            0x21,
+            crc,
+            len(data),
+            len(data),
+            len(name),
+            0,
+            0,
+            0,
+            0,
+            0o100644 << 16,
+            offset,
         )
         central += name
-    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(central), len(local), 0)
+    end = struct.pack(
+        "<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(central), len(local), 0
+    )
     path.write_bytes(bytes(local + central + end))
     return path
 
@@ -241,85 +274,279 @@ LONG_PATH = "/".join(["d" * 200] * 21)
 
 CASES = [
     # zip structure
-    Case("duplicate_member", lambda t: _dup(t), "entries of this name", 1,
-         "entries of this name"),
-    Case("trailing_newline", _zip(lambda: with_first(good_files()[FIRST], FIRST + "\n")),
-         "control character", 1, "control character"),
-    Case("tab_in_name", _zip(lambda: with_first(good_files()[FIRST], "PRED_\t061713.tif")),
-         "control character", 1, "control character"),
-    Case("folder_shadows_file", lambda t: shadowed_zip(t / "s.zip", True), "both a file and a folder", 1,
-         "both a file and a folder"),
-    Case("file_shadows_folder", lambda t: shadowed_zip(t / "s.zip", False), "both a file and a folder", 1,
-         "both a file and a folder"),
-    Case("component_too_long", _zip(lambda: with_first(good_files()[FIRST], f"{LONG_COMPONENT}/{FIRST}")),
-         "too long to extract", 1, "too long to extract"),
-    Case("path_too_long", _zip(lambda: with_first(good_files()[FIRST], f"{LONG_PATH}/{FIRST}")),
-         "too long to extract", 1, "too long to extract"),
-    Case("macosx_pred_copy", _zip(lambda: {**good_files(), f"__MACOSX/{FIRST}": good_files()[FIRST]}),
-         "occurs in 2 files", 1, "duplicate prediction ids: 061713"),
-    Case("corrupt_deflate", lambda t: deflate_corrupt_zip(t / "s.zip"), "cannot be read from the zip", 1,
-         "cannot be read from the zip"),
-    Case("corrupt_stored_crc", lambda t: corrupt_zip(t / "s.zip", good_files(), FIRST),
-         "cannot be read from the zip", 1, "cannot be read from the zip"),
-    Case("invalid_utf8_name", lambda t: raw_zip(t / "s.zip", [(b"PRED_\xff\xfe.tif", b"x", 0x800)]),
-         "not valid UTF-8", 1, "not valid UTF-8"),
-    Case("empty_entry_name", lambda t: raw_zip(
-        t / "s.zip", [(b"", b"x", 0)] + [(n.encode(), d, 0) for n, d in good_files().items()]),
-         "empty entry name", 1, "empty entry name"),
-    Case("absolute_path", _zip(lambda: with_first(good_files()[FIRST], f"/tmp/{FIRST}")),
-         "absolute path", 1, "absolute path"),
-    Case("dot_dot_path", _zip(lambda: with_first(good_files()[FIRST], f"../{FIRST}")),
-         "escapes the archive", 1, "escapes the archive"),
-    Case("not_a_zip", lambda t: _write(t / "s.zip", b"PK\x03\x04 this is not a zip at all" * 20),
-         "not a readable zip", 1, "not a readable zip"),
-    Case("truncated_zip", lambda t: _write(t / "s.zip", write_zip(t / "full.zip", good_files()).read_bytes()[:900]),
-         "not a readable zip", 1, "not a readable zip"),
+    Case("duplicate_member", lambda t: _dup(t), "entries of this name", 1, "entries of this name"),
+    Case(
+        "trailing_newline",
+        _zip(lambda: with_first(good_files()[FIRST], FIRST + "\n")),
+        "control character",
+        1,
+        "control character",
+    ),
+    Case(
+        "tab_in_name",
+        _zip(lambda: with_first(good_files()[FIRST], "PRED_\t061713.tif")),
+        "control character",
+        1,
+        "control character",
+    ),
+    Case(
+        "folder_shadows_file",
+        lambda t: shadowed_zip(t / "s.zip", True),
+        "both a file and a folder",
+        1,
+        "both a file and a folder",
+    ),
+    Case(
+        "file_shadows_folder",
+        lambda t: shadowed_zip(t / "s.zip", False),
+        "both a file and a folder",
+        1,
+        "both a file and a folder",
+    ),
+    Case(
+        "component_too_long",
+        _zip(lambda: with_first(good_files()[FIRST], f"{LONG_COMPONENT}/{FIRST}")),
+        "too long to extract",
+        1,
+        "too long to extract",
+    ),
+    Case(
+        "path_too_long",
+        _zip(lambda: with_first(good_files()[FIRST], f"{LONG_PATH}/{FIRST}")),
+        "too long to extract",
+        1,
+        "too long to extract",
+    ),
+    Case(
+        "macosx_pred_copy",
+        _zip(lambda: {**good_files(), f"__MACOSX/{FIRST}": good_files()[FIRST]}),
+        "occurs in 2 files",
+        1,
+        "duplicate prediction ids: 061713",
+    ),
+    Case(
+        "corrupt_deflate",
+        lambda t: deflate_corrupt_zip(t / "s.zip"),
+        "cannot be read from the zip",
+        1,
+        "cannot be read from the zip",
+    ),
+    Case(
+        "corrupt_stored_crc",
+        lambda t: corrupt_zip(t / "s.zip", good_files(), FIRST),
+        "cannot be read from the zip",
+        1,
+        "cannot be read from the zip",
+    ),
+    Case(
+        "invalid_utf8_name",
+        lambda t: raw_zip(t / "s.zip", [(b"PRED_\xff\xfe.tif", b"x", 0x800)]),
+        "not valid UTF-8",
+        1,
+        "not valid UTF-8",
+    ),
+    Case(
+        "empty_entry_name",
+        lambda t: raw_zip(
+            t / "s.zip", [(b"", b"x", 0)] + [(n.encode(), d, 0) for n, d in good_files().items()]
+        ),
+        "empty entry name",
+        1,
+        "empty entry name",
+    ),
+    Case(
+        "absolute_path",
+        _zip(lambda: with_first(good_files()[FIRST], f"/tmp/{FIRST}")),
+        "absolute path",
+        1,
+        "absolute path",
+    ),
+    Case(
+        "dot_dot_path",
+        _zip(lambda: with_first(good_files()[FIRST], f"../{FIRST}")),
+        "escapes the archive",
+        1,
+        "escapes the archive",
+    ),
+    Case(
+        "not_a_zip",
+        lambda t: _write(t / "s.zip", b"PK\x03\x04 this is not a zip at all" * 20),
+        "not a readable zip",
+        1,
+        "not a readable zip",
+    ),
+    Case(
+        "truncated_zip",
+        lambda t: _write(t / "s.zip", write_zip(t / "full.zip", good_files()).read_bytes()[:900]),
+        "not a readable zip",
+        1,
+        "not a readable zip",
+    ),
     Case("ratio_bomb", lambda t: ratio_bomb_zip(t / "s.zip"), "zip bomb", 1, "zip bomb"),
-    Case("understated_size", lambda t: understated_zip(t / "s.zip"), "cannot be read from the zip", 1,
-         "cannot be read from the zip"),
-    Case("nested_zip", _zip(lambda: {**good_files(), "inner.zip": b"PK\x05\x06" + b"\0" * 18}),
-         "nested zip", 1, "nested zip"),
-    Case("metadata_entry", _zip(lambda: {**good_files(), "metadata": b"command: x\n"}),
-         "code submission", 1, "code submission"),
-    Case("symlink_entry", lambda t: symlink_zip(t / "s.zip", good_files(), FIRST), "symbolic link", 1,
-         "symbolic link"),
-    Case("encrypted_entry", lambda t: encrypted_zip(t / "s.zip", good_files()), "encrypted", 1, "encrypted"),
-    Case("pred_copy_suffix", _zip(lambda: {**good_files(), "PRED_061713 (1).tif": good_files()[FIRST]}),
-         "not a prediction", 1, "PRED_061713 (1).tif"),
+    Case(
+        "understated_size",
+        lambda t: understated_zip(t / "s.zip"),
+        "cannot be read from the zip",
+        1,
+        "cannot be read from the zip",
+    ),
+    Case(
+        "nested_zip",
+        _zip(lambda: {**good_files(), "inner.zip": b"PK\x05\x06" + b"\0" * 18}),
+        "nested zip",
+        1,
+        "nested zip",
+    ),
+    Case(
+        "metadata_entry",
+        _zip(lambda: {**good_files(), "metadata": b"command: x\n"}),
+        "code submission",
+        1,
+        "code submission",
+    ),
+    Case(
+        "symlink_entry",
+        lambda t: symlink_zip(t / "s.zip", good_files(), FIRST),
+        "symbolic link",
+        1,
+        "symbolic link",
+    ),
+    Case(
+        "encrypted_entry",
+        lambda t: encrypted_zip(t / "s.zip", good_files()),
+        "encrypted",
+        1,
+        "encrypted",
+    ),
+    Case(
+        "pred_copy_suffix",
+        _zip(lambda: {**good_files(), "PRED_061713 (1).tif": good_files()[FIRST]}),
+        "not a prediction",
+        1,
+        "PRED_061713 (1).tif",
+    ),
     # TIFF structure
-    Case("float32_8192_header", _zip(lambda: with_first(header_tiff(8192, 8192, bits=32, sample_format=3))),
-         "refused before decoding", 1, "prediction is 8192x8192 but reference MSK_061713.tif is 32x32"),
-    Case("int64_8192_header", _zip(lambda: with_first(header_tiff(8192, 8192, bits=64, sample_format=2))),
-         "cannot be decoded by Pillow", 1, "cannot be decoded by Pillow"),
-    Case("complex128_8192_header",
-         _zip(lambda: with_first(header_tiff(8192, 8192, bits=128, sample_format=6))),
-         "cannot be decoded by Pillow", 1, "cannot be decoded by Pillow"),
-    Case("uint8_8192_header", _zip(lambda: with_first(header_tiff(8192, 8192))),
-         "refused before decoding", 1, "prediction is 8192x8192"),
-    Case("fifty_bombs", lambda t: many_bombs_zip(t / "s.zip"), "refused before decoding", 1,
-         "46 predictions have no reference mask"),
-    Case("png_bomb", _zip(lambda: with_first(png_bomb())), "decompression bomb", 1, "decompression bomb"),
-    Case("bigtiff_bomb", _zip(lambda: with_first(header_tiff(8192, 8192, big=True))),
-         "refused before decoding", 1, "prediction is 8192x8192"),
-    Case("truncated_strip", _zip(lambda: with_first(truncated_tiff())), "cannot be decoded by Pillow", 1,
-         "cannot be decoded by Pillow"),
-    Case("empty_file", _zip(lambda: with_first(b"")), "empty file", 1, "cannot be decoded by Pillow"),
-    Case("wrong_size", _zip(lambda: with_first(official_like(corpus_classes(CORPUS_IDS[0], 16)))),
-         "16x16 pixels; expected 32x32", 1, "prediction is 16x16 but reference MSK_061713.tif is 32x32"),
-    Case("two_bands", _zip(lambda: with_first(pillow_bytes(
-        np.dstack([corpus_classes(CORPUS_IDS[0]), corpus_classes(CORPUS_IDS[1]), corpus_classes(CORPUS_IDS[2])])))),
-         "bands of different values", 1, "several bands"),
+    Case(
+        "float32_8192_header",
+        _zip(lambda: with_first(header_tiff(8192, 8192, bits=32, sample_format=3))),
+        "refused before decoding",
+        1,
+        "prediction is 8192x8192 but reference MSK_061713.tif is 32x32",
+    ),
+    Case(
+        "int64_8192_header",
+        _zip(lambda: with_first(header_tiff(8192, 8192, bits=64, sample_format=2))),
+        "cannot be decoded by Pillow",
+        1,
+        "cannot be decoded by Pillow",
+    ),
+    Case(
+        "complex128_8192_header",
+        _zip(lambda: with_first(header_tiff(8192, 8192, bits=128, sample_format=6))),
+        "cannot be decoded by Pillow",
+        1,
+        "cannot be decoded by Pillow",
+    ),
+    Case(
+        "uint8_8192_header",
+        _zip(lambda: with_first(header_tiff(8192, 8192))),
+        "refused before decoding",
+        1,
+        "prediction is 8192x8192",
+    ),
+    Case(
+        "fifty_bombs",
+        lambda t: many_bombs_zip(t / "s.zip"),
+        "refused before decoding",
+        1,
+        "46 predictions have no reference mask",
+    ),
+    Case(
+        "png_bomb",
+        _zip(lambda: with_first(png_bomb())),
+        "decompression bomb",
+        1,
+        "decompression bomb",
+    ),
+    Case(
+        "bigtiff_bomb",
+        _zip(lambda: with_first(header_tiff(8192, 8192, big=True))),
+        "refused before decoding",
+        1,
+        "prediction is 8192x8192",
+    ),
+    Case(
+        "truncated_strip",
+        _zip(lambda: with_first(truncated_tiff())),
+        "cannot be decoded by Pillow",
+        1,
+        "cannot be decoded by Pillow",
+    ),
+    Case(
+        "empty_file", _zip(lambda: with_first(b"")), "empty file", 1, "cannot be decoded by Pillow"
+    ),
+    Case(
+        "wrong_size",
+        _zip(lambda: with_first(official_like(corpus_classes(CORPUS_IDS[0], 16)))),
+        "16x16 pixels; expected 32x32",
+        1,
+        "prediction is 16x16 but reference MSK_061713.tif is 32x32",
+    ),
+    Case(
+        "two_bands",
+        _zip(
+            lambda: with_first(
+                pillow_bytes(
+                    np.dstack(
+                        [
+                            corpus_classes(CORPUS_IDS[0]),
+                            corpus_classes(CORPUS_IDS[1]),
+                            corpus_classes(CORPUS_IDS[2]),
+                        ]
+                    )
+                )
+            )
+        ),
+        "bands of different values",
+        1,
+        "several bands",
+    ),
     # problems of form only: validate refuses, score scores with a warning naming the problem
-    Case("jpeg_named_tif", _zip(lambda: with_first(jpeg_bytes())), "holds JPEG data", 0,
-         "JPEG data named .tif"),
-    Case("png_named_tif", _zip(lambda: with_first(pillow_bytes(corpus_classes(CORPUS_IDS[0]), fmt="PNG"))),
-         "holds PNG data", 0, "PNG data named .tif"),
+    Case(
+        "jpeg_named_tif",
+        _zip(lambda: with_first(jpeg_bytes())),
+        "holds JPEG data",
+        0,
+        "JPEG data named .tif",
+    ),
+    Case(
+        "png_named_tif",
+        _zip(lambda: with_first(pillow_bytes(corpus_classes(CORPUS_IDS[0]), fmt="PNG"))),
+        "holds PNG data",
+        0,
+        "PNG data named .tif",
+    ),
     Case("bigtiff", _zip(lambda: with_first(bigtiff_bytes())), "holds BigTIFF data", 0, "BigTIFF"),
-    Case("uint16_tiff", _zip(lambda: with_first(pillow_bytes(corpus_classes(CORPUS_IDS[0]).astype(np.uint16)))),
-         "dtype uint16", 0, "Pillow mode I;16"),
-    Case("one_based", _zip(lambda: {n: official_like(corpus_classes(t) % 12 + 1)
-                                    for n, t in zip(good_files(), CORPUS_IDS, strict=True)}),
-         "look 1-based", 0, "look 1-based", validate_code=0),
+    Case(
+        "uint16_tiff",
+        _zip(lambda: with_first(pillow_bytes(corpus_classes(CORPUS_IDS[0]).astype(np.uint16)))),
+        "dtype uint16",
+        0,
+        "Pillow mode I;16",
+    ),
+    Case(
+        "one_based",
+        _zip(
+            lambda: {
+                n: official_like(corpus_classes(t) % 12 + 1)
+                for n, t in zip(good_files(), CORPUS_IDS, strict=True)
+            }
+        ),
+        "look 1-based",
+        0,
+        "look 1-based",
+        validate_code=0,
+    ),
 ]
 
 
@@ -395,7 +622,9 @@ def assert_validate(submission: Path, code: int, message: str, *, strict: bool =
     return out
 
 
-def assert_score(submission: Path, reference: Path, code: int, message: str, json_out: Path) -> None:
+def assert_score(
+    submission: Path, reference: Path, code: int, message: str, json_out: Path
+) -> None:
     args = ["score", str(submission), str(reference), "--workers", "1", "--json", str(json_out)]
     exit_code, out, err = run_cli(args)
     assert "Traceback" not in out + err
@@ -404,7 +633,9 @@ def assert_score(submission: Path, reference: Path, code: int, message: str, jso
         assert err.count("\n") == 1 and err.startswith("error: ") and message in err, err
         assert not json_out.exists()
     else:
-        assert any(line.startswith("warning: ") and message in line for line in err.splitlines()), err
+        assert any(line.startswith("warning: ") and message in line for line in err.splitlines()), (
+            err
+        )
         assert message in " ".join(json.loads(json_out.read_text())["warnings"])
 
 
@@ -426,21 +657,40 @@ def test_validate_and_score_agree(
 
 
 def test_one_based_is_an_error_under_strict(tmp_path: Path, scratch_tmp: Path) -> None:
-    files = {n: official_like(corpus_classes(t) % 12 + 1) for n, t in zip(good_files(), CORPUS_IDS, strict=True)}
+    files = {
+        n: official_like(corpus_classes(t) % 12 + 1)
+        for n, t in zip(good_files(), CORPUS_IDS, strict=True)
+    }
     submission = write_zip(tmp_path / "s.zip", files)
     out = assert_validate(submission, 1, "look 1-based", strict=True)
     assert "no pixel of class 0 (building) in any file" in out
 
 
 def test_one_based_is_warned_by_pack(tmp_path: Path, scratch_tmp: Path) -> None:
-    folder = write_folder(tmp_path / "preds", {
-        n: official_like(corpus_classes(t) % 12 + 1) for n, t in zip(good_files(), CORPUS_IDS, strict=True)
-    })
-    code, _out, err = run_cli(["pack", str(folder), "--output", str(tmp_path / "s.zip"), "--size", "32",
-                              "--workers", "1"])
+    folder = write_folder(
+        tmp_path / "preds",
+        {
+            n: official_like(corpus_classes(t) % 12 + 1)
+            for n, t in zip(good_files(), CORPUS_IDS, strict=True)
+        },
+    )
+    code, _out, err = run_cli(
+        ["pack", str(folder), "--output", str(tmp_path / "s.zip"), "--size", "32", "--workers", "1"]
+    )
     assert code == 0 and "warning: no pixel of class 0" in err
-    code, _out, err = run_cli(["pack", str(folder), "--output", str(tmp_path / "t.zip"), "--size", "32",
-                              "--workers", "1", "--strict"])
+    code, _out, err = run_cli(
+        [
+            "pack",
+            str(folder),
+            "--output",
+            str(tmp_path / "t.zip"),
+            "--size",
+            "32",
+            "--workers",
+            "1",
+            "--strict",
+        ]
+    )
     assert code == 1 and not (tmp_path / "t.zip").exists()
 
 
@@ -468,7 +718,11 @@ def _socket(folder: Path) -> None:
     ids=["fifo", "symlink-to-dev-zero", "socket"],
 )
 def test_special_files_are_refused_unread(
-    make: Callable[[Path], None], kind: str, tmp_path: Path, reference: Path, scratch_tmp: Path,
+    make: Callable[[Path], None],
+    kind: str,
+    tmp_path: Path,
+    reference: Path,
+    scratch_tmp: Path,
     no_hang: None,
 ) -> None:
     folder = write_folder(tmp_path / "preds", {k: v for k, v in good_files().items() if k != FIRST})
@@ -479,8 +733,9 @@ def test_special_files_are_refused_unread(
     assert_score(folder, reference, 1, f"is a {kind}", out / "r.json")
 
 
-def test_special_file_as_reference_mask_is_the_reference_fault(tmp_path: Path, scratch_tmp: Path,
-                                                                 no_hang: None) -> None:
+def test_special_file_as_reference_mask_is_the_reference_fault(
+    tmp_path: Path, scratch_tmp: Path, no_hang: None
+) -> None:
     ref = write_reference(tmp_path / "ref")
     (ref / f"MSK_{CORPUS_IDS[0]:06d}.tif").unlink()
     os.mkfifo(ref / f"MSK_{CORPUS_IDS[0]:06d}.tif")
@@ -518,7 +773,12 @@ def run_program(tmp: Path, ref: Path, res: Path) -> subprocess.CompletedProcess[
     env = {**os.environ, "TMPDIR": str(tmp / "scratch")}
     return subprocess.run(
         [sys.executable, "-m", "scoring", str(run / "input"), str(run / "output")],
-        cwd=REPO, capture_output=True, text=True, timeout=120, env=env, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
     )
 
 
@@ -549,21 +809,29 @@ def test_program_never_suggests_subset(tmp_path: Path) -> None:
     ref = write_reference(tmp_path / "ref")
     res = write_folder(tmp_path / "res", {k: v for k, v in good_files().items() if k != FIRST})
     result = run_program(tmp_path, ref, res)
-    assert result.returncode == 1 and result.stderr.startswith("Invalid submission: missing predictions")
+    assert result.returncode == 1 and result.stderr.startswith(
+        "Invalid submission: missing predictions"
+    )
     assert "--subset" not in result.stderr and "--" not in result.stderr.split("ids:")[1]
 
 
 def test_program_reports_a_one_based_submission(tmp_path: Path) -> None:
     (tmp_path / "scratch").mkdir()
     ref = write_reference(tmp_path / "ref")
-    res = write_folder(tmp_path / "res", {
-        n: official_like(corpus_classes(t) % 12 + 1) for n, t in zip(good_files(), CORPUS_IDS, strict=True)
-    })
+    res = write_folder(
+        tmp_path / "res",
+        {
+            n: official_like(corpus_classes(t) % 12 + 1)
+            for n, t in zip(good_files(), CORPUS_IDS, strict=True)
+        },
+    )
     result = run_program(tmp_path, ref, res)
     assert result.returncode == 0, result.stderr
     assert "warning: no pixel of class 0" in result.stderr
     output = tmp_path / "run" / "output"
-    assert any("look 1-based" in w for w in json.loads((output / "scores.json").read_text())["warnings"])
+    assert any(
+        "look 1-based" in w for w in json.loads((output / "scores.json").read_text())["warnings"]
+    )
     assert "look 1-based" in (output / "detailed_results.html").read_text()
     assert list((tmp_path / "scratch").iterdir()) == []
 
@@ -582,7 +850,9 @@ def test_program_refuses_a_fifo_without_hanging(tmp_path: Path) -> None:
 
 
 def test_bundle_check_refuses_a_zip_bomb_unread(tmp_path: Path) -> None:
-    bundle = write_zip(tmp_path / "bundle.zip", {"competition.yaml": b"title: x\n", "big.bin": b"\0" * (200 << 20)})
+    bundle = write_zip(
+        tmp_path / "bundle.zip", {"competition.yaml": b"title: x\n", "big.bin": b"\0" * (200 << 20)}
+    )
     code, _out, err = run_cli(["bundle", "--check", str(bundle)])
     assert code == 1 and "zip bomb" in err and "Traceback" not in err
 
@@ -593,7 +863,9 @@ def test_bundle_reference_decodes_every_mask(tmp_path: Path) -> None:
     data = pillow_bytes((corpus_classes(CORPUS_IDS[0]) + 1).astype(np.uint8), compression=None)
     mask.write_bytes(data[: len(data) - 600])  # header intact, strip cut short
     output = tmp_path / "bundle.zip"
-    code, _out, err = run_cli(["bundle", "--dataset", "flair1", "--reference", str(ref), "--output", str(output)])
+    code, _out, err = run_cli(
+        ["bundle", "--dataset", "flair1", "--reference", str(ref), "--output", str(output)]
+    )
     assert code == 1 and err.count("\n") == 1 and "MSK_061713.tif" in err and "decode" in err
     assert not output.exists()
 

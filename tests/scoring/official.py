@@ -19,7 +19,9 @@ def official_patch_matrix(truth_raw: np.ndarray, pred: np.ndarray) -> np.ndarray
     """The official per-patch step on already-decoded arrays."""
     target = np.asarray(truth_raw).astype(np.uint8) - np.uint8(1)
     target[target > 12] = 12
-    return sklearn_confusion_matrix(target.ravel(), np.asarray(pred).ravel(), labels=list(range(13)))
+    return sklearn_confusion_matrix(
+        target.ravel(), np.asarray(pred).ravel(), labels=list(range(13))
+    )
 
 
 def official_miou(matrix: np.ndarray) -> tuple[float, np.ndarray]:

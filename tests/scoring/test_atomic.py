@@ -133,7 +133,10 @@ def test_a_symlink_target_is_replaced_and_what_it_points_to_is_untouched(tmp_pat
 def test_without_overwrite_an_existing_or_appearing_target_is_kept(tmp_path: Path) -> None:
     target = tmp_path / "sub.zip"
     target.write_bytes(b"theirs")
-    with pytest.raises(OutputExistsError, match="--overwrite"), atomic_file(target, overwrite=False):
+    with (
+        pytest.raises(OutputExistsError, match="--overwrite"),
+        atomic_file(target, overwrite=False),
+    ):
         pytest.fail("the block must not run when the target exists")
     assert target.read_bytes() == b"theirs" and listing(tmp_path) == ["sub.zip"]
     target.unlink()

@@ -61,14 +61,19 @@ def test_per_domain_breakdown(
 ) -> None:
     preds = preds_from_truth(truth_tree, rng)
     report = score_folders(write_preds(preds), tmp_path / "truth", workers=1)
-    assert [(d.domain, d.n_patches) for d in report.per_domain] == [("D012_2019", 3), ("D071_2020", 3)]
+    assert [(d.domain, d.n_patches) for d in report.per_domain] == [
+        ("D012_2019", 3),
+        ("D071_2020", 3),
+    ]
     d071 = {t: m for t, m in truth_tree.items() if t >= 70000}
     expected = official_expectation(d071, preds)
     assert report.per_domain[1].miou == official_miou(expected)[0]
     assert "D071_2020" in render_text(report)
 
 
-def test_flat_truth_has_no_domains(tmp_path: Path, rng: np.random.Generator, write_preds: Callable) -> None:
+def test_flat_truth_has_no_domains(
+    tmp_path: Path, rng: np.random.Generator, write_preds: Callable
+) -> None:
     mask = rng.integers(1, 13, (8, 8)).astype(np.uint8)
     save_tif(tmp_path / "flat" / "MSK_000001.tif", mask)
     report = score_folders(write_preds({1: mask - 1}), tmp_path / "flat")
@@ -86,7 +91,10 @@ def test_quirks_raw_zero_other_and_dropped_values(tmp_path: Path, write_preds: C
     assert np.array_equal(report.confusion, official_patch_matrix(truth, pred))
     assert report.confusion[12, 12] == 1  # raw 0 -> other, predicted other
     assert report.confusion[12, 0] == 1  # raw 13 (other) predicted building: FP for building
-    assert any("2 prediction pixels hold values outside 0..12 and were dropped" in w for w in report.warnings)
+    assert any(
+        "2 prediction pixels hold values outside 0..12 and were dropped" in w
+        for w in report.warnings
+    )
 
 
 def test_pred_img_names_are_accepted(tmp_path: Path, rng: np.random.Generator) -> None:
@@ -128,9 +136,10 @@ def test_zip_submission_scores_like_the_folder(
     with zipfile.ZipFile(archive, "w") as handle:
         for path in sorted(pred_dir.iterdir()):
             handle.write(path, path.name)
-    assert score_folders(archive, tmp_path / "truth").to_dict() == score_folders(
-        pred_dir, tmp_path / "truth"
-    ).to_dict()
+    assert (
+        score_folders(archive, tmp_path / "truth").to_dict()
+        == score_folders(pred_dir, tmp_path / "truth").to_dict()
+    )
 
 
 def test_real_example_submission_end_to_end(example_submission: Path, example_truth: Path) -> None:
@@ -142,7 +151,14 @@ def test_real_example_submission_end_to_end(example_submission: Path, example_tr
     assert report.raw_zero_truth_pixels > 0
     data = report.to_dict()
     json.dumps(data, allow_nan=False)  # strict JSON: NaN written as null
-    assert {"miou", "per_class", "confusion_matrix", "n_patches", "dropped_pixels", "per_domain"} <= set(data)
+    assert {
+        "miou",
+        "per_class",
+        "confusion_matrix",
+        "n_patches",
+        "dropped_pixels",
+        "per_domain",
+    } <= set(data)
     assert [c["name"] for c in data["per_class"]][-1] == "other"
 
 
@@ -163,16 +179,22 @@ def test_scores_txt_and_html(example_submission: Path, example_truth: Path) -> N
 # ---------------------------------------------------------------- error paths
 
 
-def test_missing_predictions_named(tmp_path: Path, truth_tree: Masks, write_preds: Callable) -> None:
+def test_missing_predictions_named(
+    tmp_path: Path, truth_tree: Masks, write_preds: Callable
+) -> None:
     preds = {t: np.zeros((16, 16), np.uint8) for t in list(truth_tree)[:4]}
-    with pytest.raises(SubmissionError, match=r"missing predictions for 2 of 6 ids: 070002, 070003;.*--subset"):
+    with pytest.raises(
+        SubmissionError, match=r"missing predictions for 2 of 6 ids: 070002, 070003;.*--subset"
+    ):
         score_folders(write_preds(preds), tmp_path / "truth")
 
 
 def test_extra_predictions_named(tmp_path: Path, truth_tree: Masks, write_preds: Callable) -> None:
     preds = {t: np.zeros((16, 16), np.uint8) for t in truth_tree}
     preds[99] = np.zeros((16, 16), np.uint8)
-    with pytest.raises(SubmissionError, match=r"1 predictions have no reference mask: 000099; remove them"):
+    with pytest.raises(
+        SubmissionError, match=r"1 predictions have no reference mask: 000099; remove them"
+    ):
         score_folders(write_preds(preds), tmp_path / "truth")
 
 
@@ -200,7 +222,10 @@ def test_duplicate_ids_in_two_folders(tmp_path: Path, truth_tree: Masks) -> None
     for tile in truth_tree:
         save_tif(tmp_path / "p" / "a" / f"PRED_{tile:06d}.tif", np.zeros((16, 16), np.uint8))
     save_tif(tmp_path / "p" / "b" / "PRED_061713.tif", np.zeros((16, 16), np.uint8))
-    with pytest.raises(SubmissionError, match=r"duplicate prediction ids: 061713 \(.*a/PRED_061713.tif, .*b/PRED_061713.tif\)"):
+    with pytest.raises(
+        SubmissionError,
+        match=r"duplicate prediction ids: 061713 \(.*a/PRED_061713.tif, .*b/PRED_061713.tif\)",
+    ):
         score_folders(tmp_path / "p", tmp_path / "truth")
 
 
@@ -212,28 +237,41 @@ def test_pred_and_pred_img_of_one_id_are_duplicates(tmp_path: Path) -> None:
         score_folders(tmp_path / "p", tmp_path / "t")
 
 
-def test_prediction_of_another_shape(tmp_path: Path, truth_tree: Masks, write_preds: Callable) -> None:
+def test_prediction_of_another_shape(
+    tmp_path: Path, truth_tree: Masks, write_preds: Callable
+) -> None:
     preds = {t: np.zeros((16, 16), np.uint8) for t in truth_tree}
     preds[61714] = np.zeros((8, 16), np.uint8)
-    with pytest.raises(SubmissionError, match=r"PRED_061714.tif: prediction is 16x8 but reference MSK_061714.tif is 16x16"):
+    with pytest.raises(
+        SubmissionError,
+        match=r"PRED_061714.tif: prediction is 16x8 but reference MSK_061714.tif is 16x16",
+    ):
         score_folders(write_preds(preds), tmp_path / "truth", workers=2)
 
 
 def test_multiband_prediction(tmp_path: Path) -> None:
     save_tif(tmp_path / "t" / "MSK_000001.tif", np.ones((4, 4), np.uint8))
     save_tif(tmp_path / "p" / "PRED_000001.tif", np.zeros((4, 4, 3), np.uint8))
-    with pytest.raises(SubmissionError, match=r"PRED_000001.tif: prediction has shape \(4, 4, 3\) \(several bands\); expected one band"):
+    with pytest.raises(
+        SubmissionError,
+        match=r"PRED_000001.tif: prediction has shape \(4, 4, 3\) \(several bands\); expected one band",
+    ):
         score_folders(tmp_path / "p", tmp_path / "t")
 
 
 @pytest.mark.parametrize(
-    "content", [b"", b"not a tiff at all", b"II*\x00\x08\x00\x00\x00\x05\x00"], ids=["empty", "text", "truncated"]
+    "content",
+    [b"", b"not a tiff at all", b"II*\x00\x08\x00\x00\x00\x05\x00"],
+    ids=["empty", "text", "truncated"],
 )
 def test_undecodable_prediction(tmp_path: Path, content: bytes) -> None:
     save_tif(tmp_path / "t" / "MSK_000001.tif", np.ones((4, 4), np.uint8))
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "PRED_000001.tif").write_bytes(content)
-    with pytest.raises(SubmissionError, match=r"PRED_000001.tif: cannot be decoded by Pillow .*write each prediction"):
+    with pytest.raises(
+        SubmissionError,
+        match=r"PRED_000001.tif: cannot be decoded by Pillow .*write each prediction",
+    ):
         score_folders(tmp_path / "p", tmp_path / "t")
 
 
@@ -249,7 +287,10 @@ def test_truncated_lzw_prediction(tmp_path: Path, example_submission: Path) -> N
 def test_float_prediction_with_fractions(tmp_path: Path) -> None:
     save_tif(tmp_path / "t" / "MSK_000001.tif", np.ones((4, 4), np.uint8))
     save_tif(tmp_path / "p" / "PRED_000001.tif", np.full((4, 4), 0.5, np.float32), compression=None)
-    with pytest.raises(SubmissionError, match=r"non-integer float values \(dtype float32\); expected integer class indices"):
+    with pytest.raises(
+        SubmissionError,
+        match=r"non-integer float values \(dtype float32\); expected integer class indices",
+    ):
         score_folders(tmp_path / "p", tmp_path / "t")
 
 
@@ -265,7 +306,10 @@ def test_integral_float_prediction_counts_like_sklearn(tmp_path: Path) -> None:
 def test_no_predictions_at_all(tmp_path: Path, truth_tree: Masks) -> None:
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "pred_000001.tif").write_bytes(b"x")
-    with pytest.raises(SubmissionError, match=r"no PRED_<id>.tif file found .*name each prediction PRED_<6-digit id>.tif"):
+    with pytest.raises(
+        SubmissionError,
+        match=r"no PRED_<id>.tif file found .*name each prediction PRED_<6-digit id>.tif",
+    ):
         score_folders(tmp_path / "p", tmp_path / "truth")
 
 
@@ -276,17 +320,23 @@ def test_no_reference_masks(tmp_path: Path) -> None:
 
 
 def test_missing_folders(tmp_path: Path) -> None:
-    with pytest.raises(MissingFileError, match=r"nope: not found; expected a folder of PRED files or a .zip"):
+    with pytest.raises(
+        MissingFileError, match=r"nope: not found; expected a folder of PRED files or a .zip"
+    ):
         score_folders(tmp_path / "nope", tmp_path)
     (tmp_path / "p").mkdir()
-    with pytest.raises(MissingFileError, match=r"gone: folder not found; expected a folder of MSK_<id>.tif files"):
+    with pytest.raises(
+        MissingFileError, match=r"gone: folder not found; expected a folder of MSK_<id>.tif files"
+    ):
         score_folders(tmp_path / "p", tmp_path / "gone")
 
 
 def test_reference_mask_must_be_uint8(tmp_path: Path) -> None:
     save_tif(tmp_path / "t" / "MSK_000001.tif", np.ones((4, 4), np.int32), compression=None)
     save_tif(tmp_path / "p" / "PRED_000001.tif", np.zeros((4, 4), np.uint8))
-    with pytest.raises(DataError, match=r"MSK_000001.tif: reference mask has dtype int32; expected uint8"):
+    with pytest.raises(
+        DataError, match=r"MSK_000001.tif: reference mask has dtype int32; expected uint8"
+    ):
         score_folders(tmp_path / "p", tmp_path / "t")
 
 
@@ -295,7 +345,9 @@ def test_unsafe_zip_is_refused_before_extraction(tmp_path: Path) -> None:
     with zipfile.ZipFile(archive, "w") as handle:
         handle.writestr("../../escaped.tif", b"x")
     save_tif(tmp_path / "t" / "MSK_000001.tif", np.ones((2, 2), np.uint8))
-    with pytest.raises(SubmissionError, match=r"unsafe or invalid zip: \.\./\.\./escaped.tif: path escapes"):
+    with pytest.raises(
+        SubmissionError, match=r"unsafe or invalid zip: \.\./\.\./escaped.tif: path escapes"
+    ):
         score_folders(archive, tmp_path / "t")
     assert not (tmp_path.parent / "escaped.tif").exists()
 
@@ -311,11 +363,15 @@ def test_a_png_renamed_tif_is_decoded_like_the_official_scorer(tmp_path: Path) -
     # Pillow sniffs content, not extensions: the official scorer scores such a file, so do we.
     save_tif(tmp_path / "t" / "MSK_000001.tif", np.ones((4, 4), np.uint8))
     (tmp_path / "p").mkdir()
-    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "p" / "PRED_000001.tif", format="PNG")
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(
+        tmp_path / "p" / "PRED_000001.tif", format="PNG"
+    )
     assert score_folders(tmp_path / "p", tmp_path / "t").miou == 1.0
 
 
-def test_pillow_fast_path_equals_numpy_path_and_official(tmp_path: Path, rng: np.random.Generator) -> None:
+def test_pillow_fast_path_equals_numpy_path_and_official(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
     from scoring.evaluate import Pair, count_pair
     from scoring.metrics import fold_pair_histogram, pair_histogram
 
@@ -323,7 +379,12 @@ def test_pillow_fast_path_equals_numpy_path_and_official(tmp_path: Path, rng: np
         shape = tuple(rng.integers(1, 40, size=2))
         truth = rng.choice([0, 1, 5, 12, 13, 19, 200, 255], size=shape).astype(np.uint8)
         pred = rng.choice([0, 3, 11, 12, 13, 99, 255], size=shape).astype(np.uint8)
-        pair = Pair(case, save_tif(tmp_path / f"p{case}.tif", pred), save_tif(tmp_path / f"t{case}.tif", truth), "")
+        pair = Pair(
+            case,
+            save_tif(tmp_path / f"p{case}.tif", pred),
+            save_tif(tmp_path / f"t{case}.tif", truth),
+            "",
+        )
         fast = count_pair(pair)
         assert np.array_equal(fast, pair_histogram(truth, pred))
         tally = fold_pair_histogram(fast)

@@ -31,7 +31,9 @@ def test_zip_and_folder_agree() -> None:
 def test_generator_reproduces_the_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("make_example", EXAMPLE.parent / "make_example.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_example", EXAMPLE.parent / "make_example.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     monkeypatch.setattr(module, "EXAMPLE", tmp_path / "example")

@@ -75,7 +75,9 @@ def test_miou_bit_identical_over_patches(data: st.DataObject, n_patches: int) ->
 
 @settings(max_examples=100, deadline=None)
 @given(data=st.data(), shape=shapes)
-def test_confusion_matrix_matches_sklearn_labels_semantics(data: st.DataObject, shape: tuple) -> None:
+def test_confusion_matrix_matches_sklearn_labels_semantics(
+    data: st.DataObject, shape: tuple
+) -> None:
     from sklearn.metrics import confusion_matrix as sk
 
     truth = data.draw(arrays(np.int64, shape, elements=st.integers(-2, 15)))
@@ -92,7 +94,13 @@ def test_truth_lut_is_the_official_mapping_for_every_byte() -> None:
     official = raw - np.uint8(1)
     official[official > 12] = 12
     assert np.array_equal(TRUTH_LUT[raw], official)
-    assert metrics.truth_to_index(np.array([0, 1, 12, 13, 19], np.uint8)).tolist() == [12, 0, 11, 12, 12]
+    assert metrics.truth_to_index(np.array([0, 1, 12, 13, 19], np.uint8)).tolist() == [
+        12,
+        0,
+        11,
+        12,
+        12,
+    ]
 
 
 def test_truth_to_index_refuses_other_dtypes() -> None:
@@ -102,7 +110,9 @@ def test_truth_to_index_refuses_other_dtypes() -> None:
 
 def test_hand_computed_three_classes() -> None:
     # truth:  0 0 1 1 2 ; pred: 0 1 1 1 0
-    cm = metrics.confusion_matrix(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 0]), num_classes=3)
+    cm = metrics.confusion_matrix(
+        np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 0]), num_classes=3
+    )
     assert cm.tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
     iou = metrics.iou_per_class(cm)
     assert iou.tolist() == [1 / 3, 2 / 3, 0.0]

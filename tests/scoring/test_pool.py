@@ -58,7 +58,9 @@ def test_the_first_error_is_raised_and_nothing_after_it_is_collected(workers: in
     collected: list[int] = []
     with pytest.raises(ValueError, match="item 13 is invalid"):
         pool.run_chunked(
-            _fail_on_13, list(range(100)), lambda chunk, result: collected.extend(result),
+            _fail_on_13,
+            list(range(100)),
+            lambda chunk, result: collected.extend(result),
             workers=workers,
         )
     assert 13 not in collected and collected == list(range(len(collected)))

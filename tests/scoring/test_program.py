@@ -35,14 +35,22 @@ def run_tree(tmp_path: Path, example_submission: Path, example_truth: Path) -> P
     return tmp_path
 
 
-@pytest.mark.parametrize("entry", [["-m", "scoring"], [str(REPO / "scoring" / "score.py")]], ids=["module", "score.py"])
-def test_program_writes_scores(run_tree: Path, entry: list[str], example_submission: Path, example_truth: Path) -> None:
+@pytest.mark.parametrize(
+    "entry", [["-m", "scoring"], [str(REPO / "scoring" / "score.py")]], ids=["module", "score.py"]
+)
+def test_program_writes_scores(
+    run_tree: Path, entry: list[str], example_submission: Path, example_truth: Path
+) -> None:
     # Run from an unrelated working directory, as the platforms do (run/ or program/).
     cwd = REPO if entry[0] == "-m" else run_tree
     result = run_program([*entry, str(run_tree / "input"), str(run_tree / "output")], cwd)
     assert result.returncode == 0, result.stderr
     output = run_tree / "output"
-    assert sorted(p.name for p in output.iterdir()) == ["detailed_results.html", "scores.json", "scores.txt"]
+    assert sorted(p.name for p in output.iterdir()) == [
+        "detailed_results.html",
+        "scores.json",
+        "scores.txt",
+    ]
     expected = score_folders(example_submission, example_truth)
     parsed = {}
     for line in (output / "scores.txt").read_text().splitlines():

@@ -26,7 +26,15 @@ def test_score_prints_the_table_and_writes_the_json(runner: CliRunner, tmp_path:
     report_path = tmp_path / "report.json"
     result = runner.invoke(
         app,
-        ["score", str(EXAMPLE / "submission.zip"), str(EXAMPLE / "reference"), "--json", str(report_path), "--workers", "1"],
+        [
+            "score",
+            str(EXAMPLE / "submission.zip"),
+            str(EXAMPLE / "reference"),
+            "--json",
+            str(report_path),
+            "--workers",
+            "1",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "mIoU (official, classes 0..11): 0.44888" in result.stdout
@@ -39,12 +47,16 @@ def test_score_prints_the_table_and_writes_the_json(runner: CliRunner, tmp_path:
     assert not list(tmp_path.glob(".*partial"))
 
 
-def test_score_refuses_an_invalid_submission_with_one_line(runner: CliRunner, tmp_path: Path) -> None:
+def test_score_refuses_an_invalid_submission_with_one_line(
+    runner: CliRunner, tmp_path: Path
+) -> None:
     preds = tmp_path / "preds"
     preds.mkdir()
     for path in sorted((EXAMPLE / "predictions").iterdir())[:-1]:
         (preds / path.name).write_bytes(path.read_bytes())
-    result = runner.invoke(app, ["score", str(preds), str(EXAMPLE / "reference"), "--json", str(tmp_path / "r.json")])
+    result = runner.invoke(
+        app, ["score", str(preds), str(EXAMPLE / "reference"), "--json", str(tmp_path / "r.json")]
+    )
     assert result.exit_code == 1
     assert result.stderr.startswith("error: missing predictions for 1 of 8 ids: 076041;")
     assert "Traceback" not in result.output
@@ -69,7 +81,9 @@ def test_score_warns_about_dropped_pixels(runner: CliRunner, tmp_path: Path) -> 
     Image.fromarray(np.full((4, 4), 13, np.uint8)).save(preds / "PRED_000001.tif")
     result = runner.invoke(app, ["score", str(preds), str(tmp_path)])
     assert result.exit_code == 0
-    assert "warning: 16 prediction pixels hold values outside 0..12 and were dropped" in result.stderr
+    assert (
+        "warning: 16 prediction pixels hold values outside 0..12 and were dropped" in result.stderr
+    )
 
 
 def test_score_missing_path(runner: CliRunner, tmp_path: Path) -> None:
@@ -96,7 +110,9 @@ def test_root_help_lists_every_command(runner: CliRunner) -> None:
         assert command in result.stdout
 
 
-def test_progress_bar_draws_on_stderr_only_for_long_runs(capsys: pytest.CaptureFixture[str]) -> None:
+def test_progress_bar_draws_on_stderr_only_for_long_runs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     short = StderrProgress("scoring", threshold=10, force=True)
     short(1, 5)
     short.close()
