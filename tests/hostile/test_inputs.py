@@ -46,6 +46,7 @@ from tests.starting_kit.corpus import (
     write_reference,
     write_zip,
 )
+from tests.starting_kit.corpus import raw_zip as corpus_raw_zip
 
 REPO = Path(__file__).resolve().parents[2]
 FIRST = f"PRED_{CORPUS_IDS[0]:06d}.tif"
@@ -130,50 +131,9 @@ def png_bomb(side: int = 30000) -> bytes:
 
 def raw_zip(path: Path, entries: list[tuple[bytes, bytes, int]]) -> Path:
     """A stored zip written byte by byte: (raw name bytes, data, general-purpose flags)."""
-    local, central = bytearray(), bytearray()
-    for name, data, flags in entries:
-        crc, offset = zlib.crc32(data), len(local)
-        local += struct.pack(
-            "<IHHHHHIIIHH",
-            0x04034B50,
-            20,
-            flags,
-            0,
-            0,
-            0x21,
-            crc,
-            len(data),
-            len(data),
-            len(name),
-            0,
-        )
-        local += name + data
-        central += struct.pack(
-            "<IHHHHHHIIIHHHHHII",
-            0x02014B50,
-            (3 << 8) | 20,
-            20,
-            flags,
-            0,
-            0,
-            0x21,
-            crc,
-            len(data),
-            len(data),
-            len(name),
-            0,
-            0,
-            0,
-            0,
-            0o100644 << 16,
-            offset,
-        )
-        central += name
-    end = struct.pack(
-        "<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(central), len(local), 0
+    return corpus_raw_zip(
+        path, [(name, data, zlib.crc32(data), len(data), flags) for name, data, flags in entries]
     )
-    path.write_bytes(bytes(local + central + end))
-    return path
 
 
 def deflate_corrupt_zip(path: Path) -> Path:

@@ -175,11 +175,14 @@ class _ZipCrypto:
         return bytes(out)
 
 
-def _raw_zip(path: Path, entries: list[tuple[str, bytes, int, int, int]]) -> Path:
-    """Write stored entries byte by byte: (name, stored bytes, crc, plain size, flag bits)."""
+def raw_zip(path: Path, entries: list[tuple[str | bytes, bytes, int, int, int]]) -> Path:
+    """Write stored entries byte by byte: (name, stored bytes, crc, plain size, flag bits).
+
+    A name given as bytes is written as is (an invalid UTF-8 name); a str is UTF-8 encoded.
+    """
     local, central = bytearray(), bytearray()
     for name, stored, crc, plain_size, flags in entries:
-        encoded = name.encode()
+        encoded = name if isinstance(name, bytes) else name.encode()
         offset = len(local)
         local += struct.pack(
             "<IHHHHHIIIHH",
@@ -233,7 +236,7 @@ def encrypted_zip(path: Path, files: dict[str, bytes], password: bytes = PASSWOR
         # 11 random-looking bytes then the CRC's high byte, which decrypters check.
         header = bytes((7 * i + 3) & 0xFF for i in range(11)) + bytes([crc >> 24])
         entries.append((name, cipher.encrypt(header + data), crc, len(data), 0x1))
-    return _raw_zip(path, entries)
+    return raw_zip(path, entries)
 
 
 def corrupt_zip(path: Path, files: dict[str, bytes], broken: str) -> Path:
@@ -244,7 +247,7 @@ def corrupt_zip(path: Path, files: dict[str, bytes], broken: str) -> Path:
         if name == broken:
             stored[len(stored) // 2] ^= 0xFF
         entries.append((name, bytes(stored), zlib.crc32(data), len(data), 0))
-    return _raw_zip(path, entries)
+    return raw_zip(path, entries)
 
 
 # --- the corpus ----------------------------------------------------------------------------------
