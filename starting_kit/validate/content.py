@@ -221,7 +221,8 @@ def array_findings(array: np.ndarray, *, expected_size: int, strict: bool) -> Co
                 "error",
                 (
                     f"{width}x{height} pixels; expected {expected_size}x{expected_size}: predict at the "
-                    "full patch size (no crop, no resize)"
+                    "full patch size (no crop, no resize); for a dataset of other patch sizes (toy "
+                    "data) pass --expect DATASET_TEST_FOLDER (the size is read from it) or --size N"
                 ),
             )
         )

@@ -616,3 +616,20 @@ def test_cli_help(command: str) -> None:
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0
     assert "--expect" in result.stdout and "--size" in result.stdout
+
+
+def test_a_size_mismatch_says_how_to_validate_toy_data_of_another_patch_size(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    Image.fromarray(np.zeros((64, 64), dtype=np.uint8)).save(
+        folder / "PRED_000001.tif", compression="tiff_lzw"
+    )
+    report = validate_submission(folder)
+    (problem,) = [p for p in report.problems if "64x64 pixels" in p.message]
+    assert "expected 512x512" in problem.message
+    assert (
+        "pass --expect DATASET_TEST_FOLDER (the size is read from it) or --size N"
+        in problem.message
+    )
