@@ -195,19 +195,23 @@ def check_target(target: StrPath, *, folder: bool = False) -> None:
     )
 
 
-def probe_writable(target: StrPath) -> None:
+def probe_writable(target: StrPath, *, parent_must_exist: bool = False) -> None:
     """Fail fast, before long work, if a file cannot be created beside ``target``.
 
-    Creates and removes an empty temporary in the target's folder (nothing if that folder does not
-    exist yet: creating it will report its own error). A full disk may still pass this probe; the
-    write itself then fails cleanly.
+    Creates and removes an empty temporary in the target's folder. A missing folder passes when
+    the caller creates it later (creating it will report its own error), and fails at once with
+    ``parent_must_exist`` (a writer that does not create folders). A full disk may still pass this
+    probe; the write itself then fails cleanly.
 
     Raises:
-        OSError: read-only file system, permission denied...; the error names ``target``.
+        OSError: read-only file system, permission denied, a missing folder with
+            ``parent_must_exist``...; the error names ``target``.
     """
     target = Path(target)
     check_target(target)
     if not target.parent.is_dir():
+        if parent_must_exist:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(target))
         return
     scratch = temporary_path(target)
     try:

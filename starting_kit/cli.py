@@ -161,7 +161,8 @@ def score(
     from scoring.render import render_text
 
     if json_out is not None:
-        probe_writable(json_out)  # a folder, FIFO or read-only disk fails before the scoring
+        # A folder, FIFO, missing folder or read-only disk fails before the scoring, not after.
+        probe_writable(json_out, parent_must_exist=True)
     progress = StderrProgress("scoring")
     try:
         report = score_folders(

@@ -207,6 +207,7 @@ def test_score_json_into_a_missing_folder(data: Path, work: Path) -> None:
     assert_one_line_error(
         run, "missing/report.json: no such file or folder", "create the missing folder"
     )
+    assert "mIoU" not in run.stdout  # refused before the scoring, not after it
     assert_untouched(work, before)
 
 
