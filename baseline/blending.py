@@ -407,6 +407,102 @@ def blend_strips(
     return done
 
 
+def blend_window(
+    grid: TileGrid,
+    window: tuple[int, int, int, int],
+    read: Reader,
+    scores: Scorer,
+    sink: BlockSink,
+    *,
+    strip_width: int = DEFAULT_STRIP_WIDTH,
+    num_classes: int = NUM_CLASSES,
+    batch_size: int = 8,
+    device: torch.device | None = None,
+    floor: float = DEFAULT_FLOOR,
+    margin: int = 0,
+    observer: Observer | None = None,
+) -> int:
+    """:func:`blend_strips` restricted to ``window = (row, col, height, width)`` of ``grid``.
+
+    Only the tiles with a positive weight on the window are predicted, each with its weights of
+    the whole grid, and added in the order of the whole sweep: every pixel of the window gets
+    exactly the value the map of the whole grid gives it (a tile without weight on a pixel adds
+    an exact zero there). ``read`` may be asked for any tile of the grid, inside the window or
+    not: this is how a tile of a mosaic is predicted with its neighbours' context.
+    ``sink(y, x, probs, covered)`` receives the window's blocks with ``y, x`` relative to the
+    window, strip after strip (left to right), top to bottom within a strip.
+
+    Returns:
+        The number of tiles predicted.
+
+    Raises:
+        ConfigError: the window is empty or leaves the grid.
+    """
+    row, col, height, width = window
+    if height < 1 or width < 1 or row < 0 or col < 0:
+        raise ConfigError(f"window {window} is empty or starts outside the grid")
+    if row + height > grid.height or col + width > grid.width:
+        raise ConfigError(
+            f"window {window} leaves the {grid.height}x{grid.width} grid; expected a part of it"
+        )
+    row_spans = [weighted_span(y, grid.tile_h, grid.height, margin) for y in grid.rows]
+    rows = [
+        y
+        for y, (lo, hi) in zip(grid.rows, row_spans, strict=True)
+        if lo < row + height and hi > row
+    ]
+    strips = []
+    for strip in plan_strips(grid, strip_width, margin):
+        x0, x1 = max(strip.x0, col), min(strip.x1, col + width)
+        if x0 >= x1:
+            continue
+        cols = tuple(
+            x
+            for x in strip.cols
+            if (span := weighted_span(x, grid.tile_w, grid.width, margin))[0] < x1 and span[1] > x0
+        )
+        strips.append(Strip(x0, x1, cols))
+    progress = _Progress(observer or Observer(), sum(len(s.cols) for s in strips) * len(rows))
+    done = 0
+    for strip in strips:
+        right = strip.cols[-1] + grid.tile_w
+
+        def crop(
+            y0: int,
+            probs: NDArray[np.float32],
+            covered: NDArray[np.bool_],
+            strip: Strip = strip,
+        ) -> None:
+            first, last = max(y0, row), min(y0 + probs.shape[1], row + height)
+            if first >= last:
+                return
+            lo, hi = strip.x0 - strip.left, strip.x1 - strip.left
+            sink(
+                first - row,
+                strip.x0 - col,
+                probs[:, first - y0 : last - y0, lo:hi],
+                covered[first - y0 : last - y0, lo:hi],
+            )
+
+        done += _sweep(
+            grid,
+            strip.cols,
+            strip.left,
+            right,
+            read,
+            scores,
+            crop,
+            num_classes=num_classes,
+            batch_size=batch_size,
+            device=device,
+            floor=floor,
+            margin=margin,
+            progress=progress,
+            rows=rows,
+        )
+    return done
+
+
 class _Progress:
     """Tiles done over all sweeps, reported as ``step("map", done, total, tiles/s)``."""
 
@@ -439,20 +535,23 @@ def _sweep(
     progress: _Progress,
     covers: Callable[[int, int, int, int], bool] | None = None,
     metadata: Callable[[int, int, int, int], NDArray[np.float32] | None] | None = None,
+    rows: Sequence[int] | None = None,
 ) -> int:
     """Sweep the tiles starting at ``cols`` top to bottom; accumulators span ``[left, right)``.
 
-    ``sink`` receives rows of ``right - left`` columns. Weights are those of each tile's place
+    ``sink`` receives rows of ``right - left`` columns, from the first of ``rows`` (default
+    every tile row of the grid) to the last one's bottom. Weights are those of each tile's place
     in the whole raster.
     """
     device = device or torch.device("cpu")
     th, tw, width = grid.tile_h, grid.tile_w, grid.width
+    rows = grid.rows if rows is None else rows
     acc = np.zeros((num_classes, th, right - left), np.float32)
     wsum = np.zeros((th, right - left), np.float32)
-    top = 0  # raster row of acc[:, 0]
+    top = rows[0]  # raster row of acc[:, 0]
     done = 0
     windows: dict[tuple[bool, bool, bool, bool], NDArray[np.float32]] = {}  # at most 9 kinds
-    for i, y in enumerate(grid.rows):
+    for i, y in enumerate(rows):
         acc, wsum, top = _advance(acc, wsum, top, y, sink)
         tiles = [x for x in cols if covers is None or covers(y, x, th, tw)]
         for chunk in _chunks(tiles, batch_size):
@@ -475,8 +574,8 @@ def _sweep(
                 wsum[y - top : y - top + th, x - left : x - left + tw] += w
             done += len(chunk)
             progress.add(len(chunk))
-        if i == len(grid.rows) - 1:
-            _flush(acc, wsum, top, grid.height - top, sink)
+        if i == len(rows) - 1:
+            _flush(acc, wsum, top, y + th - top, sink)
     return done
 
 

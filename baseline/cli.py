@@ -32,6 +32,9 @@ from starting_kit.options import (
     required_output,
 )
 
+#: ``--raster`` with one of these suffixes is a list of rasters, one path a line.
+LIST_SUFFIXES = (".txt", ".lst")
+
 baseline_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
@@ -258,14 +261,17 @@ def baseline_map(
             "--raster",
             help=(
                 "Georeferenced (CRS and geotransform) uint8 raster of any size with the "
-                "checkpoint's bands."
+                "checkpoint's bands (a VRT is one raster), or a folder or a .txt list of them "
+                "(one output each, by stem, into the --output folder)."
             ),
         ),
     ],
     output: Annotated[
         Path | None,
         output_option(
-            "GeoTIFF to write (required; the input's CRS and transform).", show_default=False
+            "GeoTIFF to write (required; the input's CRS and transform); the folder of the "
+            "outputs when --raster is a folder or a list.",
+            show_default=False,
         ),
     ] = None,
     out: OutAlias = None,
@@ -306,12 +312,43 @@ def baseline_map(
     ] = 8,
     device: DeviceOption = "auto",
     amp: AmpOption = "auto",
-    overwrite: Annotated[bool, overwrite_option("Replace an existing --output file.")] = False,
+    overwrite: Annotated[
+        bool,
+        overwrite_option(
+            "Replace an existing --output file (a folder: map every raster again, with this "
+            "checkpoint and these options)."
+        ),
+    ] = False,
 ) -> None:
-    """Map a large raster: blended sliding-window inference, bounded memory, GeoTIFF/COG output."""
+    """Map large rasters: blended sliding-window inference, bounded memory, GeoTIFF/COG output.
+
+    A folder or a list of rasters is shared out over the processes of torchrun and resumes:
+    a rerun skips the maps already written.
+    """
     require_dependencies()
-    from baseline.mapping import map_raster, render_map_result
+    from baseline.mapping import map_raster, map_rasters, render_area_result, render_map_result
     from baseline.progress import ConsoleObserver
+
+    if raster.is_dir() or raster.suffix.lower() in LIST_SUFFIXES:
+        area = map_rasters(
+            checkpoint,
+            raster,
+            required_output(output, out, "--out"),
+            tile=tile,
+            overlap=overlap,
+            margin=margin,
+            output=product,
+            cog=cog,
+            tta=tta,
+            batch_size=batch_size,
+            device=device or "auto",
+            amp=amp or "auto",
+            overwrite=overwrite,
+            observer=ConsoleObserver(sys.stderr, unit="tiles"),
+        )
+        if area.is_main:
+            typer.echo(render_area_result(area), nl=False)
+        return
 
     if output is not None and not output.suffix and output.name in MAP_PRODUCTS:
         raise typer.BadParameter(

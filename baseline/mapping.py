@@ -13,17 +13,32 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import rasterio
 import torch
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.crs import CRS
+from rasterio.errors import CRSError, NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
-from baseline.blending import DEFAULT_STRIP_WIDTH, blend_strips, make_grid
+from baseline.areas import (
+    MANIFEST,
+    Footprint,
+    Job,
+    Mosaic,
+    MosaicReader,
+    check_manifest,
+    file_sha256,
+    list_rasters,
+    place_rasters,
+    plan_shards,
+    read_footprint,
+)
+from baseline.blending import DEFAULT_STRIP_WIDTH, TileGrid, blend_strips, blend_window, make_grid
 from baseline.choices import MAP_PRODUCTS, Amp, Device, MapProduct
 from baseline.fusion import uses_sentinel
 from baseline.geotiff import (
@@ -37,10 +52,26 @@ from baseline.geotiff import (
 )
 from baseline.inference import load_predictor, model_scorer
 from baseline.progress import Observer
-from baseline.runtime import amp_name, resolve_amp, resolve_device
+from baseline.runtime import (
+    DistInfo,
+    amp_name,
+    broadcast_object,
+    gather_objects,
+    init_distributed,
+    resolve_amp,
+    resolve_device,
+    shutdown_distributed,
+    worker_error,
+)
 from scoring.atomic import probe_writable, publish, remove_stale_temporaries, temporary_path
 from scoring.classes import NUM_CLASSES
-from scoring.errors import ConfigError, DataError, MissingFileError, OutputExistsError
+from scoring.errors import (
+    ConfigError,
+    DataError,
+    FlairKitError,
+    MissingFileError,
+    OutputExistsError,
+)
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -140,25 +171,17 @@ def map_raster(
         raise OutputExistsError(f"{out}: exists; pass --overwrite or choose another --output")
     if not raster.exists():
         raise MissingFileError(f"{raster}: raster not found")
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        raise ConfigError(
+            f"{raster}: one raster is mapped by one process; under torchrun give --raster a "
+            "folder or a .txt list of rasters and --output a folder (each process maps a share)"
+        )
     tile = 512 if tile is None else tile
     overlap = tile // 4 if overlap is None else overlap
     margin = min(tile // 8, overlap // 2) if margin is None else margin
     observer = observer or Observer()
 
-    def aerial_only(cfg: TrainConfig) -> None:
-        if uses_sentinel(cfg):
-            raise ConfigError(
-                f"{checkpoint}: a FLAIR #2 U-T&T model also needs the Sentinel-2 time series of "
-                "every patch, which a raster does not carry; map needs an aerial-only model: a "
-                "FLAIR #1 checkpoint, or a FLAIR #2 one trained with sentinel.enabled: false"
-            )
-
-    model, cfg = load_predictor(checkpoint, check=aerial_only)
-    if model.uses_metadata:
-        raise ConfigError(
-            f"{checkpoint}: the model fuses per-patch aerial metadata, which a raster does not "
-            "carry; map with a checkpoint trained without metadata (model.use_metadata: false)"
-        )
+    model, cfg = load_map_model(checkpoint)
     bands = tuple(cfg.data.bands)
     torch_device = resolve_device(device)
     amp_dtype = resolve_amp(amp, torch_device)
@@ -171,46 +194,29 @@ def map_raster(
     except RasterioIOError as exc:
         raise DataError(f"{raster}: not a readable raster ({exc})") from None
     probe_writable(out)  # a read-only folder fails now, not after the whole inference
-    remove_stale_temporaries(out)
-    scratch = temporary_path(out)
-    cog_scratch = temporary_path(out)  # the tiled copy the COG is built from
     start = time.perf_counter()
     cache = {} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": GDAL_CACHE_MB}
-    try:
-        with rasterio.Env(**cache), src:
-            check_raster(src, raster, bands, checkpoint)
-            grid = make_grid(src.height, src.width, tile, overlap, margin)
-            count = 1 if output == "classes" else NUM_CLASSES
-            profile = output_profile(src.profile, count=count)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            first = cog_scratch if cog else scratch
-            with rasterio.open(first, "w", **profile) as dst:
-                describe_output(dst, output)
-                writer = StripWriter(dst, output)
+    with rasterio.Env(**cache), src:
+        check_raster(src, raster, bands, checkpoint)
+        grid = make_grid(src.height, src.width, tile, overlap, margin)
 
-                def read(y: int, x: int, h: int, w: int) -> NDArray[np.uint8]:
-                    return read_window(src, raster, bands, Window(x, y, w, h))
+        def read(y: int, x: int, h: int, w: int) -> NDArray[np.uint8]:
+            return read_window(src, raster, bands, Window(x, y, w, h))
 
-                n_tiles = blend_strips(
-                    grid,
-                    read,
-                    model_scorer(model, tta=tta, amp_dtype=amp_dtype),
-                    writer,
-                    strip_width=strip_width,
-                    batch_size=batch_size,
-                    device=torch_device,
-                    margin=margin,
-                    observer=observer,
-                )
-                writer.close()
-            if cog:
-                make_cog(cog_scratch, scratch, "deflate")
-        check_written(scratch, out)
-        publish(scratch, out)
-    finally:
-        for leftover in (scratch, cog_scratch):
-            if leftover.exists():
-                leftover.unlink()
+        def fill(writer: StripWriter) -> int:
+            return blend_strips(
+                grid,
+                read,
+                model_scorer(model, tta=tta, amp_dtype=amp_dtype),
+                writer,
+                strip_width=strip_width,
+                batch_size=batch_size,
+                device=torch_device,
+                margin=margin,
+                observer=observer,
+            )
+
+        n_tiles = write_map(out, src.profile, output, cog=cog, fill=fill)
     seconds = max(time.perf_counter() - start, 1e-9)
     return MapResult(
         out=out,
@@ -227,6 +233,70 @@ def map_raster(
     )
 
 
+def load_map_model(checkpoint: Path) -> tuple[Any, TrainConfig]:
+    """The checkpoint's network, refused when it needs what a raster does not carry.
+
+    Raises:
+        ConfigError: a U-T&T (Sentinel-2) or a metadata model.
+    """
+
+    def aerial_only(cfg: TrainConfig) -> None:
+        if uses_sentinel(cfg):
+            raise ConfigError(
+                f"{checkpoint}: a FLAIR #2 U-T&T model also needs the Sentinel-2 time series of "
+                "every patch, which a raster does not carry; map needs an aerial-only model: a "
+                "FLAIR #1 checkpoint, or a FLAIR #2 one trained with sentinel.enabled: false"
+            )
+
+    model, cfg = load_predictor(checkpoint, check=aerial_only)
+    if model.uses_metadata:
+        raise ConfigError(
+            f"{checkpoint}: the model fuses per-patch aerial metadata, which a raster does not "
+            "carry; map with a checkpoint trained without metadata (model.use_metadata: false)"
+        )
+    return model, cfg
+
+
+def write_map(
+    out: Path,
+    src_profile: dict[str, Any],
+    output: MapProduct,
+    *,
+    cog: bool,
+    fill: Callable[[StripWriter], int],
+) -> int:
+    """Write one map atomically: ``fill`` hands the blended blocks to the writer it is given.
+
+    The GeoTIFF is written under a temporary name beside ``out`` (stale ones of killed runs are
+    removed first), read back, then renamed onto ``out``; nothing else is ever left there.
+
+    Returns:
+        What ``fill`` returns (the tiles predicted).
+    """
+    remove_stale_temporaries(out)
+    scratch = temporary_path(out)
+    cog_scratch = temporary_path(out)  # the tiled copy the COG is built from
+    count = 1 if output == "classes" else NUM_CLASSES
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with rasterio.open(
+            cog_scratch if cog else scratch, "w", **output_profile(src_profile, count=count)
+        ) as dst:
+            describe_output(dst, output)
+            writer = StripWriter(dst, output)
+            n_tiles = fill(writer)
+            writer.close()
+        if cog:
+            make_cog(cog_scratch, scratch, "deflate")
+        check_written(scratch, out)
+        publish(scratch, out)
+    finally:
+        for leftover in (scratch, cog_scratch):
+            if leftover.exists():
+                leftover.unlink()
+    return n_tiles
+
+
 def render_map_result(result: MapResult) -> str:
     """The summary the command line prints after mapping."""
     tta = ", D4 TTA" if result.tta else ""
@@ -236,4 +306,277 @@ def render_map_result(result: MapResult) -> str:
         f"{result.seconds:.1f} s: {result.tiles_per_s:.2f} tiles/s "
         f"({result.device}, amp {result.amp}{tta})\n"
         f"{result.output}: {result.out} ({kind})\n"
+    )
+
+
+@dataclass(frozen=True)
+class AreaResult:
+    """What :func:`map_rasters` did, summed over every process.
+
+    Attributes:
+        folder: the output folder.
+        inputs: rasters given; skipped: those whose output was already there (a resumed run).
+        rasters, pixels, n_tiles: mapped by this run.
+        km2: their area (None when a raster's CRS has no linear unit).
+        seconds: wall time from the plan to the last process's end.
+        processes: how many processes shared the work.
+        mosaics: groups of adjacent tiles mapped with their neighbours' context (2 or more).
+        device, amp, tta, output, cog: how the model ran and what was written.
+        is_main: rank 0, the process that reports.
+    """
+
+    folder: Path
+    inputs: int
+    skipped: int
+    rasters: int
+    pixels: int
+    n_tiles: int
+    km2: float | None
+    seconds: float
+    processes: int
+    mosaics: int
+    device: str
+    amp: str
+    tta: bool
+    output: str
+    cog: bool
+    is_main: bool
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Rank 0's plan, broadcast to every rank."""
+
+    mosaics: list[Mosaic]
+    shards: list[list[Job]]
+    inputs: int
+    skipped: int
+
+
+def map_rasters(
+    checkpoint: Path,
+    source: Path,
+    folder: Path,
+    *,
+    tile: int | None = None,
+    overlap: int | None = None,
+    margin: int | None = None,
+    output: MapProduct = "classes",
+    cog: bool = False,
+    tta: bool = False,
+    batch_size: int = 8,
+    device: Device = "auto",
+    amp: Amp = "auto",
+    overwrite: bool = False,
+    strip_width: int = DEFAULT_STRIP_WIDTH,
+    observer: Observer | None = None,
+) -> AreaResult:
+    """Map every raster of a folder or a list into ``folder``, one ``<stem>.tif`` each.
+
+    Under ``torchrun`` every process maps a disjoint shard of the outputs still missing,
+    balanced by pixels (:func:`baseline.areas.plan_shards`). Adjacent tiles of one grid are each
+    predicted as a window of their mosaic's map, with their neighbours' pixels as context: the
+    outputs equal the map of the mosaic cut at the tiles' edges. A rerun skips the outputs
+    already written (each is published atomically, so one that exists is complete); the folder's
+    manifest (:func:`baseline.areas.check_manifest`) refuses another checkpoint or options.
+
+    Args:
+        checkpoint, tile, overlap, margin, output, cog, tta, batch_size, device, amp,
+            strip_width, observer: as for :func:`map_raster`.
+        source: a folder of rasters or a text list of them (:func:`baseline.areas.list_rasters`).
+        folder: the output folder.
+        overwrite: map every raster again and record this checkpoint and these options.
+
+    Raises:
+        MissingFileError, DataError, ConfigError: as for :func:`map_raster`, for any input (all
+            inputs are checked before the first is mapped); ConfigError also when the folder
+            was mapped with another checkpoint or options.
+    """
+    if output not in MAP_PRODUCTS:
+        raise ConfigError(f"output is {output!r}; expected one of {', '.join(MAP_PRODUCTS)}")
+    if batch_size < 1:
+        raise ConfigError(f"batch size is {batch_size}; expected at least 1")
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(
+            f"{folder}: is a file; mapping several rasters writes one GeoTIFF each into an "
+            "--output folder"
+        )
+    tile = 512 if tile is None else tile
+    overlap = tile // 4 if overlap is None else overlap
+    margin = min(tile // 8, overlap // 2) if margin is None else margin
+    make_grid(tile, tile, tile, overlap, margin)  # invalid tile/overlap/margin: refused now
+    torch_device = resolve_device(device, int(os.environ.get("LOCAL_RANK", "0") or 0))
+    joined = not torch.distributed.is_initialized()
+    info = init_distributed(torch_device)
+    try:
+        model, cfg = load_map_model(checkpoint)
+        bands = tuple(cfg.data.bands)
+        amp_dtype = resolve_amp(amp, torch_device)
+        model.to(torch_device).to(memory_format=torch.channels_last)
+        start = time.perf_counter()
+        plan: _Plan | FlairKitError | None = None
+        if info.is_main:
+            try:
+                record = {
+                    "checkpoint_sha256": file_sha256(checkpoint),
+                    "product": output,
+                    "tile": tile,
+                    "overlap": overlap,
+                    "margin": margin,
+                    "tta": tta,
+                    "cog": cog,
+                    "amp": amp_name(amp_dtype),
+                }
+                plan = _plan(source, folder, bands, checkpoint, record, overwrite, info)
+            except FlairKitError as exc:
+                plan = exc
+        plan = broadcast_object(plan, info)
+        if isinstance(plan, FlairKitError):
+            raise plan
+        if not isinstance(plan, _Plan):
+            raise ConfigError("rank 0 sent no mapping plan; start every process with torchrun")
+        scorer = model_scorer(model, tta=tta, amp_dtype=amp_dtype)
+        done = _Done()
+        observer = (observer or Observer()) if info.is_main else Observer()
+        cache = {} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": GDAL_CACHE_MB}
+        with rasterio.Env(**cache):
+            for job in plan.shards[info.rank]:
+                mosaic = plan.mosaics[job.mosaic]
+                member = mosaic.members[job.member]
+                grid = make_grid(mosaic.height, mosaic.width, tile, overlap, margin)
+                reader = MosaicReader(mosaic, bands)
+                fp = member.footprint
+                window = (member.row, member.col, fp.height, fp.width)
+
+                def fill(
+                    writer: StripWriter,
+                    grid: TileGrid = grid,
+                    reader: MosaicReader = reader,
+                    window: tuple[int, int, int, int] = window,
+                ) -> int:
+                    return blend_window(
+                        grid,
+                        window,
+                        reader,
+                        scorer,
+                        writer,
+                        strip_width=strip_width,
+                        batch_size=batch_size,
+                        device=torch_device,
+                        margin=margin,
+                        observer=observer,
+                    )
+
+                try:
+                    with rasterio.open(fp.path) as src:
+                        profile = src.profile
+                    n_tiles = write_map(folder / job.name, profile, output, cog=cog, fill=fill)
+                finally:
+                    reader.close()
+                done.add(fp, n_tiles)
+        totals = gather_objects(done, info)
+        seconds = max(time.perf_counter() - start, 1e-9)
+        areas = [t.km2 for t in totals]
+        return AreaResult(
+            folder=folder,
+            inputs=plan.inputs,
+            skipped=plan.skipped,
+            rasters=sum(t.rasters for t in totals),
+            pixels=sum(t.pixels for t in totals),
+            n_tiles=sum(t.n_tiles for t in totals),
+            km2=None if any(a is None for a in areas) else sum(a or 0.0 for a in areas),
+            seconds=seconds,
+            processes=info.world_size,
+            mosaics=sum(1 for m in plan.mosaics if len(m.members) > 1),
+            device=str(torch_device),
+            amp=amp_name(amp_dtype),
+            tta=tta,
+            output=output,
+            cog=cog,
+            is_main=info.is_main,
+        )
+    except FlairKitError as exc:
+        raise worker_error(exc) from None
+    finally:
+        if joined:
+            shutdown_distributed()
+
+
+class _Done:
+    """What one process mapped (gathered on rank 0)."""
+
+    def __init__(self) -> None:
+        self.rasters = 0
+        self.pixels = 0
+        self.n_tiles = 0
+        self.km2: float | None = 0.0
+
+    def add(self, footprint: Footprint, n_tiles: int) -> None:
+        self.rasters += 1
+        self.pixels += footprint.pixels
+        self.n_tiles += n_tiles
+        area = footprint_km2(footprint)
+        self.km2 = None if area is None or self.km2 is None else self.km2 + area
+
+
+def footprint_km2(footprint: Footprint) -> float | None:
+    """The ground area of a raster in km2; None when its CRS has no linear unit (degrees)."""
+    try:
+        _, factor = CRS.from_user_input(footprint.crs).linear_units_factor
+    except (CRSError, ValueError):
+        return None
+    a, b, _, d, e, _ = footprint.transform
+    return abs(a * e - b * d) * factor**2 * footprint.pixels / 1e6
+
+
+def _plan(
+    source: Path,
+    folder: Path,
+    bands: tuple[int, ...],
+    checkpoint: Path,
+    record: dict[str, Any],
+    overwrite: bool,
+    info: DistInfo,
+) -> _Plan:
+    """Rank 0: list and check the inputs, check the manifest, shard the outputs still missing."""
+    rasters = list_rasters(source)
+    footprints = []
+    for path in rasters:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                with rasterio.open(path) as src:
+                    check_raster(src, path, bands, checkpoint)
+        except RasterioIOError as exc:
+            raise DataError(f"{path}: not a readable raster ({exc})") from None
+        footprints.append(read_footprint(path))
+    probe_writable(folder / MANIFEST)
+    check_manifest(folder, record, overwrite=overwrite)
+    mosaics = place_rasters(footprints)
+    jobs = []
+    skipped = 0
+    for m, mosaic in enumerate(mosaics):
+        for k, member in enumerate(mosaic.members):
+            name = f"{member.footprint.path.stem}.tif"
+            if (folder / name).exists() and not overwrite:
+                skipped += 1
+                continue
+            jobs.append(Job(m, k, member.footprint.pixels, name))
+    return _Plan(mosaics, plan_shards(jobs, info.world_size), len(rasters), skipped)
+
+
+def render_area_result(result: AreaResult) -> str:
+    """The summary the command line prints after mapping several rasters."""
+    tta = ", D4 TTA" if result.tta else ""
+    area = "an unknown area" if result.km2 is None else f"{result.km2:.4g} km2"
+    rate_px = result.pixels / result.seconds
+    rate_km2 = "" if result.km2 is None else f", {result.km2 / result.seconds * 3600:.4g} km2/h"
+    return (
+        f"mapped {result.rasters} of {result.inputs} raster(s) "
+        f"({result.skipped} already done), {result.pixels} px, {area}, in {result.n_tiles} "
+        f"tiles, {result.seconds:.1f} s: {rate_px / 1e6:.3f} Mpx/s{rate_km2}, "
+        f"{result.n_tiles / result.seconds:.2f} tiles/s\n"
+        f"{result.processes} process(es) ({result.device}, amp {result.amp}{tta}); "
+        f"{result.mosaics} mosaic(s) of adjacent tiles mapped with their neighbours' context\n"
+        f"{result.output}: {result.folder}\n"
     )
