@@ -237,13 +237,36 @@ def _touching(
 class MosaicReader:
     """Reads any window of a mosaic from its rasters (gaps between them are 0).
 
-    Keeps at most :data:`OPEN_RASTERS` rasters open; :meth:`close` closes them.
+    Keeps at most :data:`OPEN_RASTERS` rasters open; :meth:`close` closes them. The rasters
+    under a window are found through buckets of the largest raster's size, so a read costs the
+    same in a mosaic of four tiles and of thousands.
     """
 
     def __init__(self, mosaic: Mosaic, bands: Sequence[int]) -> None:
         self.mosaic = mosaic
         self.bands = tuple(bands)
         self._open: OrderedDict[int, Any] = OrderedDict()
+        self._cell = max(max(m.footprint.height, m.footprint.width) for m in mosaic.members)
+        self._buckets: dict[tuple[int, int], list[int]] = {}
+        for index, member in enumerate(mosaic.members):
+            fp = member.footprint
+            for r in range(
+                member.row // self._cell, (member.row + fp.height - 1) // self._cell + 1
+            ):
+                for c in range(
+                    member.col // self._cell, (member.col + fp.width - 1) // self._cell + 1
+                ):
+                    self._buckets.setdefault((r, c), []).append(index)
+
+    def under(self, y: int, x: int, h: int, w: int) -> list[int]:
+        """Indexes of the members under the window, ascending."""
+        found = {
+            index
+            for r in range(y // self._cell, (y + h - 1) // self._cell + 1)
+            for c in range(x // self._cell, (x + w - 1) // self._cell + 1)
+            for index in self._buckets.get((r, c), ())
+        }
+        return sorted(i for i in found if self.mosaic.members[i].intersects(y, x, h, w))
 
     def _source(self, index: int) -> Any:
         if index in self._open:
@@ -262,9 +285,8 @@ class MosaicReader:
 
     def __call__(self, y: int, x: int, h: int, w: int) -> NDArray[np.uint8]:
         window = np.zeros((len(self.bands), h, w), np.uint8)
-        for index, member in enumerate(self.mosaic.members):
-            if not member.intersects(y, x, h, w):
-                continue
+        for index in self.under(y, x, h, w):
+            member = self.mosaic.members[index]
             fp = member.footprint
             top, left = max(y, member.row), max(x, member.col)
             bottom = min(y + h, member.row + fp.height)

@@ -401,6 +401,11 @@ def map_rasters(
             f"{folder}: is a file; mapping several rasters writes one GeoTIFF each into an "
             "--output folder"
         )
+    if folder.suffix.lower() in (".tif", ".tiff") and not folder.is_dir():
+        raise ConfigError(
+            f"{folder}: --output names the folder of the maps when --raster is a folder or a "
+            f"list; give a folder (e.g. --output {folder.with_suffix('')})"
+        )
     tile = 512 if tile is None else tile
     overlap = tile // 4 if overlap is None else overlap
     margin = min(tile // 8, overlap // 2) if margin is None else margin

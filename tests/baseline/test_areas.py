@@ -21,6 +21,7 @@ from baseline.areas import (
     MANIFEST,
     Footprint,
     Job,
+    MosaicReader,
     list_rasters,
     place_rasters,
     plan_shards,
@@ -291,3 +292,61 @@ def test_two_processes_share_the_rasters_and_a_killed_run_resumes(tmp_path: Path
     assert sorted(p.name for p in maps.iterdir()) == sorted([*reference, MANIFEST])
     for name, values in reference.items():
         np.testing.assert_array_equal(read(maps / name), values)
+
+
+def write_vrt(path: Path, tiles: list[Path], width: int, height: int) -> Path:
+    """A GDAL VRT mosaic of the 2x2 test tiles (what gdalbuildvrt writes, by hand)."""
+    bands = []
+    for band in range(1, 6):
+        sources = []
+        for index, tile in enumerate(tiles):
+            r, c = divmod(index, 2)
+            h, w = ROWS[r + 1] - ROWS[r], COLS[c + 1] - COLS[c]
+            sources.append(
+                f"<SimpleSource><SourceFilename relativeToVRT='0'>{tile}</SourceFilename>"
+                f"<SourceBand>{band}</SourceBand>"
+                f"<SrcRect xOff='0' yOff='0' xSize='{w}' ySize='{h}'/>"
+                f"<DstRect xOff='{COLS[c]}' yOff='{ROWS[r]}' xSize='{w}' ySize='{h}'/>"
+                "</SimpleSource>"
+            )
+        bands.append(
+            f"<VRTRasterBand dataType='Byte' band='{band}'>{''.join(sources)}</VRTRasterBand>"
+        )
+    path.write_text(
+        f"<VRTDataset rasterXSize='{width}' rasterYSize='{height}'><SRS>EPSG:2154</SRS>"
+        f"<GeoTransform>{X0}, {PIXEL}, 0, {Y0}, 0, {-PIXEL}</GeoTransform>"
+        f"{''.join(bands)}</VRTDataset>",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_a_vrt_is_one_raster_and_the_reader_crosses_tile_edges(
+    make_checkpoint,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    mosaic = random_image(70, 90, seed=8)
+    tiles = write_tiles(tmp_path / "tiles", mosaic)
+    (mosaic_of_tiles,) = place_rasters([read_footprint(p) for p in tiles])
+    reader = MosaicReader(mosaic_of_tiles, (1, 2, 3, 4, 5))
+    for y, x, h, w in [(30, 35, 10, 10), (0, 0, 70, 90), (69, 89, 1, 1), (10, 41, 50, 3)]:
+        np.testing.assert_array_equal(reader(y, x, h, w), mosaic[:, y : y + h, x : x + w])
+    reader.close()
+    vrt = write_vrt(tmp_path / "area.vrt", tiles, 90, 70)
+    listing = tmp_path / "inputs.txt"
+    listing.write_text("area.vrt\n", encoding="utf-8")
+    checkpoint = make_checkpoint("conv3")
+    result = map_rasters(checkpoint, listing, tmp_path / "maps", margin=2, **OPTIONS)
+    assert (result.inputs, result.rasters, result.pixels) == (1, 1, 70 * 90)
+    assert sorted(p.name for p in (tmp_path / "maps").glob("*.tif")) == ["area.tif"]
+    map_rasters(checkpoint, tmp_path / "tiles", tmp_path / "tile_maps", margin=2, **OPTIONS)
+    whole = read(tmp_path / "maps" / "area.tif")
+    for r in range(2):
+        for c in range(2):
+            np.testing.assert_array_equal(
+                read(tmp_path / "tile_maps" / f"tile_{r}{c}.tif"),
+                whole[:, ROWS[r] : ROWS[r + 1], COLS[c] : COLS[c + 1]],
+            )
+    with pytest.raises(ConfigError, match=r"maps.tif: --output names the folder of the maps"):
+        map_rasters(checkpoint, listing, tmp_path / "maps.tif", **OPTIONS)
+    assert vrt.exists()
