@@ -261,8 +261,8 @@ def baseline_map(
             "--raster",
             help=(
                 "Georeferenced (CRS and geotransform) uint8 raster of any size with the "
-                "checkpoint's bands (a VRT is one raster), or a folder or a .txt list of them "
-                "(one output each, by stem, into the --output folder)."
+                "checkpoint's bands (a VRT is one raster), or a folder or a text list (LIST.txt) of "
+                "them (one output each, by stem, into the --output folder)."
             ),
         ),
     ],

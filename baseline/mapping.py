@@ -15,6 +15,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,7 @@ from baseline.areas import (
     plan_shards,
     read_footprint,
 )
-from baseline.blending import DEFAULT_STRIP_WIDTH, TileGrid, blend_strips, blend_window, make_grid
+from baseline.blending import DEFAULT_STRIP_WIDTH, blend_strips, blend_window, make_grid
 from baseline.choices import MAP_PRODUCTS, Amp, Device, MapProduct
 from baseline.fusion import uses_sentinel
 from baseline.geotiff import (
@@ -448,30 +449,20 @@ def map_rasters(
             for job in plan.shards[info.rank]:
                 mosaic = plan.mosaics[job.mosaic]
                 member = mosaic.members[job.member]
-                grid = make_grid(mosaic.height, mosaic.width, tile, overlap, margin)
                 reader = MosaicReader(mosaic, bands)
                 fp = member.footprint
-                window = (member.row, member.col, fp.height, fp.width)
-
-                def fill(
-                    writer: StripWriter,
-                    grid: TileGrid = grid,
-                    reader: MosaicReader = reader,
-                    window: tuple[int, int, int, int] = window,
-                ) -> int:
-                    return blend_window(
-                        grid,
-                        window,
-                        reader,
-                        scorer,
-                        writer,
-                        strip_width=strip_width,
-                        batch_size=batch_size,
-                        device=torch_device,
-                        margin=margin,
-                        observer=observer,
-                    )
-
+                fill = partial(
+                    blend_window,
+                    make_grid(mosaic.height, mosaic.width, tile, overlap, margin),
+                    (member.row, member.col, fp.height, fp.width),
+                    reader,
+                    scorer,
+                    strip_width=strip_width,
+                    batch_size=batch_size,
+                    device=torch_device,
+                    margin=margin,
+                    observer=observer,
+                )
                 try:
                     with rasterio.open(fp.path) as src:
                         profile = src.profile
