@@ -322,7 +322,7 @@ def plan_shards(jobs: Sequence[Job], world_size: int) -> list[list[Job]]:
 
     >>> jobs = [Job(0, 0, p, n) for p, n in [(5, "a"), (9, "b"), (4, "c"), (4, "d")]]
     >>> [[j.name for j in shard] for shard in plan_shards(jobs, 2)]
-    [['b'], ['a', 'c', 'd']]
+    [['b', 'd'], ['a', 'c']]
 
     Raises:
         ConfigError: ``world_size < 1``.
