@@ -26,6 +26,7 @@ import torch.distributed as dist
 
 from baseline.choices import AMPS, DEVICES
 from scoring.errors import ConfigError, FlairKitError
+from scoring.pool import default_workers as usable_cores
 
 
 @dataclass(frozen=True)
@@ -117,14 +118,6 @@ def default_workers(device: torch.device) -> int:
     if device.type != "cuda":
         return 0
     return max(1, min(16, usable_cores() * 5 // 8))
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def cpu_has_fast_bf16() -> bool:

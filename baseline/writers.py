@@ -7,6 +7,8 @@ than a thousand tiles a second. On CUDA the maps therefore go to a pool of write
 process so each message carries several maps. On CPU the model already uses every core and is the
 bottleneck by far: two threads write beside it, as before, without the processes' start-up.
 
+This module imports no torch: each spawned writer imports it, Pillow and numpy only.
+
 The queue is bounded (at most two chunks per writer waiting), so memory stays flat and a failed
 write surfaces within a few batches; :meth:`PredictionWriters.close` waits for every write and
 raises the first failure, so the caller's scratch folder is published only when all files exist.
@@ -26,8 +28,8 @@ from typing import Literal
 
 import numpy as np
 
-from baseline.runtime import usable_cores
 from scoring.errors import FlairKitError
+from scoring.pool import default_workers as usable_cores
 from starting_kit.predictions import write_georeferenced, write_prediction
 
 WriterKind = Literal["thread", "process"]

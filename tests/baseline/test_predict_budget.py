@@ -267,3 +267,12 @@ def test_default_writers(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_writer_count(checkpoint: Path, flair_root: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="writers is 0; expected at least 1"):
         predict(checkpoint, flair_root, tmp_path / "pred", num_workers=0, num_writers=0)
+
+
+def test_writer_processes_do_not_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, baseline.writers; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"  # each spawned writer imports this module
