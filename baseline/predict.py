@@ -477,6 +477,7 @@ def predict(
                 compile_model=compile_model,
             )
             seconds = max(time.perf_counter() - start, 1e-9)
+            writers_used = f"{writers.workers} {writers.kind}{'s' if writers.workers > 1 else ''}"
             _publish(scratch, out)
     except FlairKitError as exc:
         raise worker_error(exc) from None
@@ -507,7 +508,7 @@ def predict(
         write_wait_s=times.write_wait_s,
         batch_size=batch_size,
         workers=readers,
-        writers=f"{writer_count} {writer_kind}{'s' if writer_count > 1 else ''}",
+        writers=writers_used,
         compiled=compile_model and context == "patch",
         checkpoint=checkpoint,
     )

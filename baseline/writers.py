@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+import warnings
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -28,7 +29,7 @@ from typing import Literal
 
 import numpy as np
 
-from scoring.errors import FlairKitError
+from scoring.errors import FlairKitError, FlairKitWarning
 from scoring.pool import default_workers as usable_cores
 from starting_kit.predictions import write_georeferenced, write_prediction
 
@@ -37,6 +38,14 @@ WriterKind = Literal["thread", "process"]
 
 class WriterError(FlairKitError, RuntimeError):
     """A writer process died before finishing its files (killed, out of memory)."""
+
+
+class WriterFallbackWarning(FlairKitWarning):
+    """The writer processes could not start; the PRED files are written by threads."""
+
+
+def _ready() -> None:
+    """A no-op each writer process runs first: proof that it started."""
 
 
 def default_writers(device_type: str, readers: int) -> tuple[WriterKind, int]:
@@ -84,17 +93,45 @@ class PredictionWriters:
         self.wait_s = 0.0
         self._pending: deque[Future[None]] = deque()
         self._pool: Executor
+        self._probes: list[Future[None]] = []
         if kind == "process":
             self._pool = ProcessPoolExecutor(
                 max_workers=workers, mp_context=multiprocessing.get_context("spawn")
             )
+            # Start the processes now (they import Pillow while the model loads); checked at
+            # the first submit.
+            self._probes = [self._pool.submit(_ready) for _ in range(workers)]
         else:
             self._pool = ThreadPoolExecutor(max_workers=workers)
+
+    def _check_started(self) -> None:
+        """Fall back to 2 threads when the writer processes could not start.
+
+        A spawned process imports the main module again; a script that calls
+        :func:`baseline.predict.predict` without ``if __name__ == "__main__":`` makes every
+        writer process fail that way (Python's own rule for process pools).
+        """
+        probes, self._probes = self._probes, []
+        try:
+            for probe in probes:
+                probe.result()
+        except BrokenProcessPool:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            warnings.warn(
+                "the PRED writer processes could not start (a script calling predict without "
+                "'if __name__ == \"__main__\":'?); writing with 2 threads instead",
+                WriterFallbackWarning,
+                stacklevel=3,
+            )
+            self.kind, self.workers = "thread", 2
+            self._pool = ThreadPoolExecutor(max_workers=2)
 
     def submit(
         self, targets: Sequence[Path], class_maps: np.ndarray, sources: Sequence[Path]
     ) -> None:
         """Queue a batch of maps (N, H, W) for ``targets``; wait while the queue is full."""
+        if self._probes:
+            self._check_started()
         size = -(-len(targets) // self.workers)  # one chunk per writer
         for start in range(0, len(targets), size):
             stop = start + size
@@ -131,6 +168,7 @@ class PredictionWriters:
         for future in self._pending:
             future.cancel()
         self._pending.clear()
+        self._probes.clear()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> PredictionWriters:  # noqa: PYI034 (mypy targets 3.10)

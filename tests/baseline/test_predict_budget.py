@@ -276,3 +276,14 @@ def test_writer_processes_do_not_import_torch() -> None:
     code = "import sys, baseline.writers; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"  # each spawned writer imports this module
+
+
+def test_writer_processes_that_cannot_start_fall_back_to_threads(tmp_path: Path) -> None:
+    from baseline.writers import WriterFallbackWarning
+
+    writers = PredictionWriters("process", 1)
+    writers._probes.append(writers._pool.submit(__import__("os")._exit, 3))  # a child that dies
+    with pytest.warns(WriterFallbackWarning, match="writing with 2 threads instead"), writers:
+        writers.submit([tmp_path / "PRED_000001.tif"], maps(1), [])
+    assert (writers.kind, writers.workers) == ("thread", 2)
+    assert (tmp_path / "PRED_000001.tif").is_file()
