@@ -20,6 +20,7 @@ from typing import Annotated
 import typer
 
 from baseline import require_dependencies
+from baseline.budget import budget_warning, parse_duration
 from baseline.choices import MAP_PRODUCTS, Amp, Device, MapProduct, PredictContext
 from starting_kit.choices import Dataset
 from starting_kit.options import (
@@ -191,7 +192,9 @@ def baseline_predict(
     workers: Annotated[
         int | None,
         typer.Option(
-            "--workers", min=0, help="DataLoader reader processes [0 on CPU, up to 8 on a GPU]."
+            "--workers",
+            min=0,
+            help="DataLoader reader processes [0 on CPU, 5/8 of the cores on a GPU].",
         ),
     ] = None,
     bands: Annotated[
@@ -216,6 +219,28 @@ def baseline_predict(
             ),
         ),
     ] = "patch",
+    compile_model: Annotated[
+        bool,
+        typer.Option(
+            "--compile",
+            help="torch.compile the model (faster on GPUs after a slow first batch; eager "
+            "mode with a warning if it fails).",
+        ),
+    ] = False,
+    budget: Annotated[
+        str | None,
+        typer.Option(
+            "--budget",
+            help="Warn when the run's wall time exceeds this, e.g. 25m (s, m or h).",
+        ),
+    ] = None,
+    timings: Annotated[
+        Path | None,
+        typer.Option(
+            "--timings",
+            help="Write wall and model times as JSON here (never inside --output or the zip).",
+        ),
+    ] = None,
 ) -> None:
     """Predict test patches into official PRED_<id>.tif files (and a submission zip with --pack).
 
@@ -231,6 +256,10 @@ def baseline_predict(
         raise typer.BadParameter(
             f"--bands {bands!r}: expected comma-separated integers such as 1,2,3,4,5"
         ) from None
+    try:
+        budget_s = parse_duration(budget) if budget is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--budget'") from None
     result = predict(
         checkpoint,
         data,
@@ -247,8 +276,14 @@ def baseline_predict(
         overwrite=overwrite,
         observer=ConsoleObserver(sys.stderr, unit="tiles"),
         context=context,
+        compile_model=compile_model,
+        timings=timings,
     )
     typer.echo(render_predict_result(result), nl=False)
+    if budget is not None and budget_s is not None:
+        warning = budget_warning(result.wall_s, budget_s, budget)
+        if warning is not None:
+            typer.echo(warning, err=True)
 
 
 @baseline_app.command("map")

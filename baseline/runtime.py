@@ -26,6 +26,7 @@ import torch.distributed as dist
 
 from baseline.choices import AMPS, DEVICES
 from scoring.errors import ConfigError, FlairKitError
+from scoring.pool import default_workers as usable_cores
 
 
 @dataclass(frozen=True)
@@ -109,11 +110,14 @@ def default_workers(device: torch.device) -> int:
 
     On CPU the model already uses every core and reading a patch costs a tiny fraction of its
     forward pass, so reading in the main process is fastest (measured on 2 cores: 0 workers 1.5x
-    faster end to end than 1). On a GPU the reading is the bottleneck: half the cores, at most 8.
+    faster end to end than 1). On a GPU the reading is the bottleneck: 5/8 of the usable cores,
+    at most 16 (on 16 cores, 10 readers; the PRED writers take most of the rest, see
+    :func:`baseline.writers.default_writers`; 8 readers read 461 tiles/s of 512 px on an H100
+    machine, benchmarks/RESULTS.md).
     """
     if device.type != "cuda":
         return 0
-    return max(1, min(8, (os.cpu_count() or 2) // 2))
+    return max(1, min(16, usable_cores() * 5 // 8))
 
 
 def cpu_has_fast_bf16() -> bool:

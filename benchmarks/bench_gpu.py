@@ -21,9 +21,12 @@ Measured, each with its peak GPU memory (``torch.cuda.max_memory_allocated``, Mi
   official layout, and the same through the command line (``python -m starting_kit``) in a fresh
   process. predict() has no phase hooks, so the phases are timed apart on the same tiles, batch,
   workers and precision: ``read`` = the same DataLoader iterated alone, ``infer`` = the model alone
-  on device-resident batches, ``write`` = the official PRED writer alone on 2 threads (as predict
-  does), ``pack`` = pack_submission alone, ``setup`` = total - loop - pack (checkpoint, discovery,
-  model to device). predict overlaps reading (workers) and writing (threads) with the model, so
+  on device-resident batches, ``write`` = the official PRED writer alone through predict's writers
+  (2 threads on CPU, processes on CUDA), ``pack`` = pack_submission alone, ``setup`` = total - loop
+  - pack (checkpoint, discovery, model to device). predict overlaps reading (workers) and writing
+  (writers) with the model, and reports its own model time (forward passes, GPU-synchronised) and
+  the time its loop waited for reads and writes (``predict_model_s``, ``read_wait_s``,
+  ``write_wait_s``), so
   its loop time is not their sum; ``write_residual_s`` = max(loop - read - infer, 0) is the other
   estimate of the write share the issue asked for. Extrapolation to the 15,700 patches of the
   FLAIR #1 test set: the loop at its steady rate between its first and last batch (timed through
@@ -57,7 +60,6 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -79,9 +81,9 @@ from baseline.progress import Observer
 from baseline.runtime import DistInfo, amp_name, default_workers, resolve_amp
 from baseline.sentinel import collate_with_series
 from baseline.train import LoopSettings, class_weights, train_one_epoch
+from baseline.writers import PredictionWriters, default_writers
 from scoring.classes import NUM_CLASSES
 from starting_kit.discovery import SPLIT_FOLDERS, find_split
-from starting_kit.predictions import write_prediction
 from starting_kit.submission import pack_submission
 from starting_kit.toydata import generate_toy_dataset
 
@@ -114,6 +116,7 @@ class Plan:
     toy_test: int = 32
     e2e_tiles: int = 2048
     e2e_workers: int | None = None
+    e2e_compile: bool = False
     compile: bool = True
     compile_timeout: float = 180.0
     cli: bool = True
@@ -498,19 +501,21 @@ def time_read_pass(samples: Sequence[Any], batch: int, workers: int, device: tor
     return time.perf_counter() - start
 
 
-def time_write_pass(class_maps: np.ndarray, count: int, out: Path) -> float:
-    """Seconds to write ``count`` official PRED files from the given maps on 2 threads."""
+def time_write_pass(
+    class_maps: np.ndarray, count: int, out: Path, device: torch.device, readers: int
+) -> tuple[float, str]:
+    """Seconds to write ``count`` official PRED files with predict's writers, and which ones."""
     out.mkdir(parents=True, exist_ok=True)
+    kind, workers = default_writers(device.type, readers)  # as baseline.predict
+    batch = len(class_maps)
     start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=2) as writers:  # as baseline.predict
-        futures = [
-            writers.submit(write_prediction, out / f"PRED_{900_000 + i:06d}.tif",
-                           class_maps[i % len(class_maps)])
-            for i in range(count)
-        ]  # fmt: skip
-        for future in futures:
-            future.result()
-    return time.perf_counter() - start
+    with PredictionWriters(kind, workers) as writers:
+        for first in range(0, count, batch):
+            names = [
+                out / f"PRED_{900_000 + i:06d}.tif" for i in range(first, min(first + batch, count))
+            ]
+            writers.submit(names, class_maps[: len(names)], [])
+    return time.perf_counter() - start, f"{workers} {kind}{'s' if workers > 1 else ''}"
 
 
 def bench_end_to_end(
@@ -527,7 +532,7 @@ def bench_end_to_end(
     amp = resolve_amp("auto", device)  # what predict(amp="auto") picks
     record: dict[str, Any] = {
         "n_tiles": n_tiles, "batch": plan.infer_batch, "workers": workers,
-        "amp": amp_name(amp), "size": plan.size,
+        "amp": amp_name(amp), "size": plan.size, "compile": plan.e2e_compile,
     }  # fmt: skip
     with peak_memory(device, record):
         start = time.perf_counter()
@@ -535,6 +540,7 @@ def bench_end_to_end(
         result = predict(
             checkpoint, root, scratch / "pred", batch_size=plan.infer_batch, device=device.type,
             amp="auto", num_workers=workers, pack=scratch / "submission.zip", observer=clock,
+            compile_model=plan.e2e_compile,
         )  # fmt: skip
         total = time.perf_counter() - start
     if result.n_tiles != n_tiles:
@@ -559,7 +565,7 @@ def bench_end_to_end(
         warmup=plan.warmup, amp=amp,
     )  # fmt: skip
     infer = n_tiles / infer_record["tiles_per_s"]
-    write = time_write_pass(class_maps, n_tiles, scratch / "write_only")
+    write, writers = time_write_pass(class_maps, n_tiles, scratch / "write_only", device, workers)
     setup = max(total - result.seconds - pack, 0.0)
     phases = {"read": read, "infer": infer, "write": write, "pack": pack}
     scale = FLAIR1_TEST_PATCHES / n_tiles
@@ -569,6 +575,11 @@ def bench_end_to_end(
         wall_s=round(total, 3),
         loop_s=round(result.seconds, 3),
         loop_tiles_per_s=round(result.tiles_per_s, 2),
+        predict_wall_s=round(result.wall_s, 3),
+        predict_model_s=None if result.model_s is None else round(result.model_s, 3),
+        read_wait_s=round(result.read_wait_s, 3),
+        write_wait_s=round(result.write_wait_s, 3),
+        writers=writers,
         loop_steady_tiles_per_s=round(steady, 2),
         loop_fixed_s=round(fixed, 3),
         setup_s=round(setup, 3),
@@ -580,7 +591,10 @@ def bench_end_to_end(
             "wall = predict(..., pack) timed around the call; loop = PredictResult.seconds; "
             "pack = pack_submission timed alone on the same PRED folder; setup = wall - loop - "
             "pack; read = predict's DataLoader iterated alone; infer = predict_batch alone on "
-            "device-resident batches; write = the official writer alone on 2 threads; "
+            "device-resident batches; write = the official writer alone through predict's "
+            "writers (threads on CPU, processes on CUDA); predict_wall/predict_model = "
+            "PredictResult.wall_s/model_s (model: forward passes, GPU-synchronised); "
+            "read_wait/write_wait = the loop waiting for input batches / for the writers; "
             "write_residual = max(loop - read - infer, 0) (phases overlap in predict); "
             "loop_steady = tiles/s between the first and the last batch (predict's observer), "
             "loop_fixed = loop - n / loop_steady; extrapolated: setup and loop_fixed once, the "
@@ -827,6 +841,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--utt-dates", type=int, help="Sentinel-2 dates of U-T&T, 0 skips [12]")
     parser.add_argument("--e2e-tiles", type=int, help="test patches predicted end to end [2048]")
     parser.add_argument("--e2e-workers", type=int, help="predict's workers [kit default]")
+    parser.add_argument(
+        "--e2e-compile",
+        action="store_true",
+        default=None,
+        help="predict end to end with --compile (torch.compile)",
+    )
     parser.add_argument("--compile", dest="compile", action="store_true", default=None,
                         help="measure torch.compile [on, except --quick]")  # fmt: skip
     parser.add_argument("--no-compile", dest="compile", action="store_false")

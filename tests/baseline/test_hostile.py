@@ -452,7 +452,7 @@ def test_help_shows_the_bracketed_texts_that_were_lost() -> None:
     assert "Worker processes [default: all cores]." in squash(invoke("score", "--help").stdout)
     predict_help = squash(invoke("baseline", "predict", "--help").stdout)
     assert "must equal the checkpoint's [checkpoint's]." in predict_help
-    assert "[0 on CPU, up to 8 on a GPU]" in predict_help
+    assert "[0 on CPU, 5/8 of the cores on a GPU]" in predict_help
 
 
 def test_every_main_product_is_named_by_output() -> None:
