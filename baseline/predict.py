@@ -477,7 +477,8 @@ def predict(
                 compile_model=compile_model,
             )
             seconds = max(time.perf_counter() - start, 1e-9)
-            writers_used = f"{writers.workers} {writers.kind}{'s' if writers.workers > 1 else ''}"
+            plural = {"thread": "threads", "process": "processes"}[writers.kind]
+            writers_used = f"{writers.workers} {plural if writers.workers > 1 else writers.kind}"
             _publish(scratch, out)
     except FlairKitError as exc:
         raise worker_error(exc) from None
