@@ -170,6 +170,23 @@ def build_tiny_model(
     return FlairSegmenter(TinyNet(in_channels, num_classes))
 
 
+@pytest.fixture(scope="module")
+def checkpoint(flair_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """best.pt of a one-epoch tiny run on ``flair_root`` (one per test module that asks for it)."""
+    import yaml
+
+    import baseline.train
+    from baseline.config import config_from_dict, with_overrides
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(baseline.train, "build_model", build_tiny_model)
+        cfg = with_overrides(
+            config_from_dict(yaml.safe_load(TEST_CONFIG)),
+            **{"data.train": flair_root, "out": tmp_path_factory.mktemp("run"), "epochs": 1},
+        )
+        return baseline.train.train(cfg).best_checkpoint
+
+
 @pytest.fixture
 def tiny_model(monkeypatch: pytest.MonkeyPatch) -> Callable[..., nn.Module]:
     """Replace the network builder of training and prediction by the tiny model."""

@@ -26,23 +26,6 @@ from .conftest import TEST_CONFIG, make_flair_tree
 GEOTIFF_TAGS = (33550, 33922, 34264, 34735, 34736, 34737)
 
 
-@pytest.fixture(scope="module")
-def checkpoint(flair_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """best.pt of a one-epoch tiny run (built without the tiny_model fixture's monkeypatch)."""
-    import baseline.inference
-    import baseline.train
-
-    from .conftest import build_tiny_model
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(baseline.train, "build_model", build_tiny_model)
-        cfg = with_overrides(
-            config_from_dict(yaml.safe_load(TEST_CONFIG)),
-            **{"data.train": flair_root, "out": tmp_path_factory.mktemp("run"), "epochs": 1},
-        )
-        return train(cfg).best_checkpoint
-
-
 @pytest.fixture(autouse=True)
 def _tiny(tiny_model) -> None:
     """Prediction rebuilds the tiny network too."""

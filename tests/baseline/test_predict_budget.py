@@ -10,41 +10,21 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
 import baseline.predict
 from baseline.budget import budget_warning, parse_duration
-from baseline.config import config_from_dict, with_overrides
 from baseline.predict import CompileFallbackWarning, predict
-from baseline.train import train
 from baseline.writers import PredictionWriters, WriterError, default_writers
 from scoring.errors import ConfigError, DataError
 from starting_kit.cli import app
-
-from .conftest import TEST_CONFIG
 
 runner = CliRunner()
 
 
 def invoke(*args: Any):
     return runner.invoke(app, [str(a) for a in args])
-
-
-@pytest.fixture(scope="module")
-def checkpoint(flair_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import baseline.train
-
-    from .conftest import build_tiny_model
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(baseline.train, "build_model", build_tiny_model)
-        cfg = with_overrides(
-            config_from_dict(yaml.safe_load(TEST_CONFIG)),
-            **{"data.train": flair_root, "out": tmp_path_factory.mktemp("run"), "epochs": 1},
-        )
-        return train(cfg).best_checkpoint
 
 
 @pytest.fixture(autouse=True)
