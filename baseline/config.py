@@ -35,6 +35,10 @@ from starting_kit.choices import Dataset
 
 SplitStrategy = Literal["official", "random"]
 MonitorChoice = Literal["val_loss", "val_miou"]
+#: ``flair-kit``: our layers; ``ign``: IGN's layers, numerically (baseline.model, baseline.fusion).
+ModelVariant = Literal["flair-kit", "ign"]
+#: Sentinel-2 scaling: ``reflectance`` (value / 10000) or ``ign`` (IGN's, see baseline.sentinel).
+SentinelScaling = Literal["reflectance", "ign"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,9 @@ class ModelConfig:
         decoder_channels: U-Net decoder widths (smp default when null).
         use_metadata: fuse the 45-value aerial metadata code into the deepest encoder features.
         metadata_encoding: ``corrected`` or ``official`` month term (see baseline.metadata).
+        variant: ``flair-kit`` (our corrected layers) or ``ign`` (numerically IGN's FLAIR #1 / #2
+            networks, which load IGN's checkpoints; see the README, "Differences from IGN's
+            code"). Both keep our fixes of IGN's batch and padding bugs.
     """
 
     arch: str = "unet"
@@ -87,6 +94,7 @@ class ModelConfig:
     decoder_channels: tuple[int, ...] | None = None
     use_metadata: bool = False
     metadata_encoding: Literal["corrected", "official"] = "corrected"
+    variant: ModelVariant = "flair-kit"
 
 
 @dataclass(frozen=True)
@@ -136,6 +144,8 @@ class SentinelConfig:
             loss (IGN's ``w_unet_utae``, whose index 0 weights the U-TAE term).
         utae_class_weights: per-class weights of the U-TAE loss, 13 values (null: the baseline's,
             1 except 0 for 'plowed land' and 'other').
+        scaling: ``reflectance`` (value / 10000 whatever the options) or ``ign`` (IGN's
+            ``img_as_float``: raw values after monthly means, value / dtype maximum without them).
     """
 
     enabled: bool = True
@@ -153,6 +163,7 @@ class SentinelConfig:
     utae_loss_weight: float = 1.0
     unet_loss_weight: float = 1.0
     utae_class_weights: tuple[float, ...] | None = None
+    scaling: SentinelScaling = "reflectance"
 
 
 @dataclass(frozen=True)

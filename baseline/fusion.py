@@ -9,27 +9,32 @@ From the published architecture (formats.md section 7.2). Let F be the last U-TA
 2. pooled path: the spatial mean of F **per sample** (IGN averages batch element 0 and gives that
    vector to the whole batch, so its predictions depend on the batch), a 3-layer MLP (widths stepping
    linearly, Dropout 0.3 and ReLU between layers) to each stage's channel count, broadcast;
-3. both are added to the U-Net encoder features of stages 1..5 (stage 0 is the input image, which
-   smp's decoder ignores: IGN's projection for it has no effect, so it is not built), and the
-   U-Net decoder and head give the logits;
+3. both are added to the U-Net encoder features of stages 1..5, and the U-Net decoder and head give
+   the logits. Stage 0 is the input image, which smp's decoder ignores: IGN's stage-0 projections
+   have no effect, so they are only built in IGN's layout, frozen and never run;
 4. auxiliary head: the f x f centre of F, a 1x1 convolution to the classes, nearest-upsampled to the
    aerial size (the order of these two steps does not change the result).
 
 Modality dropout (``drop_utae_modality``) zeroes the fused features of randomly chosen samples
 during training only; IGN draws it for the whole batch and also applies it at inference.
+
+Model variants (``model.variant``): ``ign`` builds IGN's layout (ign-models.md 2.6): pooled-MLP
+widths with IGN's truncated steps (:data:`WidthRule` ``truncated``), the stage-0 layers, U-TAE's
+``out_conv``, L-TAE's per-pixel output norm and IGN's FLAIR #2 metadata MLP; ``flair-kit`` keeps
+rounded widths, no dead layers, a map-wide output norm and the projected metadata MLP.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baseline.model import FlairSegmenter, build_model
+from baseline.model import FlairSegmenter, MetadataFusion, build_model
 from baseline.sentinel import NUM_S2_BANDS
 from baseline.utae import UTAE
 from scoring.classes import CLASS_NAMES, NUM_CLASSES, OTHER_INDEX
@@ -59,11 +64,35 @@ def centre_crop(features: torch.Tensor, size: int) -> torch.Tensor:
     return features[..., start : start + size, start : start + size]
 
 
-def pooled_mlp(d_in: int, d_out: int) -> nn.Sequential:
-    """3 linear layers whose widths step linearly from ``d_in`` to ``d_out``."""
-    widths = [round(d_in + (d_out - d_in) * k / 3) for k in range(4)]
+#: Hidden widths of the pooled-path MLPs: ``rounded`` (flair-kit) or IGN's ``truncated`` steps.
+WidthRule = Literal["rounded", "truncated"]
+#: Widths of IGN's unused U-TAE head (``out_conv`` in flair-2-config.yml).
+IGN_OUT_CONV = (32, NUM_CLASSES)
+
+
+def pooled_widths(d_in: int, d_out: int, rule: WidthRule = "rounded") -> list[int]:
+    """The 4 widths of a pooled-path MLP from ``d_in`` to ``d_out``.
+
+    ``rounded`` steps linearly, rounding; ``truncated`` is IGN's: steps of floor(|d_out - d_in| / 3),
+    and 2 * d_in for both hidden layers when d_out equals d_in.
+
+    >>> pooled_widths(64, 512), pooled_widths(64, 512, "truncated")
+    ([64, 213, 363, 512], [64, 213, 362, 512])
+    >>> pooled_widths(64, 64, "truncated"), pooled_widths(64, 5, "truncated")
+    ([64, 128, 128, 64], [64, 45, 26, 5])
+    """
+    if rule == "rounded":
+        return [round(d_in + (d_out - d_in) * k / 3) for k in range(4)]
+    if d_out == d_in:
+        return [d_in, 2 * d_in, 2 * d_in, d_out]
+    step = (abs(d_out - d_in) // 3) * (1 if d_out > d_in else -1)
+    return [d_in, d_in + step, d_in + 2 * step, d_out]
+
+
+def pooled_mlp(d_in: int, d_out: int, rule: WidthRule = "rounded") -> nn.Sequential:
+    """3 linear layers from ``d_in`` to ``d_out`` (:func:`pooled_widths`), Dropout and ReLU between."""
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(pairwise(widths)):
+    for i, (a, b) in enumerate(pairwise(pooled_widths(d_in, d_out, rule))):
         layers.append(nn.Linear(a, b))
         if i < 2:
             layers += [nn.Dropout(POOLED_DROPOUT), nn.ReLU()]
@@ -91,16 +120,31 @@ class UTTSegmenter(nn.Module):
     #: The training and prediction loops pass the Sentinel-2 batch to models that say so.
     uses_sentinel = True
 
-    def __init__(self, aerial: FlairSegmenter, utae: UTAE, drop_utae_modality: float = 0.0):
+    def __init__(
+        self,
+        aerial: FlairSegmenter,
+        utae: UTAE,
+        drop_utae_modality: float = 0.0,
+        *,
+        widths: WidthRule = "rounded",
+        stage0: bool = False,
+    ):
+        """``widths``: the pooled MLPs' rule; ``stage0``: build IGN's dead stage-0 layers."""
         super().__init__()
         self.aerial = aerial
         self.utae = utae
         self.drop_utae_modality = drop_utae_modality
-        stages = [int(c) for c in aerial.net.encoder.out_channels[1:]]
+        channels = [int(c) for c in aerial.net.encoder.out_channels]
         width = utae.out_channels
-        self.cropped = nn.ModuleList(nn.Conv2d(width, c, 1) for c in stages)
-        self.pooled = nn.ModuleList(pooled_mlp(width, c) for c in stages)
+        self.cropped = nn.ModuleList(nn.Conv2d(width, c, 1) for c in channels[1:])
+        self.pooled = nn.ModuleList(pooled_mlp(width, c, widths) for c in channels[1:])
         self.aux_head = nn.Conv2d(width, NUM_CLASSES, 1)
+        if stage0:
+            # IGN adds these to the input image, which the decoder discards: never run, frozen.
+            self.cropped_stage0 = nn.Conv2d(width, channels[0], 1)
+            self.pooled_stage0 = pooled_mlp(width, channels[0], widths)
+            self.cropped_stage0.requires_grad_(False)
+            self.pooled_stage0.requires_grad_(False)
 
     @property
     def uses_metadata(self) -> bool:
@@ -125,12 +169,7 @@ class UTTSegmenter(nn.Module):
         """U-Net logits (and U-TAE logits with ``with_aux``); see the class docstring."""
         net = self.aerial.net
         net.check_input_shape(image)
-        features = list(net.encoder(image))
-        if self.aerial.metadata_mlp is not None:
-            if metadata is None:
-                raise ValueError("this model fuses aerial metadata: pass a (B, 45) metadata tensor")
-            offset = self.aerial.metadata_mlp(metadata.to(features[-1].dtype))
-            features[-1] = features[-1] + offset[:, :, None, None]
+        features = self.aerial.add_metadata(list(net.encoder(image)), metadata)
         series = self.utae(sentinel.to(features[-1].dtype), dates, date_mask)
         crop = centre_crop(series, footprint_pixels(image.shape[-1], series.shape[-1]))
         summary = series.mean(dim=(-2, -1))  # per sample: (B, D)
@@ -170,6 +209,7 @@ def build_network(
     Raises:
         ConfigError, MissingFileError: see :func:`baseline.model.build_model`.
     """
+    ign = cfg.model.variant == "ign"
     aerial = build_aerial(
         cfg.model.arch,
         cfg.model.encoder,
@@ -178,6 +218,7 @@ def build_network(
         encoder_weights,
         decoder_channels=cfg.model.decoder_channels,
         use_metadata=cfg.model.use_metadata,
+        metadata_fusion=metadata_fusion(cfg),
     )
     if not uses_sentinel(cfg):
         return aerial
@@ -189,8 +230,26 @@ def build_network(
         n_head=sen.n_head,
         d_model=sen.d_model,
         d_k=sen.d_k,
+        out_norm="pixel" if ign else "map",
+        out_conv=IGN_OUT_CONV if ign else None,
     )
-    return UTTSegmenter(aerial, utae, sen.drop_utae_modality)
+    return UTTSegmenter(
+        aerial,
+        utae,
+        sen.drop_utae_modality,
+        widths="truncated" if ign else "rounded",
+        stage0=ign,
+    )
+
+
+def metadata_fusion(cfg: TrainConfig) -> MetadataFusion:
+    """The metadata branch of a configuration: projected (flair-kit) or IGN's FLAIR #1 / #2 MLP.
+
+    IGN's U-Net alone on FLAIR #2 data (``sentinel.enabled: false``) is its FLAIR #1 network.
+    """
+    if cfg.model.variant != "ign":
+        return "projected"
+    return "ign-flair2" if uses_sentinel(cfg) else "ign-flair1"
 
 
 def uses_sentinel(cfg: TrainConfig) -> bool:

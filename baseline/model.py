@@ -13,11 +13,17 @@ random like the rest. A local weights file with a 3-channel first convolution is
 way (:func:`load_encoder_weights`).
 
 Metadata fusion (``use_metadata``): the 45-value code of :mod:`baseline.metadata` goes through
-IGN's MLP (45 -> 64 -> 32 -> 16, Dropout 0.4 and ReLU after each layer), then a linear map to the
-channel count of the deepest encoder feature; the result is added to that feature, broadcast over
-whatever height and width the encoder produced. IGN instead tiles the 16 values along the *height*
-axis of a hard-coded (512, 16, 16) map, which only works for 512-pixel inputs and a ResNet34; the
-linear map is our one addition and the only difference.
+IGN's MLP (45 -> 64 -> 32 -> 16) and is added to the deepest encoder feature. Three named ways
+(:data:`MetadataFusion`):
+
+- ``projected`` (model variant ``flair-kit``): IGN's FLAIR #1 MLP (Dropout 0.4 and ReLU after each
+  layer), then a linear map to the channel count of the deepest feature, added per channel and
+  broadcast over whatever height and width the encoder produced;
+- ``ign-flair1`` (variant ``ign``, FLAIR #1): the same MLP without the linear map; value k is added
+  to **row** k of every channel (IGN's tiling, ign-models.md 1.3), so the deepest feature must
+  have 16 rows: 512-pixel inputs for a ResNet U-Net;
+- ``ign-flair2`` (variant ``ign``, U-T&T): IGN's FLAIR #2 MLP (Dropout 0.5, no Dropout or ReLU
+  after the last layer), tiled the same way (ign-models.md 2.7).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -39,26 +45,78 @@ from scoring.errors import ConfigError, DataError, MissingFileError
 METADATA_HIDDEN = (64, 32, 16)
 #: Dropout of IGN's FLAIR #1 metadata MLP.
 METADATA_DROPOUT = 0.4
+#: Dropout of IGN's FLAIR #2 metadata MLP (``mtd_encoding_mlp``).
+FLAIR2_METADATA_DROPOUT = 0.5
+
+#: How the metadata code reaches the deepest encoder feature (see the module docstring).
+MetadataFusion = Literal["projected", "ign-flair1", "ign-flair2"]
 
 _HUB_HOST = ("huggingface.co", 443)
 
 
 class MetadataMLP(nn.Module):
-    """IGN's metadata MLP followed by a projection to ``out_channels`` values per sample."""
+    """IGN's metadata MLP, followed by a projection to ``out_channels`` values unless it is None.
 
-    def __init__(self, out_channels: int, in_features: int = METADATA_SIZE) -> None:
+    Args:
+        out_channels: channels of the feature the code is added to (``projected``), or None for
+            IGN's row tiling.
+        dropout: dropout after each linear layer (IGN: 0.4 for FLAIR #1, 0.5 for FLAIR #2).
+        final_activation: Dropout and ReLU after the last linear layer too (IGN's FLAIR #1 MLP has
+            them, its FLAIR #2 MLP does not). The layer indices stay 0, 3, 6 either way.
+    """
+
+    def __init__(
+        self,
+        out_channels: int | None,
+        in_features: int = METADATA_SIZE,
+        *,
+        dropout: float = METADATA_DROPOUT,
+        final_activation: bool = True,
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = in_features
-        for hidden in METADATA_HIDDEN:
-            layers += [nn.Linear(width, hidden), nn.Dropout(METADATA_DROPOUT), nn.ReLU()]
+        for index, hidden in enumerate(METADATA_HIDDEN):
+            layers.append(nn.Linear(width, hidden))
+            if final_activation or index < len(METADATA_HIDDEN) - 1:
+                layers += [nn.Dropout(dropout), nn.ReLU()]
             width = hidden
         self.mlp = nn.Sequential(*layers)
-        self.project = nn.Linear(width, out_channels)
+        self.project = nn.Linear(width, out_channels) if out_channels is not None else None
 
     def forward(self, metadata: torch.Tensor) -> torch.Tensor:
-        """(B, 45) -> (B, out_channels)."""
-        return self.project(self.mlp(metadata))
+        """(B, 45) -> (B, out_channels), or the (B, 16) code without a projection."""
+        code = self.mlp(metadata)
+        return code if self.project is None else self.project(code)
+
+    def offset(self, metadata: torch.Tensor, feature: torch.Tensor) -> torch.Tensor:
+        """What is added to ``feature`` (B, C, H, W): per channel, or IGN's value k on row k.
+
+        Raises:
+            ConfigError: row tiling and a feature whose height is not the code's width.
+        """
+        code = self(metadata.to(feature.dtype))
+        if self.project is not None:
+            return code[:, :, None, None]
+        if feature.shape[-2] != code.shape[-1]:
+            raise ConfigError(
+                f"model.variant 'ign' adds the {code.shape[-1]} metadata values to the "
+                f"{code.shape[-1]} rows of the deepest encoder feature (IGN's tiling), but this "
+                f"input gives {feature.shape[-2]} rows: use 512-pixel patches or tiles (--tile "
+                "512), or a model without metadata or with model.variant 'flair-kit'"
+            )
+        return code[:, None, :, None]
+
+
+def metadata_branch(fusion: MetadataFusion, channels: int) -> MetadataMLP:
+    """The metadata MLP of a fusion kind, for a deepest feature of ``channels`` channels."""
+    if fusion == "projected":
+        return MetadataMLP(channels)
+    if fusion == "ign-flair1":
+        return MetadataMLP(None)
+    if fusion == "ign-flair2":
+        return MetadataMLP(None, dropout=FLAIR2_METADATA_DROPOUT, final_activation=False)
+    raise ValueError(f"unknown metadata fusion {fusion!r}; expected one of {MetadataFusion}")
 
 
 class FlairSegmenter(nn.Module):
@@ -85,18 +143,32 @@ class FlairSegmenter(nn.Module):
         encoder = getattr(self.net, "encoder", None)
         return int(getattr(encoder, "output_stride", 1))
 
-    def forward(self, image: torch.Tensor, metadata: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits (B, classes, H, W) for images (B, C, H, W) and, if fused, metadata (B, 45)."""
+    def add_metadata(
+        self, features: list[torch.Tensor], metadata: torch.Tensor | None
+    ) -> list[torch.Tensor]:
+        """The encoder features with the metadata offset added to the deepest one (if fused)."""
         if self.metadata_mlp is None:
-            return self.net(image)
+            return features
+        metadata = self.require_metadata(metadata)
+        deepest = features[-1]
+        return [*features[:-1], deepest + self.metadata_mlp.offset(metadata, deepest)]
+
+    @staticmethod
+    def require_metadata(metadata: torch.Tensor | None) -> torch.Tensor:
+        """``metadata`` if it is a (B, 45) tensor; a ValueError (a caller's bug) otherwise."""
         if metadata is None or metadata.shape[-1] != METADATA_SIZE:
             raise ValueError(
                 "this model fuses aerial metadata: pass a (B, 45) metadata tensor with the images"
             )
+        return metadata
+
+    def forward(self, image: torch.Tensor, metadata: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, classes, H, W) for images (B, C, H, W) and, if fused, metadata (B, 45)."""
+        if self.metadata_mlp is None:
+            return self.net(image)
+        self.require_metadata(metadata)
         self.net.check_input_shape(image)
-        features = list(self.net.encoder(image))
-        offset = self.metadata_mlp(metadata.to(features[-1].dtype))
-        features[-1] = features[-1] + offset[:, :, None, None]  # broadcast over any H, W
+        features = self.add_metadata(list(self.net.encoder(image)), metadata)
         return self.net.segmentation_head(self.net.decoder(features))
 
 
@@ -300,6 +372,7 @@ def build_model(
     *,
     decoder_channels: tuple[int, ...] | None = None,
     use_metadata: bool = False,
+    metadata_fusion: MetadataFusion = "projected",
 ) -> FlairSegmenter:
     """Create the network.
 
@@ -311,6 +384,7 @@ def build_model(
         encoder_weights: ``none``, ``imagenet`` or the path of a local encoder state dict.
         decoder_channels: decoder widths for architectures that take them (U-Net: 5 values).
         use_metadata: add the metadata branch.
+        metadata_fusion: how the metadata branch is built and added (module docstring).
 
     Raises:
         ConfigError: unknown architecture or encoder, or incompatible options.
@@ -358,7 +432,8 @@ def build_model(
         ) from None
     if weights_path is not None:
         load_encoder_weights(net.encoder, weights_path, in_channels)
-    mlp = MetadataMLP(int(net.encoder.out_channels[-1])) if use_metadata else None
+    channels = int(net.encoder.out_channels[-1])
+    mlp = metadata_branch(metadata_fusion, channels) if use_metadata else None
     return FlairSegmenter(net, mlp)
 
 

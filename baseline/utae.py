@@ -21,7 +21,13 @@ extra dates gives the same output. Nothing ever compares values to zero (IGN's U
 all-zero acquisition as padding). Everything that depends on one sample only depends on that
 sample: the prediction of a sample does not depend on the batch it is in (in eval mode).
 
-U-TAE's own classification head (``out_conv``) is left out: U-T&T computes and discards it.
+U-TAE's own classification head (``out_conv``) is only built for IGN's layout (``out_conv``
+widths given): U-T&T computes and discards it, so it is never run here and its weights are frozen
+(they only exist so that IGN's checkpoints load strictly).
+
+Output normalisation of L-TAE (:data:`OutNorm`): ``map`` (flair-kit) takes each GroupNorm's
+statistics over its channel group and the whole h x w map of a sample; ``pixel`` (IGN's, the
+upstream U-TAE's) over the channel group of each pixel alone.
 """
 
 from __future__ import annotations
@@ -39,6 +45,9 @@ from torch import nn
 POSITIONAL_PERIOD = 1000.0
 #: Groups of the GroupNorm of the per-date encoder (``encoder_norm: group``).
 ENCODER_GROUPS = 4
+
+#: Extent of the statistics of L-TAE's output GroupNorm (see the module docstring).
+OutNorm = Literal["map", "pixel"]
 
 
 def _group_norm(channels: int, groups: int) -> nn.GroupNorm:
@@ -174,6 +183,7 @@ class LTAE(nn.Module):
         *,
         dropout: float = 0.2,
         attention_dropout: float = 0.1,
+        out_norm: OutNorm = "map",
     ) -> None:
         super().__init__()
         if d_model % n_head or in_channels % n_head or out_channels % n_head:
@@ -193,6 +203,7 @@ class LTAE(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
         self.out_norm = nn.GroupNorm(n_head, out_channels)
+        self.out_norm_extent = out_norm
 
     def forward(
         self, x: torch.Tensor, days: torch.Tensor, date_mask: torch.Tensor
@@ -220,8 +231,11 @@ class LTAE(nn.Module):
         attention = self.attention_dropout(torch.softmax(scores, dim=-1))  # (N, heads, T)
         values = seq.view(b * h * w, t, self.n_head, -1)
         pooled = torch.einsum("nht,nthd->nhd", attention, values).reshape(b * h * w, -1)
-        out = self.dropout(self.mlp(pooled))
-        out = self.out_norm(out.view(b, h, w, -1).permute(0, 3, 1, 2))
+        out = self.dropout(self.mlp(pooled))  # (N, out_channels), one row per pixel
+        if self.out_norm_extent == "pixel":
+            out = self.out_norm(out).view(b, h, w, -1).permute(0, 3, 1, 2)
+        else:
+            out = self.out_norm(out.view(b, h, w, -1).permute(0, 3, 1, 2))
         attention = attention.view(b, h, w, self.n_head, t).permute(3, 0, 4, 1, 2)
         return out, attention
 
@@ -254,6 +268,8 @@ class UTAE(nn.Module):
         encoder_widths: channels of the in_conv and of each down block (baseline 64, 64, 128, 128).
         decoder_widths: channels after each up block, same length (baseline 64, 64, 128, 128).
         n_head, d_model, d_k: L-TAE settings (baseline 16, 256, 4).
+        out_norm: extent of L-TAE's output normalisation (``pixel`` for IGN's).
+        out_conv: widths of IGN's unused U-TAE head (IGN: 32, 13), or None not to build it.
     """
 
     def __init__(
@@ -264,6 +280,9 @@ class UTAE(nn.Module):
         n_head: int = 16,
         d_model: int = 256,
         d_k: int = 4,
+        *,
+        out_norm: OutNorm = "map",
+        out_conv: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if len(encoder_widths) != len(decoder_widths) or len(encoder_widths) < 2:
@@ -282,11 +301,17 @@ class UTAE(nn.Module):
             DownBlock(encoder_widths[i], encoder_widths[i + 1])
             for i in range(len(encoder_widths) - 1)
         )
-        self.ltae = LTAE(encoder_widths[-1], d_model, decoder_widths[-1], n_head, d_k)
+        self.ltae = LTAE(
+            encoder_widths[-1], d_model, decoder_widths[-1], n_head, d_k, out_norm=out_norm
+        )
         self.up = nn.ModuleList(
             UpBlock(decoder_widths[i + 1], decoder_widths[i], encoder_widths[i])
             for i in reversed(range(len(decoder_widths) - 1))
         )
+        if out_conv is not None:
+            # IGN's head: never run (U-T&T discards its output), frozen, kept for loading.
+            self.out_conv = ConvLayers([decoder_widths[0], *out_conv], norm="batch")
+            self.out_conv.requires_grad_(False)
         self.out_channels = int(decoder_widths[0])
         self.downsampling = 2 ** (len(encoder_widths) - 1)
 
@@ -299,6 +324,41 @@ class UTAE(nn.Module):
             ValueError: shapes that disagree, a size not divisible by the downsampling, or a sample
                 without any real date.
         """
+        return self.maps(series, days, date_mask)[-1]
+
+    def maps(
+        self, series: torch.Tensor, days: torch.Tensor, date_mask: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """The decoder maps, coarsest first: L-TAE output, then each up block's (IGN's
+        ``return_maps``); the last one is what :meth:`forward` returns. Errors as :meth:`forward`.
+        """
+        date_mask = self._check_inputs(series, days, date_mask)
+        skips = self.encode(series, date_mask)
+        out, attention = self.ltae(skips[-1], days, date_mask)
+        maps = [out]
+        for block, skip in zip(self.up, reversed(skips[:-1]), strict=False):
+            maps.append(block(maps[-1], aggregate_with_attention(skip, attention)))
+        return maps
+
+    def encode(self, series: torch.Tensor, date_mask: torch.Tensor) -> list[torch.Tensor]:
+        """Per-date encoder maps (B, T, C, h, w) of in_conv and each down block; padded dates 0."""
+        b, t = series.shape[:2]
+        # The shared per-date encoder runs on the real dates only; padded dates stay at zero.
+        real = series[date_mask]
+        features = [self.in_conv(real)]
+        for block in self.down:
+            features.append(block(features[-1]))
+        maps = []
+        for feature in features:
+            full = feature.new_zeros((b, t, *feature.shape[1:]))
+            full[date_mask] = feature
+            maps.append(full)
+        return maps
+
+    def _check_inputs(
+        self, series: torch.Tensor, days: torch.Tensor, date_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """The mask as bool, after checking the shapes (see :meth:`forward`)."""
         b, t = series.shape[:2]
         if days.shape != (b, t) or date_mask.shape != (b, t):
             raise ValueError(
@@ -314,17 +374,4 @@ class UTAE(nn.Module):
         date_mask = date_mask.to(torch.bool)
         if not bool(date_mask.any(dim=1).all()):
             raise ValueError("a sample has no real date in its mask; every series needs one")
-        # The shared per-date encoder runs on the real dates only; padded dates stay at zero.
-        real = series[date_mask]
-        features = [self.in_conv(real)]
-        for block in self.down:
-            features.append(block(features[-1]))
-        maps = []
-        for feature in features:
-            full = feature.new_zeros((b, t, *feature.shape[1:]))
-            full[date_mask] = feature
-            maps.append(full)
-        out, attention = self.ltae(maps[-1], days, date_mask)
-        for block, skip in zip(self.up, reversed(maps[:-1]), strict=False):
-            out = block(out, aggregate_with_attention(skip, attention))
-        return out
+        return date_mask

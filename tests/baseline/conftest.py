@@ -161,6 +161,7 @@ def build_tiny_model(
     *,
     decoder_channels: tuple[int, ...] | None = None,
     use_metadata: bool = False,
+    metadata_fusion: str = "projected",
 ) -> nn.Module:
     """Same signature as :func:`baseline.model.build_model`, a tiny network (style.md 8)."""
     from baseline.model import FlairSegmenter
