@@ -17,8 +17,10 @@ What we keep from IGN's baseline and what we change (formats.md sections 6.2, 6.
   the least-covered date is kept with one warning per zone instead of crashing;
 - monthly averaging (optional) groups dates by calendar month, whatever their order, and gives each
   month the offset of its 15th;
-- one scaling rule whatever the options: reflectance = value / 10000 as float32. IGN's
-  ``img_as_float`` leaves the monthly means at 0..10000 and divides the raw series by 65535;
+- scaling (``sentinel.scaling``): ``reflectance`` is one rule whatever the options, value / 10000
+  as float32; ``ign`` is IGN's ``img_as_float`` where IGN applies it: the float64 monthly means
+  stay raw (0..10000), a series without monthly means is divided by its integer dtype's maximum
+  (65535 for uint16), float data stays as it is;
 - batches pad the time axis with zeros **and an explicit boolean mask** (True = a real date); the
   model ignores padded dates by that mask, never by testing values for zero.
 """
@@ -236,7 +238,7 @@ def read_series(
             f"{data.shape[0]} dates; expected one line per date"
         )
     rows, cols = crop_window(data.shape, centroid, options.patch_size, str(files.data))
-    series = np.asarray(data[:, :, rows, cols], dtype=np.float32) / np.float32(REFLECTANCE_SCALE)
+    series = scale_series(data[:, :, rows, cols], options, str(files.data))
     kept = np.arange(len(dates))
     if options.filter_clouds:
         cover = cloud_cover(masks[:, :, rows, cols], options.probability_threshold)
@@ -257,6 +259,37 @@ def read_series(
     else:
         offsets = np.array([day_offset(*d) for d in chosen], dtype=np.int64)
     return np.ascontiguousarray(series), offsets.astype(np.float32)
+
+
+def scale_series(raw: NDArray[Any], options: SentinelConfig, source: str) -> NDArray[np.float32]:
+    """The stored values as the model's float32 input, under ``options.scaling``.
+
+    >>> raw = np.array([0, 6553, 65535], dtype=np.uint16)
+    >>> scale_series(raw, SentinelConfig(), "x").tolist()
+    [0.0, 0.6553000211715698, 6.553500175476074]
+    >>> scale_series(raw, SentinelConfig(scaling="ign"), "x").tolist()  # monthly means: raw
+    [0.0, 6553.0, 65535.0]
+    >>> scale_series(raw, SentinelConfig(scaling="ign", average_month=False), "x").tolist()
+    [0.0, 0.09999237209558487, 1.0]
+
+    Raises:
+        DataError: ``ign`` scaling without monthly means for signed integer data (whose
+            ``img_as_float`` mapping changed between scikit-image releases).
+    """
+    if options.scaling == "reflectance":
+        return np.asarray(raw, dtype=np.float32) / np.float32(REFLECTANCE_SCALE)
+    if options.average_month or raw.dtype.kind == "f":
+        # IGN's img_as_float meets float64 monthly means (or float data): it changes nothing.
+        return np.asarray(raw, dtype=np.float32)
+    if raw.dtype.kind in "ub":
+        # img_as_float multiplies by 1 / max in float64; IGN's Dataset then casts to float32.
+        factor = 1.0 / float(np.iinfo(raw.dtype).max) if raw.dtype.kind == "u" else 1.0
+        return (np.asarray(raw, dtype=np.float64) * factor).astype(np.float32)
+    raise DataError(
+        f"{source}: Sentinel-2 data of dtype {raw.dtype}: sentinel.scaling 'ign' without "
+        "average_month reproduces IGN's img_as_float for unsigned integer or float data only; "
+        "use sentinel.scaling: reflectance or average_month: true"
+    )
 
 
 def pad_series(
