@@ -125,6 +125,24 @@ def test_read_series_crops_around_the_centroid_and_scales_once(tmp_path: Path) -
     assert months.tolist() == [120.0, 61.0]
 
 
+def test_ign_scaling_follows_img_as_float_where_ign_applies_it(tmp_path: Path) -> None:
+    files = write_zone(tmp_path, ["0301", "0110", "0315"], size=24)
+    raw = np.load(files.data)[:, :, 6:14, 8:16].astype(np.float64)
+    ign = SentinelConfig(patch_size=8, scaling="ign")
+    # Monthly means: float64 means of the raw values, which img_as_float leaves as they are.
+    means, _ = read_series(files, (10, 12), ign)
+    np.testing.assert_array_equal(means[0], raw[1].astype(np.float32))
+    np.testing.assert_array_equal(means[1], ((raw[0] + raw[2]) / 2).astype(np.float32))
+    # No monthly means: uint16 values times 1 / 65535 in float64, then float32.
+    unaveraged = SentinelConfig(patch_size=8, scaling="ign", average_month=False)
+    series, _ = read_series(files, (10, 12), unaveraged)
+    np.testing.assert_array_equal(series, (raw * (1.0 / 65535)).astype(np.float32))
+    signed = write_zone(tmp_path / "signed", ["0301"], size=24)
+    np.save(signed.data, np.load(signed.data).astype(np.int16))
+    with pytest.raises(DataError, match=r"dtype int16: sentinel.scaling 'ign' without"):
+        read_series(signed, (10, 12), unaveraged)
+
+
 def test_crop_window_leaving_the_array_is_an_error(tmp_path: Path) -> None:
     files = write_zone(tmp_path, ["0301"], size=24)
     with pytest.raises(
