@@ -257,6 +257,18 @@ def unet_io(state: Mapping[str, torch.Tensor], prefix: str = "net.") -> tuple[in
     return bands, classes
 
 
+def _ign_model_config(ours: Mapping[str, torch.Tensor], prefix: str, what: str) -> ModelConfig:
+    """The model section of IGN's network in our state dict (``prefix``: "" or ``aerial.``)."""
+    return ModelConfig(
+        arch="unet",
+        encoder=_resnet(ours, f"{prefix}net.", what),
+        decoder_channels=_decoder_channels(ours, f"{prefix}net.", what),
+        use_metadata=any(k.startswith(f"{prefix}metadata_mlp.") for k in ours),
+        metadata_encoding="official",
+        variant="ign",
+    )
+
+
 def _meta_state(build: Callable[[], torch.nn.Module]) -> Tensors:
     """The state dict (shapes only) of the network ``build`` makes, on the meta device."""
     with torch.device("meta"):
@@ -304,14 +316,7 @@ def flair1_from_ign(state_dict: Mapping[str, torch.Tensor]) -> tuple[Tensors, Mo
             for k, v in network.items()
         }
     ours = _rename(network, _FLAIR1_RULES, to_ours=True, what=what, prefix=prefix)
-    model = ModelConfig(
-        arch="unet",
-        encoder=_resnet(ours, "net.", what),
-        decoder_channels=_decoder_channels(ours, "net.", what),
-        use_metadata=any(k.startswith("metadata_mlp.") for k in ours),
-        metadata_encoding="official",
-        variant="ign",
-    )
+    model = _ign_model_config(ours, "", what)
     bands, classes = unet_io(ours)
     _check_against(ours, _flair1_network(model, bands, classes), what)
     return ours, model
@@ -395,14 +400,7 @@ def flair2_from_ign(
     projection = ours.get(_LINEAR_OURS)
     if projection is not None and projection.ndim == 3:
         ours[_LINEAR_OURS] = projection.squeeze(-1)
-    model = ModelConfig(
-        arch="unet",
-        encoder=_resnet(ours, "aerial.net.", what),
-        decoder_channels=_decoder_channels(ours, "aerial.net.", what),
-        use_metadata=any(k.startswith("aerial.metadata_mlp.") for k in ours),
-        metadata_encoding="official",
-        variant="ign",
-    )
+    model = _ign_model_config(ours, "aerial.", what)
     sentinel = _sentinel_config(ours, what)
     ours[_PERIODS] = _positional_periods(sentinel)
     bands = unet_io(ours, "aerial.net.")[0]

@@ -9,13 +9,15 @@ read with forward hooks on the real forward pass. Tolerances are the reference R
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
+import yaml
 from torch import nn
 from typer.testing import CliRunner
 
@@ -500,3 +502,48 @@ def test_ign_utt_trains_resumes_and_predicts(tmp_path: Path) -> None:
     )  # fmt: skip
     assert predicted.exit_code == 0, predicted.output
     assert score_folders(zip_path, root / "flair_2_labels_test").n_patches == 2
+
+
+def test_ign_flair1_trains_predicts_zones_and_maps(
+    make_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    """FLAIR #1 in IGN's layout on tiny real networks: with metadata (512-pixel patches, IGN's
+    row tiling) train, predict and predict by zone; without metadata, map a raster."""
+    from baseline.mapping import map_raster
+    from baseline.predict import predict
+    from baseline.train import train
+    from tests.baseline.conftest import TEST_CONFIG, write_geotiff
+
+    root = make_tree(
+        size=512,
+        per_zone=1,
+        train={"D004_2021": ("Z1_UU",), "D006_2020": ("Z1_NF",)},
+        test={"D012_2019": ("Z1_UU",)},
+    )
+    base = config_from_dict(yaml.safe_load(TEST_CONFIG))
+    overrides = {"data.train": root, "epochs": 1, "device": "cpu", "amp": "off", "batch_size": 1}
+    ign = {"model.variant": "ign", "model.metadata_encoding": "official"}
+    fused = with_overrides(
+        base, **overrides, **ign, **{"model.use_metadata": True, "out": tmp_path / "meta"}
+    )
+    result = train(fused)
+    state = load_checkpoint(result.best_checkpoint)["model"]
+    assert "metadata_mlp.mlp.6.weight" in state and "metadata_mlp.project.weight" not in state
+    plain = predict(result.best_checkpoint, root, tmp_path / "plain", device="cpu", amp="off")
+    zone = predict(
+        result.best_checkpoint, root, tmp_path / "zone", device="cpu", amp="off", context="zone"
+    )
+    assert plain.n_tiles == zone.n_tiles == 1
+    assert sorted(p.name for p in (tmp_path / "zone").iterdir()) == ["PRED_000003.tif"]
+    small = make_tree("small", per_zone=1)
+    alone = train(
+        with_overrides(
+            base,
+            **{**overrides, **ign, "data.train": small, "out": tmp_path / "u", "batch_size": 3},
+        )
+    )
+    raster = write_geotiff(tmp_path / "area.tif", np.full((5, 80, 72), 90, np.uint8))
+    mapped = map_raster(
+        alone.best_checkpoint, raster, tmp_path / "classes.tif", tile=64, device="cpu", amp="off"
+    )
+    assert (mapped.width, mapped.height) == (72, 80) and mapped.out.is_file()
