@@ -108,6 +108,14 @@ def baseline_train(
         int | None,
         typer.Option("--batch-size", min=1, help="Images per step and process."),
     ] = None,
+    accumulate_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--accumulate-steps",
+            min=1,
+            help="Batches per optimiser step (gradient accumulation for small GPUs).",
+        ),
+    ] = None,
     device: DeviceOption = None,
     seed: Annotated[
         int | None,
@@ -143,6 +151,7 @@ def baseline_train(
         "out": main_output(output, out, "--out"),
         "epochs": epochs,
         "batch_size": batch_size,
+        "accumulate_steps": accumulate_steps,
         "device": device,
         "seed": seed,
         "amp": amp,
