@@ -6,7 +6,9 @@ The run folder (``cfg.out``) receives, from rank 0 only:
 - ``split.json``: the train/val domains and ids;
 - ``last.pt`` (every epoch, with optimizer, scheduler, scaler and RNG states for ``--resume``) and
   ``best.pt`` (the best epoch for ``cfg.monitor``), both written atomically;
-- ``metrics.csv``: one row per epoch (losses, mIoU, per-class IoU, learning rate, images/s).
+- ``metrics.csv``: one row per epoch (losses, mIoU, per-class IoU, learning rate, images/s);
+- ``training_curves.png``: the same losses, mIoU and learning rate drawn against the epoch
+  (a plotting failure is a warning, never the end of the run).
 
 Loss: cross-entropy with class-index targets and class weights (1 for the 12 scored classes, 0 for
 'other' by default), averaged over the summed weights of the pixels, like PyTorch's weighted mean.
@@ -60,6 +62,7 @@ from baseline.config import (
     config_differences,
     config_to_dict,
 )
+from baseline.curves import CURVES_NAME, write_training_curves
 from baseline.data import FlairDataset
 from baseline.fusion import build_network, uses_sentinel, utae_class_weights
 from baseline.inputs import discover_training_data, metadata_path, resolve_path
@@ -781,6 +784,7 @@ def _train(
                 ),
             )
             write_metrics_csv(run_dir / METRICS_NAME, history)
+            write_training_curves(run_dir / CURVES_NAME, history)
         observer.epoch(record)
         barrier(info)
         if stopped_early:

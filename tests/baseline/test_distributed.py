@@ -40,6 +40,7 @@ def test_two_processes_with_gloo(flair_root: Path, test_config: Path, tmp_path: 
         "last.pt",
         "metrics.csv",
         "split.json",
+        "training_curves.png",
     ]
     assert done.stdout.count("best checkpoint: ") == 1
     last = load_checkpoint(run / "last.pt")
