@@ -73,6 +73,7 @@ from baseline.runtime import (
     all_reduce_sum,
     amp_name,
     autocast,
+    backend_name,
     barrier,
     broadcast_buffers,
     gather_objects,
@@ -429,7 +430,8 @@ def evaluate(
     return totals.cpu().numpy(), float(sums[0] / sums[1].clamp_min(1.0))
 
 
-def _make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """The configured optimizer (``optim.optimizer``, lr, momentum, weight decay) of ``model``."""
     optim = cfg.optim
     if optim.optimizer == "sgd":
         return torch.optim.SGD(
@@ -671,7 +673,7 @@ def _train(
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
-    optimizer = _make_optimizer(cfg, model)
+    optimizer = make_optimizer(cfg, model)
     scheduler = _make_scheduler(cfg, optimizer)
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     history: list[EpochRecord] = []
@@ -717,7 +719,7 @@ def _train(
         f"training {len(split.train)} patches ({len({s.domain for s in split.train})} domains), "
         f"validating on {len(split.val)} ({', '.join(split.val_domains)}); device {device}, "
         f"amp {amp_name(amp_dtype)}, "
-        f"{info.world_size} process(es); run folder {run_dir}"
+        f"{info.world_size} process(es), process group {backend_name(info)}; run folder {run_dir}"
     )
     stopped_early = False
     observer.begin(cfg.epochs)
