@@ -108,6 +108,14 @@ def baseline_train(
         int | None,
         typer.Option("--batch-size", min=1, help="Images per step and process."),
     ] = None,
+    accumulate_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--accumulate-steps",
+            min=1,
+            help="Batches per optimiser step (gradient accumulation for small GPUs).",
+        ),
+    ] = None,
     device: DeviceOption = None,
     seed: Annotated[
         int | None,
@@ -143,6 +151,7 @@ def baseline_train(
         "out": main_output(output, out, "--out"),
         "epochs": epochs,
         "batch_size": batch_size,
+        "accumulate_steps": accumulate_steps,
         "device": device,
         "seed": seed,
         "amp": amp,
@@ -354,6 +363,17 @@ def baseline_map(
             "checkpoint and these options)."
         ),
     ] = False,
+    quicklook: Annotated[
+        bool,
+        typer.Option(
+            "--quicklook",
+            help="Also write NAME.quicklook.png beside each map: a small picture with a legend.",
+        ),
+    ] = False,
+    quicklook_size: Annotated[
+        int,
+        typer.Option("--quicklook-size", min=16, help="Longest side of a quicklook in pixels."),
+    ] = 1024,
 ) -> None:
     """Map large rasters: blended sliding-window inference, bounded memory, GeoTIFF/COG output.
 
@@ -380,6 +400,7 @@ def baseline_map(
             amp=amp or "auto",
             overwrite=overwrite,
             observer=ConsoleObserver(sys.stderr, unit="tiles"),
+            quicklook=quicklook_size if quicklook else None,
         )
         if area.is_main:
             typer.echo(render_area_result(area), nl=False)
@@ -406,6 +427,7 @@ def baseline_map(
         amp=amp or "auto",
         overwrite=overwrite,
         observer=ConsoleObserver(sys.stderr, unit="tiles"),
+        quicklook=quicklook_size if quicklook else None,
     )
     typer.echo(render_map_result(result), nl=False)
 

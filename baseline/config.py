@@ -177,6 +177,9 @@ class TrainConfig:
         epochs: maximum number of epochs.
         batch_size: images per step and per process (the global batch is this times the
             number of processes under torchrun).
+        accumulate_steps: gradient accumulation: batches summed into each optimiser step, so a
+            small GPU trains with an effective batch of ``batch_size * accumulate_steps`` per
+            process (the same gradient as that batch, BatchNorm statistics aside).
         seed: seeds the split, the sampler, the augmentations and the weights.
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         amp: ``auto`` (bf16 where the hardware runs it natively, fp16 on older GPUs, fp32 on
@@ -196,6 +199,7 @@ class TrainConfig:
     sentinel: SentinelConfig = field(default_factory=SentinelConfig)
     epochs: int = 1
     batch_size: int = 8
+    accumulate_steps: int = 1
     seed: int = 2022
     device: Device = "auto"
     amp: Amp = "auto"
@@ -327,6 +331,7 @@ def validate_config(cfg: TrainConfig, where: str = "config") -> TrainConfig:
     checks = [
         (cfg.epochs >= 1, "epochs", cfg.epochs, "at least 1"),
         (cfg.batch_size >= 1, "batch_size", cfg.batch_size, "at least 1"),
+        (cfg.accumulate_steps >= 1, "accumulate_steps", cfg.accumulate_steps, "at least 1"),
         (cfg.optim.lr > 0, "optim.lr", cfg.optim.lr, "positive"),
         (
             0.0 < cfg.data.val_fraction < 1.0,

@@ -4,7 +4,8 @@
 
 ```
 <workdir>/data/          the generated toy FLAIR #1 dataset (official layout)
-<workdir>/run/           the training run (best.pt, last.pt, metrics.csv, split.json, config.yaml)
+<workdir>/run/           the training run (best.pt, last.pt, metrics.csv, training_curves.png,
+                         split.json, config.yaml)
 <workdir>/predictions/   PRED_<id>.tif for the toy test set
 <workdir>/submission.zip the validated submission
 <workdir>/score.json     the score report, in the format of `flair-kit score --json`

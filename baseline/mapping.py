@@ -53,6 +53,7 @@ from baseline.geotiff import (
 )
 from baseline.inference import load_predictor, model_scorer
 from baseline.progress import Observer
+from baseline.quicklook import check_quicklook_side, quicklook_path, write_quicklook
 from baseline.runtime import (
     DistInfo,
     amp_name,
@@ -98,6 +99,7 @@ class MapResult:
         device, amp, tta: how the model ran.
         output: ``classes`` or ``probabilities``.
         cog: whether the file is a Cloud-Optimized GeoTIFF.
+        quicklook: the PNG drawn beside it, if one was asked for.
     """
 
     out: Path
@@ -111,6 +113,7 @@ class MapResult:
     tta: bool
     output: str
     cog: bool
+    quicklook: Path | None = None
 
 
 def map_raster(
@@ -130,6 +133,7 @@ def map_raster(
     overwrite: bool = False,
     strip_width: int = DEFAULT_STRIP_WIDTH,
     observer: Observer | None = None,
+    quicklook: int | None = None,
 ) -> MapResult:
     """Predict a georeferenced raster of any size into a class map or probability GeoTIFF.
 
@@ -153,6 +157,8 @@ def map_raster(
             (:func:`blend_strips`); memory grows with it, not with the raster. The result does
             not depend on it.
         observer: receives progress (tiles/s).
+        quicklook: also write ``NAME.quicklook.png`` beside the map, its longest side at most
+            this many pixels, with a legend (:mod:`baseline.quicklook`); None: no quicklook.
 
     Raises:
         MissingFileError: no raster or checkpoint.
@@ -168,6 +174,8 @@ def map_raster(
         raise ConfigError(f"batch size is {batch_size}; expected at least 1")
     if strip_width < 1:
         raise ConfigError(f"strip width is {strip_width} pixels; expected at least 1")
+    if quicklook is not None:
+        check_quicklook_side(quicklook)
     if out.exists() and not overwrite:
         raise OutputExistsError(f"{out}: exists; pass --overwrite or choose another --output")
     if not raster.exists():
@@ -219,6 +227,7 @@ def map_raster(
 
         n_tiles = write_map(out, src.profile, output, cog=cog, fill=fill)
     seconds = max(time.perf_counter() - start, 1e-9)
+    drawn = write_quicklook(out, quicklook) if quicklook is not None else None
     return MapResult(
         out=out,
         width=grid.width,
@@ -231,6 +240,7 @@ def map_raster(
         tta=tta,
         output=output,
         cog=cog,
+        quicklook=drawn,
     )
 
 
@@ -307,6 +317,7 @@ def render_map_result(result: MapResult) -> str:
         f"{result.seconds:.1f} s: {result.tiles_per_s:.2f} tiles/s "
         f"({result.device}, amp {result.amp}{tta})\n"
         f"{result.output}: {result.out} ({kind})\n"
+        + (f"quicklook: {result.quicklook}\n" if result.quicklook is not None else "")
     )
 
 
@@ -371,6 +382,7 @@ def map_rasters(
     overwrite: bool = False,
     strip_width: int = DEFAULT_STRIP_WIDTH,
     observer: Observer | None = None,
+    quicklook: int | None = None,
 ) -> AreaResult:
     """Map every raster of a folder or a list into ``folder``, one ``<stem>.tif`` each.
 
@@ -383,7 +395,8 @@ def map_rasters(
 
     Args:
         checkpoint, tile, overlap, margin, output, cog, tta, batch_size, device, amp,
-            strip_width, observer: as for :func:`map_raster`.
+            strip_width, observer, quicklook: as for :func:`map_raster`; a rerun also draws
+            the quicklooks missing beside the maps it skips.
         source: a folder of rasters or a text list of them (:func:`baseline.areas.list_rasters`).
         folder: the output folder.
         overwrite: map every raster again and record this checkpoint and these options.
@@ -411,6 +424,8 @@ def map_rasters(
     overlap = tile // 4 if overlap is None else overlap
     margin = min(tile // 8, overlap // 2) if margin is None else margin
     make_grid(tile, tile, tile, overlap, margin)  # invalid tile/overlap/margin: refused now
+    if quicklook is not None:
+        check_quicklook_side(quicklook)
     torch_device = resolve_device(device, int(os.environ.get("LOCAL_RANK", "0") or 0))
     joined = not torch.distributed.is_initialized()
     info = init_distributed(torch_device)
@@ -469,8 +484,12 @@ def map_rasters(
                     n_tiles = write_map(folder / job.name, profile, output, cog=cog, fill=fill)
                 finally:
                     reader.close()
+                if quicklook is not None:
+                    write_quicklook(folder / job.name, quicklook)
                 done.add(fp, n_tiles)
-        totals = gather_objects(done, info)
+        totals = gather_objects(done, info)  # every process has finished its maps
+        if quicklook is not None and info.is_main:
+            _missing_quicklooks(plan, folder, quicklook)
         seconds = max(time.perf_counter() - start, 1e-9)
         areas = [t.km2 for t in totals]
         return AreaResult(
@@ -496,6 +515,15 @@ def map_rasters(
     finally:
         if joined:
             shutdown_distributed()
+
+
+def _missing_quicklooks(plan: _Plan, folder: Path, max_side: int) -> None:
+    # Maps skipped by a rerun (or written before a kill between map and PNG) get theirs too.
+    for mosaic in plan.mosaics:
+        for member in mosaic.members:
+            path = folder / f"{member.footprint.path.stem}.tif"
+            if path.exists() and not quicklook_path(path).exists():
+                write_quicklook(path, max_side)
 
 
 class _Done:

@@ -8,9 +8,11 @@ Mixed precision policy (``amp: auto``), measured rather than assumed:
   used to develop the kit, bf16 U-Net/ResNet34 inference ran about 3x faster than fp32
   (see benchmarks/RESULTS.md).
 
-Distributed runs are started by ``torchrun``, which sets ``RANK``, ``WORLD_SIZE`` and
-``LOCAL_RANK``: the process group uses nccl on GPUs and gloo on CPUs, each process drives the GPU
-of its local rank, and only rank 0 writes files.
+Distributed runs are started by ``torchrun``, which sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``
+and ``MASTER_ADDR``: the process group uses nccl on GPUs and gloo on CPUs
+(:func:`process_group_backend`), each process drives the GPU of its local rank, and only rank 0
+writes files. A one-process torchrun joins a process group too, so a single GPU runs the very
+code path (DDP, collectives) of many.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class DistInfo:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    group: bool = False
 
     @property
     def is_main(self) -> bool:
@@ -44,8 +47,8 @@ class DistInfo:
 
     @property
     def distributed(self) -> bool:
-        """Whether a process group is in use."""
-        return self.world_size > 1
+        """Whether a process group is in use (always with several processes; one under torchrun)."""
+        return self.world_size > 1 or self.group
 
 
 def _env_int(name: str, default: int) -> int:
@@ -58,19 +61,38 @@ def _env_int(name: str, default: int) -> int:
         raise ConfigError(f"environment variable {name}={value!r} is not an integer") from None
 
 
+def process_group_backend(device: torch.device) -> str:
+    """The collective backend for a device: nccl for CUDA, gloo for CPU.
+
+    >>> process_group_backend(torch.device("cuda", 0)), process_group_backend(torch.device("cpu"))
+    ('nccl', 'gloo')
+    """
+    return "nccl" if device.type == "cuda" else "gloo"
+
+
+def launched_by_torchrun() -> bool:
+    """Whether the environment describes a process group (torchrun sets these, even for one)."""
+    return all(os.environ.get(name) for name in ("WORLD_SIZE", "RANK", "MASTER_ADDR"))
+
+
 def init_distributed(device: torch.device) -> DistInfo:
     """Join the process group that torchrun describes in the environment (no-op when alone).
 
-    Backend: nccl for CUDA devices, gloo for CPU.
+    Backend: :func:`process_group_backend`. Under torchrun a single process joins a group of one,
+    so DDP and the collectives run exactly as with several.
     """
     world_size = _env_int("WORLD_SIZE", 1)
-    info = DistInfo(_env_int("RANK", 0), world_size, _env_int("LOCAL_RANK", 0))
-    if world_size > 1 and not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
+    if (world_size > 1 or launched_by_torchrun()) and not dist.is_initialized():
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group(backend=backend)
-    return info
+        dist.init_process_group(backend=process_group_backend(device))
+    group = dist.is_available() and dist.is_initialized()
+    return DistInfo(_env_int("RANK", 0), world_size, _env_int("LOCAL_RANK", 0), group)
+
+
+def backend_name(info: DistInfo) -> str:
+    """How a run's processes talk, for the log: ``nccl``, ``gloo`` or ``none``."""
+    return str(dist.get_backend()) if info.group and dist.is_initialized() else "none"
 
 
 def shutdown_distributed() -> None:

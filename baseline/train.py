@@ -6,7 +6,9 @@ The run folder (``cfg.out``) receives, from rank 0 only:
 - ``split.json``: the train/val domains and ids;
 - ``last.pt`` (every epoch, with optimizer, scheduler, scaler and RNG states for ``--resume``) and
   ``best.pt`` (the best epoch for ``cfg.monitor``), both written atomically;
-- ``metrics.csv``: one row per epoch (losses, mIoU, per-class IoU, learning rate, images/s).
+- ``metrics.csv``: one row per epoch (losses, mIoU, per-class IoU, learning rate, images/s);
+- ``training_curves.png``: the same losses, mIoU and learning rate drawn against the epoch
+  (a plotting failure is a warning, never the end of the run).
 
 Loss: cross-entropy with class-index targets and class weights (1 for the 12 scored classes, 0 for
 'other' by default), averaged over the summed weights of the pixels, like PyTorch's weighted mean.
@@ -30,15 +32,16 @@ process.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
@@ -59,6 +62,7 @@ from baseline.config import (
     config_differences,
     config_to_dict,
 )
+from baseline.curves import CURVES_NAME, write_training_curves
 from baseline.data import FlairDataset
 from baseline.fusion import build_network, uses_sentinel, utae_class_weights
 from baseline.inputs import discover_training_data, metadata_path, resolve_path
@@ -69,6 +73,7 @@ from baseline.runtime import (
     all_reduce_sum,
     amp_name,
     autocast,
+    backend_name,
     barrier,
     broadcast_buffers,
     gather_objects,
@@ -100,6 +105,8 @@ BEST_NAME = "best.pt"
 METRICS_NAME = "metrics.csv"
 SPLIT_NAME = "split.json"
 CONFIG_NAME = "config.yaml"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -296,6 +303,30 @@ class LoopSettings:
     auxiliary: AuxiliaryLoss | None = None
 
 
+def accumulation_groups(batches: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive groups of ``size`` batches; the last group of an epoch may be shorter.
+
+    >>> [len(g) for g in accumulation_groups(range(7), 3)]
+    [3, 3, 1]
+    """
+    group: list[T] = []
+    for batch in batches:
+        group.append(batch)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+def _synchronised_last(
+    model: torch.nn.Module, last: bool
+) -> contextlib.AbstractContextManager[Any]:
+    # Under DDP every backward all-reduces the gradients; within a group only the last one must.
+    no_sync = getattr(model, "no_sync", None)
+    return contextlib.nullcontext() if last or no_sync is None else no_sync()
+
+
 def train_one_epoch(
     model: torch.nn.Module,
     loader: DataLoader,
@@ -303,8 +334,17 @@ def train_one_epoch(
     weight: torch.Tensor,
     settings: LoopSettings,
     scaler: torch.amp.GradScaler | None = None,
+    accumulate_steps: int = 1,
 ) -> tuple[float, float]:
-    """Run one epoch of training.
+    """Run one epoch of training, one optimiser step per ``accumulate_steps`` batches.
+
+    Gradient accumulation gives the gradient of the group's batches taken as one batch: each
+    batch's summed loss is divided by the pixel weights of the whole group (known before the
+    first backward from the group's masks), so ``k`` batches of ``b`` images step exactly like one
+    batch of ``k * b`` (BatchNorm statistics aside, which see each batch of ``b``). The last group
+    of an epoch holds the remaining batches when ``len(loader)`` is not a multiple of ``k``: it
+    still makes one step, normalised by its own weights (a smaller batch). The progress reports
+    optimiser steps.
 
     Returns:
         (mean training loss over all processes, images per second over all processes).
@@ -313,29 +353,34 @@ def train_one_epoch(
     sums = torch.zeros(2, dtype=torch.float64, device=settings.device)
     images_seen = 0
     start = time.perf_counter()
-    total = len(loader)
-    for step, batch in enumerate(loader, start=1):
-        images = _to_device(batch["image"], settings.device, settings.channels_last)
-        target = batch["mask"].to(settings.device, non_blocking=True)
-        aux = settings.auxiliary
-        with autocast(settings.device, settings.amp_dtype):
-            outputs = forward_batch(model, batch, images, settings.device, with_aux=aux is not None)
-        logits = outputs[0] if isinstance(outputs, tuple) else outputs
-        loss_sum, weight_sum = weighted_ce_sums(logits, target, weight)
-        loss = loss_sum / weight_sum.clamp_min(1.0)
-        if aux is not None and isinstance(outputs, tuple):
-            aux_sum, aux_weight = weighted_ce_sums(outputs[1], target, aux.class_weight)
-            loss = aux.unet_weight * loss + aux.utae_weight * aux_sum / aux_weight.clamp_min(1.0)
+    total = math.ceil(len(loader) / accumulate_steps)
+    aux = settings.auxiliary
+    for step, group in enumerate(accumulation_groups(loader, accumulate_steps), start=1):
+        targets = [b["mask"].to(settings.device, non_blocking=True) for b in group]
+        group_weight = sum_weights(targets, weight)
+        aux_weight = sum_weights(targets, aux.class_weight) if aux is not None else group_weight
         optimizer.zero_grad(set_to_none=True)
+        for index, (batch, target) in enumerate(zip(group, targets, strict=True)):
+            with _synchronised_last(model, index == len(group) - 1):
+                images = _to_device(batch["image"], settings.device, settings.channels_last)
+                with autocast(settings.device, settings.amp_dtype):
+                    outputs = forward_batch(
+                        model, batch, images, settings.device, with_aux=aux is not None
+                    )
+                logits = outputs[0] if isinstance(outputs, tuple) else outputs
+                loss_sum, weight_sum = weighted_ce_sums(logits, target, weight)
+                loss = loss_sum / group_weight
+                if aux is not None and isinstance(outputs, tuple):
+                    aux_sum, _ = weighted_ce_sums(outputs[1], target, aux.class_weight)
+                    loss = aux.unet_weight * loss + aux.utae_weight * aux_sum / aux_weight
+                (scaler.scale(loss) if scaler is not None else loss).backward()
+            sums += torch.stack([loss_sum.detach().double(), weight_sum.detach().double()])
+            images_seen += images.shape[0]
         if scaler is not None:
-            scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
         else:
-            loss.backward()
             optimizer.step()
-        sums += torch.stack([loss_sum.detach().double(), weight_sum.detach().double()])
-        images_seen += images.shape[0]
         elapsed = max(time.perf_counter() - start, 1e-9)
         settings.observer.step(
             "train", step, total, images_seen * settings.info.world_size / elapsed
@@ -344,6 +389,17 @@ def train_one_epoch(
     seconds = max(time.perf_counter() - start, 1e-9)
     throughput = images_seen * settings.info.world_size / seconds
     return float(sums[0] / sums[1].clamp_min(1.0)), throughput
+
+
+def sum_weights(targets: Sequence[torch.Tensor], weight: torch.Tensor) -> torch.Tensor:
+    """The summed class weights of every pixel of a group of masks (at least 1, as for a batch).
+
+    >>> w = class_weights(0.0, torch.device("cpu"))
+    >>> float(sum_weights([torch.tensor([[0, 12]]), torch.tensor([[3]])], w))
+    2.0
+    """
+    total = torch.stack([weight[target].sum() for target in targets]).sum()
+    return total.clamp_min(1.0)
 
 
 @torch.inference_mode()
@@ -374,7 +430,8 @@ def evaluate(
     return totals.cpu().numpy(), float(sums[0] / sums[1].clamp_min(1.0))
 
 
-def _make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """The configured optimizer (``optim.optimizer``, lr, momentum, weight decay) of ``model``."""
     optim = cfg.optim
     if optim.optimizer == "sgd":
         return torch.optim.SGD(
@@ -616,7 +673,7 @@ def _train(
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
-    optimizer = _make_optimizer(cfg, model)
+    optimizer = make_optimizer(cfg, model)
     scheduler = _make_scheduler(cfg, optimizer)
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     history: list[EpochRecord] = []
@@ -662,7 +719,7 @@ def _train(
         f"training {len(split.train)} patches ({len({s.domain for s in split.train})} domains), "
         f"validating on {len(split.val)} ({', '.join(split.val_domains)}); device {device}, "
         f"amp {amp_name(amp_dtype)}, "
-        f"{info.world_size} process(es); run folder {run_dir}"
+        f"{info.world_size} process(es), process group {backend_name(info)}; run folder {run_dir}"
     )
     stopped_early = False
     observer.begin(cfg.epochs)
@@ -671,7 +728,7 @@ def _train(
         train_sampler.set_epoch(epoch)
         train_set.set_epoch(epoch)
         train_loss, throughput = train_one_epoch(
-            wrapped, train_loader, optimizer, weight, settings, scaler
+            wrapped, train_loader, optimizer, weight, settings, scaler, cfg.accumulate_steps
         )
         # Validate the plain network (same weights everywhere) after syncing BatchNorm buffers.
         broadcast_buffers(model, info)
@@ -729,6 +786,7 @@ def _train(
                 ),
             )
             write_metrics_csv(run_dir / METRICS_NAME, history)
+            write_training_curves(run_dir / CURVES_NAME, history)
         observer.epoch(record)
         barrier(info)
         if stopped_early:

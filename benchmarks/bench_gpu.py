@@ -6,6 +6,14 @@ Measured, each with its peak GPU memory (``torch.cuda.max_memory_allocated``, Mi
   13 classes, random weights), on batches already on the device, for every combination of
   precision (fp32, bf16 autocast), channels_last (off, on) and batch size (8, 16, 32 by default);
   cuDNN autotuning on, as ``flair-kit baseline train`` sets it;
+- ``config_train``: images/s of the ``flair1-baseline`` configuration's own training step: its
+  network, optimizer (SGD lr 0.02), precision (``amp: auto``), channels_last and batch size (10),
+  on synthetic 5-band patches of ``--size`` pixels (512 by default) already on the device;
+- ``ddp``: ``torchrun --standalone --nproc_per_node 1 -m starting_kit baseline train`` with the
+  ``flair1-baseline`` configuration (random weights, one epoch, ``--ddp-batch`` images x
+  ``--ddp-accumulate`` batches per optimiser step) on the generated patches: the one-process run
+  joins a process group (nccl on a GPU, gloo on a CPU) and trains through DDP exactly as several
+  processes do; recorded: exit code, backend, optimiser steps, images/s from metrics.csv;
 - ``compile``: the same training step and the plain inference with ``torch.compile`` (bf16,
   channels_last, largest batch), in a child process bounded by ``--compile-timeout``: a compile
   that fails or hangs is recorded, never fatal; compile time is reported apart from the rate;
@@ -48,6 +56,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import os
@@ -80,7 +89,7 @@ from baseline.predict import predict
 from baseline.progress import Observer
 from baseline.runtime import DistInfo, amp_name, default_workers, resolve_amp
 from baseline.sentinel import collate_with_series
-from baseline.train import LoopSettings, class_weights, train_one_epoch
+from baseline.train import LoopSettings, class_weights, make_optimizer, train_one_epoch
 from baseline.writers import PredictionWriters, default_writers
 from scoring.classes import NUM_CLASSES
 from starting_kit.discovery import SPLIT_FOLDERS, find_split
@@ -91,7 +100,9 @@ from starting_kit.toydata import generate_toy_dataset
 FLAIR1_TEST_PATCHES = 15_700
 BANDS = (1, 2, 3, 4, 5)
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
-SECTIONS = ("train", "compile", "loader", "inference", "end_to_end")
+SECTIONS = ("train", "config_train", "ddp", "compile", "loader", "inference", "end_to_end")
+#: The configuration whose own training speed is recorded.
+BASELINE_CONFIG = "flair1-baseline"
 
 
 @dataclass(frozen=True)
@@ -120,17 +131,20 @@ class Plan:
     compile: bool = True
     compile_timeout: float = 180.0
     cli: bool = True
+    ddp_batch: int = 4
+    ddp_accumulate: int = 2
 
 
 QUICK = Plan(
     size=64, batches=(2,), warmup=1, train_steps=1, workers=(0, 2), loader_batch=4,
     loader_images=32, infer_batch=2, infer_tiles=4, tta_tiles=2, utt_tiles=2, utt_dates=4,
-    toy_train=8, toy_test=8, e2e_tiles=8, compile=False, compile_timeout=240.0,
+    toy_train=8, toy_test=8, e2e_tiles=8, compile=False, compile_timeout=240.0, ddp_batch=2,
 )  # fmt: skip
 TINY = replace(
     QUICK, size=64, batches=(2,), precisions=("fp32",), channels_last=(True,), warmup=1,
     train_steps=1, workers=(0,), loader_batch=2, loader_images=4, infer_batch=2, infer_tiles=2,
     tta_tiles=2, utt_tiles=2, utt_dates=2, toy_train=4, toy_test=4, e2e_tiles=6, cli=False,
+    ddp_batch=1,
 )  # fmt: skip
 
 
@@ -313,6 +327,95 @@ def bench_train(device: torch.device, plan: Plan, log: Callable[[str], None]) ->
                 rows.append(row)
                 log(f"train  {_row_text(row, 'images_per_s', 'img/s')}")
     return rows
+
+
+def bench_config_train(
+    device: torch.device, plan: Plan, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """Images/s of the flair1-baseline configuration's training step, as ``baseline train`` runs it.
+
+    Its network (random weights: nothing downloaded), optimizer, ``amp`` resolved on this device,
+    channels_last, batch size and gradient accumulation; synthetic patches on the device.
+    """
+    cfg = load_config(BASELINE_CONFIG)
+    torch.backends.cudnn.benchmark = True  # as baseline.train does on a GPU
+    torch.manual_seed(0)
+    model = build_network(cfg, len(cfg.data.bands), "none", build_aerial=build_model).to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    amp = resolve_amp(cfg.amp, device)
+    record: dict[str, Any] = {
+        "config": BASELINE_CONFIG, "size": plan.size, "batch": cfg.batch_size,
+        "accumulate_steps": cfg.accumulate_steps, "precision": amp_name(amp),
+        "channels_last": cfg.channels_last, "optimizer": cfg.optim.optimizer, "lr": cfg.optim.lr,
+    }  # fmt: skip
+    timer = WarmupTimer(device, plan.warmup)
+    settings = LoopSettings(device, amp, cfg.channels_last, DistInfo(), timer)
+    steps = plan.warmup + plan.train_steps
+    batches = synthetic_batches(device, cfg.batch_size, plan.size, steps * cfg.accumulate_steps)
+    scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
+    with peak_memory(device, record):
+        train_one_epoch(
+            model, batches, make_optimizer(cfg, model), class_weights(cfg.optim.other_weight,
+            device), settings, scaler, cfg.accumulate_steps,
+        )  # fmt: skip
+        synchronize(device)
+        seconds = time.perf_counter() - timer.start
+    images = plan.train_steps * cfg.batch_size * cfg.accumulate_steps
+    record.update(
+        images_per_s=round(images / seconds, 2),
+        step_ms=round(1000 * seconds / plan.train_steps, 2),
+        warmup_s=round(timer.warm_s, 2),
+    )
+    log(f"config {BASELINE_CONFIG}: {_row_text(record, 'images_per_s', 'img/s')}")
+    return record
+
+
+def bench_ddp(
+    device: torch.device, plan: Plan, root: Path, scratch: Path, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """A one-process torchrun training run of a few steps: DDP over nccl (GPU) or gloo (CPU)."""
+    run = scratch / "ddp_run"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
+        "-m", "starting_kit", "baseline", "train", "--config", BASELINE_CONFIG, "--data",
+        str(root), "--output", str(run), "--epochs", "1", "--encoder-weights", "none",
+        "--batch-size", str(plan.ddp_batch), "--accumulate-steps", str(plan.ddp_accumulate),
+        "--device", device.type, "--workers", "0", "--overwrite",
+    ]  # fmt: skip
+    env = child_env()
+    if device.type == "cpu":
+        env["OMP_NUM_THREADS"] = str(max(1, torch.get_num_threads()))
+    start = time.perf_counter()
+    done = subprocess.run(
+        command, check=False, capture_output=True, text=True, env=env, timeout=600
+    )
+    wall = time.perf_counter() - start
+    backend = next(
+        (line.split("process group ", 1)[1].split(";")[0] for line in done.stderr.splitlines()
+         if "process group " in line), None,
+    )  # fmt: skip
+    record: dict[str, Any] = {
+        "command": "torchrun " + " ".join(command[3:]), "returncode": done.returncode,
+        "wall_s": round(wall, 2), "backend": backend, "processes": 1, "batch": plan.ddp_batch,
+        "accumulate_steps": plan.ddp_accumulate,
+    }  # fmt: skip
+    metrics = run / "metrics.csv"
+    if done.returncode == 0 and metrics.is_file():
+        with metrics.open(newline="") as rows:
+            (epoch,) = list(csv.DictReader(rows))
+        record["images_per_s"] = float(epoch["train_images_per_s"])
+        split = json.loads((run / "split.json").read_text())
+        batches = len(split["train"]) // plan.ddp_batch
+        record["optimizer_steps"] = math.ceil(batches / plan.ddp_accumulate)
+        record["train_patches"] = len(split["train"])
+    else:
+        record["error"] = f"exit {done.returncode}: {done.stderr.strip()[-600:]}"
+    log(
+        f"ddp    torchrun 1 process, backend {backend}: exit {done.returncode}, {wall:.1f} s"
+        + (f", {record['images_per_s']:.1f} img/s" if "images_per_s" in record else "")
+    )
+    return record
 
 
 def _row_text(row: dict[str, Any], key: str, unit: str) -> str:
@@ -763,6 +866,18 @@ def summary(report: dict[str, Any]) -> list[str]:
             f"train: best {best['images_per_s']:.1f} img/s ({best['precision']}, channels_last "
             f"{best['channels_last']}, batch {best['batch']})"
         )
+    config = report.get("config_train", {})
+    if isinstance(config, dict) and "images_per_s" in config:
+        lines.append(
+            f"{config['config']}: {config['images_per_s']:.1f} img/s (batch {config['batch']}, "
+            f"{config['precision']}, {config['size']} px)"
+        )
+    ddp = report.get("ddp", {})
+    if isinstance(ddp, dict) and "returncode" in ddp:
+        lines.append(
+            f"torchrun 1 process: backend {ddp['backend']}, exit {ddp['returncode']}, "
+            f"{ddp.get('optimizer_steps', '?')} optimiser steps"
+        )
     compiled = report.get("compile", {})
     for part, key, unit in (("train", "images_per_s", "img/s"), ("inference", "tiles_per_s",
                                                                    "tiles/s")):  # fmt: skip
@@ -852,6 +967,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-compile", dest="compile", action="store_false")
     parser.add_argument("--compile-timeout", type=float, help="seconds for compile [180]")
     parser.add_argument("--no-cli", action="store_true", help="skip the command-line e2e run")
+    parser.add_argument("--ddp-batch", type=int, help="batch of the torchrun run [4]")
+    parser.add_argument("--ddp-accumulate", type=int, help="its accumulation steps [2]")
     parser.add_argument("--compile-child", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -918,6 +1035,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             f"in {report['generation']['seconds']} s")  # fmt: skip
         save()
         section("train", lambda: bench_train(device, plan, log))
+        section("config_train", lambda: bench_config_train(device, plan, log))
+        section("ddp", lambda: bench_ddp(device, plan, toy.root, scratch, log))
         if plan.compile:
             section("compile", lambda: bench_compile(device, args, plan, scratch, log))
         else:

@@ -9,12 +9,15 @@ import html
 import json
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from scoring.classes import CLASS_COLOURS, CLASS_NAMES, NUM_SCORED_CLASSES
 from scoring.report import ScoreReport
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 
 def _slug(name: str) -> str:
@@ -105,8 +108,76 @@ def _cell_colour(fraction: float) -> str:
     return f"rgb({red},{green},{blue})"
 
 
+def _matrix_head(names: tuple[str, ...]) -> str:
+    # Column heads are written vertically so 13 class names fit above narrow cells.
+    esc = html.escape
+    return "".join(
+        f'<th class="col" title="predicted {esc(n)}"><span>{k} {esc(n)}</span></th>'
+        for k, n in enumerate(names)
+    )
+
+
+def _normalised_rows(confusion: NDArray[np.int64], names: tuple[str, ...]) -> str:
+    """Row-normalised matrix rows; each cell's hover says its raw pixel count."""
+    esc = html.escape
+    counts = confusion.astype(np.int64)
+    totals = counts.sum(1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        normalised = counts.astype(np.float64) / totals
+    rows = []
+    for k, truth in enumerate(names):
+        cells = []
+        for j, predicted in enumerate(names):
+            value = normalised[k, j]
+            hover = esc(
+                f"truth {truth}, predicted {predicted}: {int(counts[k, j])} px "
+                f"of {int(totals[k, 0])}"
+            )
+            text = "" if math.isnan(value) else f"{value:.2f}"
+            ink = "#fff" if value > 0.55 else "#000"
+            cells.append(
+                f'<td title="{hover}" style="background:{_cell_colour(value)};color:{ink}">'
+                f"{text}</td>"
+            )
+        rows.append(
+            f'<tr><th title="truth {esc(truth)}">{k} {esc(truth)}</th>{"".join(cells)}</tr>'
+        )
+    return "".join(rows)
+
+
+def _count_rows(confusion: NDArray[np.int64], names: tuple[str, ...]) -> str:
+    """Raw pixel counts with row (truth) and column (prediction) totals."""
+    esc = html.escape
+    counts = confusion.astype(np.int64)
+    rows = []
+    for k, truth in enumerate(names):
+        cells = "".join(f"<td>{int(v)}</td>" for v in counts[k])
+        rows.append(
+            f"<tr><th>{k} {esc(truth)}</th>{cells}<td><b>{int(counts[k].sum())}</b></td></tr>"
+        )
+    column_totals = "".join(f"<td><b>{int(v)}</b></td>" for v in counts.sum(0))
+    rows.append(f"<tr><th>total</th>{column_totals}<td><b>{int(counts.sum())}</b></td></tr>")
+    return "".join(rows)
+
+
+def _warnings_box(warnings: tuple[str, ...]) -> str:
+    """A box a reader cannot miss: what the scorer dropped or suspects (empty when all is well)."""
+    if not warnings:
+        return ""
+    items = "".join(f"<li>{html.escape(w)}</li>" for w in warnings)
+    return (
+        f'<div class="warn" role="alert"><h2>Warnings ({len(warnings)})</h2>'
+        "<p>The score was computed, but read these first: they often explain a low score.</p>"
+        f"<ul>{items}</ul></div>"
+    )
+
+
 def render_html(report: ScoreReport, title: str = "FLAIR scoring: detailed results") -> str:
-    """A self-contained page: per-class table, row-normalised confusion matrix, domains, counts."""
+    """A self-contained page: warnings, per-class table, confusion matrices, domains.
+
+    The confusion matrix is shown twice: normalised per truth row (class names on both axes, the
+    raw count of each cell on hover) and as raw pixel counts with totals. Every text is escaped.
+    """
     esc = html.escape
     rows = []
     for c in report.per_class:
@@ -117,19 +188,7 @@ def render_html(report: ScoreReport, title: str = "FLAIR scoring: detailed resul
             f"<td>{_fmt(c.precision)}</td><td>{_fmt(c.recall)}</td><td>{_fmt(c.f1)}</td>"
             f"<td>{c.truth_pixels}</td><td>{c.predicted_pixels}</td></tr>"
         )
-    confusion = report.confusion.astype(np.float64)
-    totals = confusion.sum(1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        normalised = confusion / totals
-    head = "".join(f'<th title="{esc(n)}">{k}</th>' for k, n in enumerate(CLASS_NAMES))
-    matrix_rows = []
-    for k, name in enumerate(CLASS_NAMES):
-        cells = "".join(
-            f'<td style="background:{_cell_colour(v)};color:{"#fff" if v > 0.55 else "#000"}">'
-            f"{'' if math.isnan(v) else f'{v:.2f}'}</td>"
-            for v in normalised[k]
-        )
-        matrix_rows.append(f"<tr><th>{k} {esc(name)}</th>{cells}</tr>")
+    head = _matrix_head(CLASS_NAMES)
     domain_rows = "".join(
         f"<tr><td>{esc(d.domain)}</td><td>{d.n_patches}</td><td>{_fmt(d.miou)}</td></tr>"
         for d in report.per_domain
@@ -140,7 +199,6 @@ def render_html(report: ScoreReport, title: str = "FLAIR scoring: detailed resul
         if report.per_domain
         else ""
     )
-    warnings = "".join(f"<li>{esc(w)}</li>" for w in report.warnings)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>
@@ -148,22 +206,29 @@ body{{font-family:system-ui,sans-serif;margin:1.5em;color:#222}}
 table{{border-collapse:collapse;margin:.5em 0 1.5em}}
 td,th{{border:1px solid #ccc;padding:3px 7px;text-align:right;font-size:13px}}
 th{{background:#f3f3f3}} td:first-child,th:first-child{{text-align:left}}
+th.col{{vertical-align:bottom;padding:4px 2px}}
+th.col span{{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap}}
 .sw{{display:inline-block;width:.9em;height:.9em;margin-right:.4em;border:1px solid #888;vertical-align:middle}}
 .big{{font-size:1.6em;font-weight:600}}
+.warn{{border:2px solid #c77700;background:#fff4e0;padding:.3em 1em;margin:1em 0;max-width:60em}}
+.warn h2{{margin:.3em 0;color:#8a4b00;font-size:1.2em}}
 </style></head><body>
 <h1>{esc(title)}</h1>
 <p class="big">mIoU {_fmt(report.miou, 5)}</p>
+{_warnings_box(report.warnings)}
 <p>mean of the IoUs of classes 0..11 that are present in the truth or the predictions;
 'other' stays in the confusion matrix but is not averaged.</p>
 <p>patches: {report.n_patches} &middot; overall accuracy: {_fmt(report.overall_accuracy)} &middot;
 dropped prediction pixels (values outside 0..12): {report.dropped_pixels} &middot;
 raw-0 truth pixels: {report.raw_zero_truth_pixels}</p>
-{f"<ul>{warnings}</ul>" if warnings else ""}
 <h2>Per class</h2>
 <table><tr><th>class</th><th>IoU</th><th>precision</th><th>recall</th><th>F1</th>
 <th>truth px</th><th>predicted px</th></tr>{"".join(rows)}</table>
 <h2>Confusion matrix (rows: truth, normalised per row; columns: prediction)</h2>
-<table><tr><th></th>{head}</tr>{"".join(matrix_rows)}</table>
+<p>Hover over a cell for its pixel count.</p>
+<table><tr><th>truth &darr; predicted &rarr;</th>{head}</tr>{_normalised_rows(report.confusion, CLASS_NAMES)}</table>
+<h2>Confusion matrix, pixel counts</h2>
+<table><tr><th>truth &darr; predicted &rarr;</th>{head}<th class="col"><span>total</span></th></tr>{_count_rows(report.confusion, CLASS_NAMES)}</table>
 {domains}
 </body></html>
 """

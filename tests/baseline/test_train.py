@@ -44,6 +44,7 @@ def test_run_folder_contents(run) -> None:
         "last.pt",
         "metrics.csv",
         "split.json",
+        "training_curves.png",
     ]
     rows = list(csv.DictReader((folder / "metrics.csv").open()))
     assert [r["epoch"] for r in rows] == ["1", "2"]

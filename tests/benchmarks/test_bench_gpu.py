@@ -50,7 +50,14 @@ def test_tiny_run_records_the_machine_and_plan(tiny_report: dict[str, Any]) -> N
     assert tiny_report["plan"]["size"] == 64
     assert tiny_report["compile"] == {"skipped": True}  # off by default in quick mode
     assert tiny_report["total_s"] > 0
-    assert set(tiny_report["section_s"]) == {"train", "loader", "inference", "end_to_end"}
+    assert set(tiny_report["section_s"]) == {
+        "train",
+        "config_train",
+        "ddp",
+        "loader",
+        "inference",
+        "end_to_end",
+    }
 
 
 def test_tiny_run_measures_training_loading_and_inference(tiny_report: dict[str, Any]) -> None:
@@ -66,6 +73,27 @@ def test_tiny_run_measures_training_loading_and_inference(tiny_report: dict[str,
     for row in modes.values():
         positive(row, "tiles_per_s")
     assert modes["utt"]["config"] == "flair2-baseline"
+
+
+def test_tiny_run_measures_the_baseline_config_and_a_torchrun_ddp_run(
+    tiny_report: dict[str, Any],
+) -> None:
+    config = tiny_report["config_train"]
+    positive(config, "images_per_s", "step_ms")
+    assert (config["config"], config["batch"], config["optimizer"], config["lr"]) == (
+        "flair1-baseline",
+        10,
+        "sgd",
+        0.02,
+    )
+    assert config["size"] == 64 and config["channels_last"] is True
+    ddp = tiny_report["ddp"]
+    positive(ddp, "images_per_s")
+    assert ddp["returncode"] == 0 and ddp["processes"] == 1
+    assert ddp["backend"] == "gloo"  # on CPU; the same code path picks nccl on a GPU
+    # 3 training patches, batch 1, 2 per step: groups of [2, 1], the short last group included
+    assert (ddp["train_patches"], ddp["accumulate_steps"], ddp["optimizer_steps"]) == (3, 2, 2)
+    assert ddp["command"].startswith("torchrun --standalone --nproc_per_node 1 -m starting_kit")
 
 
 def test_tiny_run_times_predict_pack_and_its_phases(tiny_report: dict[str, Any]) -> None:

@@ -93,7 +93,15 @@ def assert_clean_success(run: PlatformRun, report: ScoreReport) -> None:
     assert not run.wrote_output_metadata
     written = {p.name for p in run.output_dir.iterdir()} - {"metadata"}  # metadata: the worker's
     assert written == {"scores.txt", "scores.json", "detailed_results.html"}
-    assert "<table>" in (run.output_dir / "detailed_results.html").read_text(encoding="utf-8")
+    page = (run.output_dir / "detailed_results.html").read_text(encoding="utf-8")
+    # Rendered by the image's Python 3.9: class names on the matrix columns, the raw counts.
+    assert '<th class="col" title="predicted building"><span>0 building</span></th>' in page
+    assert "<h2>Confusion matrix, pixel counts</h2>" in page
+    # The program prints each warning on stderr and puts them all in the page's box.
+    warned = [line for line in run.stderr.splitlines() if line.startswith("warning: ")]
+    assert ('class="warn"' in page) == bool(warned)
+    if warned:
+        assert f"<h2>Warnings ({len(warned)})</h2>" in page
 
 
 def assert_clean_failure(run: PlatformRun, message: str) -> None:
@@ -466,6 +474,9 @@ def test_hostile_corpus_on_the_platform(
     # values are warned about too), and dropped pixels are always among them.
     assert len(warnings) == len(report.warnings), (run.stderr, report.warnings)
     assert (report.dropped_pixels > 0) == any("dropped" in line for line in warnings)
+    page = (run.output_dir / "detailed_results.html").read_text(encoding="utf-8")
+    if report.warnings:  # the same warnings, in the page's box
+        assert f"<h2>Warnings ({len(report.warnings)})</h2>" in page
 
 
 # -- the interpreter switch -------------------------------------------------------------------
