@@ -1,0 +1,151 @@
+"""``baseline import-weights``: detect the family, convert, check against flair-kit's network, write.
+
+The written checkpoint is an ordinary flair-kit checkpoint (``predict``, ``map`` and the zone
+context load it like any other) with a ``contract`` (:mod:`baseline.contract`) whose provenance
+names the source file and its sha256.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import ModuleType
+from typing import Literal
+
+import torch
+
+from baseline.areas import file_sha256
+from baseline.checkpoint import imported_payload, save_checkpoint
+from baseline.contract import ModelContract, check_contract
+from baseline.inference import build_declared
+from baseline.weights import flair_hub, flair_inc, ign_flair1, ign_flair2
+from baseline.weights.layout import (
+    REPORT_HINT,
+    Imported,
+    ImportOptions,
+    Shapes,
+    describe,
+    layout_mismatch,
+    shapes_of,
+)
+from baseline.weights.readers import Source, read_source
+from scoring.errors import ConfigError, OutputExistsError
+from starting_kit import __version__
+
+#: ``--from`` values: ``auto`` or a family.
+SourceFamily = Literal["auto", "ign-flair1", "ign-flair2", "flair-inc"]
+#: The families, in the order ``auto`` tries them (FLAIR-HUB first: it is refused by name).
+FAMILIES: dict[str, ModuleType] = {
+    module.NAME: module for module in (flair_hub, ign_flair2, ign_flair1, flair_inc)
+}
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What :func:`import_weights` wrote.
+
+    Attributes:
+        output: the flair-kit checkpoint.
+        family: the source family (detected or given).
+        tensors: tensors written.
+        sha256: of the source file.
+        contract: the declared bands, normalisation, classes and crosswalk.
+    """
+
+    output: Path
+    family: str
+    tensors: int
+    sha256: str
+    contract: ModelContract
+
+
+def detect_family(shapes: Shapes, path: Path) -> str:
+    """The first family whose ``detect`` accepts the keys.
+
+    Raises:
+        ConfigError: no family knows the layout; the first keys and shapes are printed.
+    """
+    for name, module in FAMILIES.items():
+        if module.detect(shapes):
+            return name
+    raise ConfigError(
+        f"{path}: unknown weights layout ({len(shapes)} tensors; first: {describe(shapes)}); "
+        "flair-kit imports IGN's FLAIR #1 (model.seg_model.*) and FLAIR #2 (model.arch_vhr.*, "
+        "model.arch_hr.*) checkpoints and FLAIR-INC smp models (encoder.*, decoder.*, "
+        f"segmentation_head.*, optionally under seg_model.); pass --from to force one, or "
+        f"{REPORT_HINT}"
+    )
+
+
+def expected_shapes(imported: Imported) -> Shapes:
+    """Key -> shape of the network that ``predict`` will build for this checkpoint.
+
+    Built on the meta device (no memory, no time) where the network allows it.
+    """
+    try:
+        with torch.device("meta"):
+            network = build_declared(imported.config, imported.contract)
+    except (RuntimeError, NotImplementedError):  # MiT encoders call .item() while building
+        network = build_declared(imported.config, imported.contract)
+    return shapes_of(network.state_dict())
+
+
+def convert_source(source: Source, family: SourceFamily, options: ImportOptions) -> Imported:
+    """Convert a read file with the given (or detected) family and check it fits the network.
+
+    Raises:
+        ConfigError: unknown layout, a missing fact (naming its option), or converted weights
+            that do not fit (first unmatched keys and shapes on both sides).
+    """
+    name = detect_family(shapes_of(source.tensors), source.path) if family == "auto" else family
+    module = FAMILIES[name]
+    imported: Imported = module.convert(source, options)
+    check_contract(imported.contract, str(source.path))
+    layout_mismatch(
+        source.path,
+        f"a {imported.contract.variant}",
+        expected_shapes(imported),
+        shapes_of(imported.state),
+        f"check --from, --arch and --encoder, or {REPORT_HINT}",
+    )
+    return imported
+
+
+def import_weights(
+    src: Path,
+    output: Path,
+    *,
+    family: SourceFamily = "auto",
+    options: ImportOptions | None = None,
+    overwrite: bool = False,
+) -> ImportResult:
+    """Read IGN's weights from ``src`` and write a flair-kit checkpoint to ``output``.
+
+    Raises:
+        MissingFileError, DataError: no file, or one that cannot be read without running code.
+        ConfigError: see :func:`convert_source`.
+        OutputExistsError: ``output`` exists and ``overwrite`` is False.
+    """
+    if family not in ("auto", *FAMILIES) or family == flair_hub.NAME:
+        raise ConfigError(f"--from {family!r}; expected auto, ign-flair1, ign-flair2 or flair-inc")
+    if output.exists() and not overwrite:
+        raise OutputExistsError(f"{output}: exists; pass --overwrite or choose another --output")
+    if output.resolve() == src.resolve():
+        raise ConfigError(f"{output}: --output is the source file; write the checkpoint elsewhere")
+    source = read_source(src)
+    imported = convert_source(source, family, options or ImportOptions())
+    sha256 = file_sha256(src)
+    name = family if family != "auto" else detect_family(shapes_of(source.tensors), src)
+    contract = replace(
+        imported.contract,
+        provenance={
+            "source": src.name,
+            "sha256": sha256,
+            "family": name,
+            "imported_by": f"flair-kit {__version__}",
+            **({"epoch": str(source.epoch)} if source.epoch is not None else {}),
+        },
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(output, imported_payload(imported.state, imported.config, contract))
+    return ImportResult(output, name, len(imported.state), sha256, contract)
