@@ -109,8 +109,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         )
     if payload["format"] not in READABLE_FORMATS:
         raise DataError(
-            f"{path}: checkpoint format {payload['format']} but this flair-kit reads formats "
-            f"{', '.join(map(str, READABLE_FORMATS))}; use the flair-kit version that wrote it "
+            f"{path}: checkpoint format {payload['format']} but this flair-kit reads format "
+            f"{' or '.join(map(str, READABLE_FORMATS))}; use the flair-kit version that wrote it "
             f"({payload['flair_kit_version']})"
         )
     kinds = {"model": dict, "config": dict, "classes": list}

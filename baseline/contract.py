@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from scoring.classes import CLASS_COLOURS, CLASS_NAMES, NUM_CLASSES, OTHER_INDEX, RAW_CLASSES
-from scoring.errors import ConfigError, DataError
+from scoring.errors import ConfigError, DataError, MissingFileError
 
 #: The five FLAIR aerial bands, in the order of the FLAIR rasters (1-based index = position + 1).
 FLAIR_BANDS: tuple[str, ...] = ("R", "G", "B", "NIR", "ELEV")
@@ -282,6 +282,29 @@ def check_contract(contract: ModelContract, where: str) -> None:
         )
 
 
+def check_raster_file(contract: ModelContract, path: Path) -> None:
+    """:func:`check_raster_input` on a file (a patch before ``predict`` reads them all).
+
+    Raises:
+        MissingFileError, DataError: no such file or not a raster; see :func:`check_raster_input`.
+    """
+    import warnings
+
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(path)
+    except RasterioIOError as exc:
+        if not path.exists():
+            raise MissingFileError(f"{path}: image not found") from None
+        raise DataError(f"{path}: not a readable raster ({exc})") from None
+    with src:
+        check_raster_input(contract, src, path)
+
+
 def check_raster_input(contract: ModelContract, src: Any, path: Path | str) -> None:
     """Check one raster against the contract: band count, dtype, pixel size, CRS.
 
@@ -296,18 +319,17 @@ def check_raster_input(contract: ModelContract, src: Any, path: Path | str) -> N
     """
     needed = max(contract.flair_indices)
     if src.count < needed:
-        wanted = ", ".join(
-            f"{i} {b}" for i, b in zip(contract.flair_indices, contract.bands, strict=True)
-        )
+        indices = contract.flair_indices
         raise ConfigError(
-            f"{path}: the raster has {src.count} band(s) but the model reads "
-            f"{'-'.join(contract.bands)} from FLAIR bands {wanted}; give a raster whose bands "
-            f"1..{needed} are {', '.join(FLAIR_BANDS[:needed])} in that order (stack missing "
-            "bands with gdalbuildvrt -separate), or use a model made for the bands you have"
+            f"{path}: the raster has {src.count} band(s) but the model reads {len(indices)} "
+            f"bands {indices} of a FLAIR raster ({'-'.join(contract.bands)}); give a raster "
+            f"whose bands 1..{needed} are {', '.join(FLAIR_BANDS[:needed])} in that order "
+            "(stack missing bands with gdalbuildvrt -separate), or a model made for the bands "
+            "you have"
         )
     if src.dtypes[0] != "uint8":
         raise DataError(
-            f"{path}: raster dtype is {src.dtypes[0]}; the model takes uint8 bands like FLAIR's "
+            f"{path}: raster dtype is {src.dtypes[0]}; expected uint8 bands like FLAIR's "
             "(rescale to 0..255 first, e.g. gdal_translate -ot Byte -scale)"
         )
     if src.crs is None or src.transform.is_identity:

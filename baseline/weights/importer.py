@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
-from typing import Literal
 
 import torch
 
 from baseline.areas import file_sha256
 from baseline.checkpoint import imported_payload, save_checkpoint
+from baseline.choices import WEIGHTS_SOURCES, WeightsSource
 from baseline.contract import ModelContract, check_contract
 from baseline.inference import build_declared
 from baseline.weights import flair_hub, flair_inc, ign_flair1, ign_flair2
@@ -32,8 +32,6 @@ from baseline.weights.readers import Source, read_source
 from scoring.errors import ConfigError, OutputExistsError
 from starting_kit import __version__
 
-#: ``--from`` values: ``auto`` or a family.
-SourceFamily = Literal["auto", "ign-flair1", "ign-flair2", "flair-inc"]
 #: The families, in the order ``auto`` tries them (FLAIR-HUB first: it is refused by name).
 FAMILIES: dict[str, ModuleType] = {
     module.NAME: module for module in (flair_hub, ign_flair2, ign_flair1, flair_inc)
@@ -90,7 +88,7 @@ def expected_shapes(imported: Imported) -> Shapes:
     return shapes_of(network.state_dict())
 
 
-def convert_source(source: Source, family: SourceFamily, options: ImportOptions) -> Imported:
+def convert_source(source: Source, family: WeightsSource, options: ImportOptions) -> Imported:
     """Convert a read file with the given (or detected) family and check it fits the network.
 
     Raises:
@@ -115,7 +113,7 @@ def import_weights(
     src: Path,
     output: Path,
     *,
-    family: SourceFamily = "auto",
+    family: WeightsSource = "auto",
     options: ImportOptions | None = None,
     overwrite: bool = False,
 ) -> ImportResult:
@@ -126,8 +124,8 @@ def import_weights(
         ConfigError: see :func:`convert_source`.
         OutputExistsError: ``output`` exists and ``overwrite`` is False.
     """
-    if family not in ("auto", *FAMILIES) or family == flair_hub.NAME:
-        raise ConfigError(f"--from {family!r}; expected auto, ign-flair1, ign-flair2 or flair-inc")
+    if family not in WEIGHTS_SOURCES:
+        raise ConfigError(f"--from {family!r}; expected one of {', '.join(WEIGHTS_SOURCES)}")
     if output.exists() and not overwrite:
         raise OutputExistsError(f"{output}: exists; pass --overwrite or choose another --output")
     if output.resolve() == src.resolve():
@@ -149,3 +147,23 @@ def import_weights(
     output.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(output, imported_payload(imported.state, imported.config, contract))
     return ImportResult(output, name, len(imported.state), sha256, contract)
+
+
+def render_import_result(result: ImportResult) -> str:
+    """The summary the command line prints after an import."""
+    contract = result.contract
+    classes = len(contract.classes) - len(contract.inactive)
+    lines = [
+        f"imported {result.family} weights ({result.tensors} tensors, sha256 {result.sha256[:12]}...)",
+        f"model: {contract.variant}",
+        f"input: bands {'-'.join(contract.bands)} (FLAIR bands {contract.flair_indices}), "
+        f"normalisation {contract.normalisation}, {contract.resolution_m:g} m pixels"
+        + (f", metadata ({contract.metadata_encoding})" if contract.metadata_encoding else ""),
+        (
+            f"classes: {classes} active of {len(contract.classes)} logits; predict writes the "
+            "13 challenge classes through the crosswalk"
+        ),
+        *(f"note: {note}" for note in contract.ambiguous),
+        f"checkpoint: {result.output}",
+    ]
+    return "\n".join(lines) + "\n"

@@ -9,19 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import torch
 
+from baseline.choices import ImportNormalisation
 from baseline.config import TrainConfig
 from baseline.contract import ModelContract
 from scoring.errors import ConfigError
 
 #: Key -> shape of a state dict.
 Shapes = dict[str, tuple[int, ...]]
-#: Normalisations the importer can declare: ``flair-inc`` (IGN's FLAIR-INC means and stds) or
-#: ``unit`` (``x / 255``).
-ImportNormalisation = Literal["flair-inc", "unit"]
 #: How many keys a report shows.
 REPORT_KEYS = 8
 #: Where users report layouts flair-kit does not know.
