@@ -155,9 +155,11 @@ class DeclaredModel(nn.Module):
     Inputs are the readers' ``uint8 / 255`` images. With a ``mean-std`` normalisation the 0..255
     values are recovered exactly (rounding) and normalised in float64, then cast back: IGN's
     FLAIR-INC pipeline bit for bit. Inactive logits are set to ``-inf`` (never predicted, zero
-    probability). With ``challenge``, each of the 13 challenge classes takes the largest logit of
-    the model classes its crosswalk maps to it, so the argmax is the crosswalk of the model's own
-    argmax; a challenge class no model class maps to gets ``-inf``.
+    probability). With ``challenge``, each of the 13 challenge classes gets the summed
+    probability of the model classes its crosswalk maps to it (the output is its logarithm: a
+    softmax gives the summed probabilities back, so TTA, blending and ``map --product
+    probabilities`` see the same numbers); a challenge class no model class maps to gets
+    probability 0 (``-inf``).
     """
 
     mean: torch.Tensor
@@ -200,10 +202,11 @@ class DeclaredModel(nn.Module):
         if self.masked:
             logits = logits.masked_fill(self.inactive, float("-inf"))
         if self.regroup:
+            probabilities = logits.float().softmax(dim=1)
             shape = (logits.shape[0], NUM_CLASSES, *logits.shape[2:])
-            grouped = logits.new_full(shape, float("-inf"))
-            index = self.crosswalk.expand_as(logits)
-            logits = grouped.scatter_reduce(1, index, logits, reduce="amax", include_self=True)
+            grouped = probabilities.new_zeros(shape)
+            grouped.scatter_add_(1, self.crosswalk.expand_as(probabilities), probabilities)
+            logits = grouped.log()  # softmax of these gives back the summed probabilities
         return logits
 
 

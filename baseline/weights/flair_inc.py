@@ -127,7 +127,14 @@ def infer_arch(shapes: Shapes) -> str | None:
 
 
 def in_channels(shapes: Shapes) -> int:
-    """The input band count: the second axis of the encoder's first convolution."""
+    """The input band count: the second axis of the encoder's first convolution.
+
+    ResNet's ``conv1`` or MiT's first patch embedding; otherwise the first 4-D encoder tensor in
+    the file's order (safetensors files sort their keys, so the known names come first).
+    """
+    for key in ("encoder.conv1.weight", "encoder.patch_embed1.proj.weight"):
+        if key in shapes:
+            return shapes[key][1]
     for key, shape in shapes.items():
         if key.startswith("encoder.") and len(shape) == 4:
             return shape[1]
