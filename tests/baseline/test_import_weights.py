@@ -632,3 +632,28 @@ def test_ign_utt_checkpoint_predicts_toy_flair2(tmp_path: Path) -> None:
     )
     assert predicted.exit_code == 0, predicted.output
     assert len(list((tmp_path / "pred").glob("PRED_*.tif"))) == 2
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+def test_zone_context_reads_the_declared_bands(toy: Path, tmp_path: Path) -> None:
+    # An NIR-R-G model: bands 4, 1, 2 are picked from the 5-band toy patches.
+    source = inc_file(tmp_path / "nrg_15cl.pth", smp_state("unet", "resnet18", 3, 19, seed=2))
+    import_weights(source, tmp_path / "nrg.pt", options=ImportOptions(bands=("NIR", "R", "G")))
+    assert load_checkpoint(tmp_path / "nrg.pt")["config"]["data"]["bands"] == [4, 1, 2]
+    for context in ("patch", "zone"):
+        result = invoke(
+            "baseline",
+            "predict",
+            "--checkpoint",
+            tmp_path / "nrg.pt",
+            "--data",
+            toy,
+            "--output",
+            tmp_path / context,
+            "--context",
+            context,
+            "--device",
+            "cpu",
+        )
+        assert result.exit_code == 0, result.output
+        assert len(list((tmp_path / context).glob("PRED_*.tif"))) == 3
