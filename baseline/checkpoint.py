@@ -224,7 +224,11 @@ def model_payload(model_state: dict[str, Any], cfg: TrainConfig, **extra: Any) -
 
 
 def load_model_state(
-    model: torch.nn.Module, state: dict[str, Any], path: Path, cfg: TrainConfig
+    model: torch.nn.Module,
+    state: dict[str, Any],
+    path: Path,
+    cfg: TrainConfig,
+    num_classes: int = len(CLASS_NAMES),
 ) -> None:
     """Load weights strictly; a shape or key mismatch is an error that names what differs.
 
@@ -251,7 +255,7 @@ def load_model_state(
         )
         raise ConfigError(
             f"{path}: the weights do not fit a {cfg.model.arch}/{cfg.model.encoder} with "
-            f"{len(cfg.data.bands)} bands {tuple(cfg.data.bands)} and {len(CLASS_NAMES)} classes "
+            f"{len(cfg.data.bands)} bands {tuple(cfg.data.bands)} and {num_classes} classes "
             f"({details}); the checkpoint and its configuration disagree"
         )
     model.load_state_dict(state)

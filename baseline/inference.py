@@ -268,7 +268,7 @@ def load_declared(
         check(cfg)
     check_bands(cfg, checkpoint, tuple(bands) if bands is not None else None)
     model = build_declared(cfg, contract)
-    load_model_state(model, payload["model"], checkpoint, cfg)
+    load_model_state(model, payload["model"], checkpoint, cfg, len(contract.classes))
     return declared_model(model.eval(), contract, challenge=challenge).eval(), cfg, contract
 
 

@@ -522,7 +522,9 @@ def map_rasters(
                     "tta": tta,
                     "cog": cog,
                     "amp": amp_name(amp_dtype),
+                    # recorded only when used, so folders mapped before these options resume
                     **({"classes": "challenge"} if challenge_classes else {}),
+                    **({"metadata_sha256": file_sha256(metadata)} if metadata else {}),
                 }
                 plan = _plan(source, folder, contract, record, overwrite, info)
             except FlairKitError as exc:

@@ -88,8 +88,13 @@ def expected_shapes(imported: Imported) -> Shapes:
     return shapes_of(network.state_dict())
 
 
-def convert_source(source: Source, family: WeightsSource, options: ImportOptions) -> Imported:
+def convert_source(
+    source: Source, family: WeightsSource, options: ImportOptions
+) -> tuple[str, Imported]:
     """Convert a read file with the given (or detected) family and check it fits the network.
+
+    Returns:
+        The family's name and the converted model.
 
     Raises:
         ConfigError: unknown layout, a missing fact (naming its option), or converted weights
@@ -106,7 +111,7 @@ def convert_source(source: Source, family: WeightsSource, options: ImportOptions
         shapes_of(imported.state),
         f"check --from, --arch and --encoder, or {REPORT_HINT}",
     )
-    return imported
+    return name, imported
 
 
 def import_weights(
@@ -131,9 +136,8 @@ def import_weights(
     if output.resolve() == src.resolve():
         raise ConfigError(f"{output}: --output is the source file; write the checkpoint elsewhere")
     source = read_source(src)
-    imported = convert_source(source, family, options or ImportOptions())
+    name, imported = convert_source(source, family, options or ImportOptions())
     sha256 = file_sha256(src)
-    name = family if family != "auto" else detect_family(shapes_of(source.tensors), src)
     contract = replace(
         imported.contract,
         provenance={

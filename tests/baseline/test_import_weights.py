@@ -421,9 +421,9 @@ def test_ign_flair1_checkpoint_imports_predicts_and_scores(toy: Path, tmp_path: 
 
 @pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 def test_flair_inc_checkpoint_imports_predicts_and_scores(toy: Path, tmp_path: Path) -> None:
-    state = smp_state("unet", "resnet34", 5, 19, seed=3)
+    state = smp_state("unet", "resnet18", 5, 19, seed=3)
     source = inc_file(
-        tmp_path / "FLAIR-INC_rgbie_15cl_resnet34-unet_weights.pth", state, active=IGN_15_ACTIVE
+        tmp_path / "FLAIR-INC_rgbie_15cl_resnet18-unet_weights.pth", state, active=IGN_15_ACTIVE
     )
     imported = invoke("baseline", "import-weights", source, "-o", tmp_path / "inc.pt")
     assert imported.exit_code == 0, imported.output
