@@ -32,9 +32,11 @@ from baseline.weights.readers import Source, read_source
 from scoring.errors import ConfigError, OutputExistsError
 from starting_kit import __version__
 
-#: The families, in the order ``auto`` tries them (FLAIR-HUB first: it is refused by name).
+#: The families, in the order ``auto`` tries them. FLAIR-HUB comes last: some of its markers
+#: (ConvNeXtV2's GRN, Swin's bias tables) also occur in smp models with timm encoders, which are
+#: FLAIR-INC-like smp layouts; a FLAIR-HUB file is never an smp layout (``main_decoders.*``).
 FAMILIES: dict[str, ModuleType] = {
-    module.NAME: module for module in (flair_hub, ign_flair2, ign_flair1, flair_inc)
+    module.NAME: module for module in (ign_flair2, ign_flair1, flair_inc, flair_hub)
 }
 
 
