@@ -4,8 +4,13 @@ A checkpoint is a ``torch.save`` dict that loads with ``weights_only=True`` (no 
 
 - ``model``: the network's state dict (never the DDP wrapper's);
 - ``config``: the full training configuration as plain values;
-- ``classes``: the 13 class names the head predicts, in index order;
-- ``flair_kit_version``, ``format``;
+- ``classes``: the class names the head predicts, in index order (the 13 challenge classes for
+  every model flair-kit trains);
+- ``flair_kit_version``, ``format`` (1: trained by flair-kit; 2: also a ``contract``);
+- ``contract`` (format 2, written by ``baseline import-weights``): the model's declared bands,
+  normalisation, classes, crosswalk and provenance (:mod:`baseline.contract`). A checkpoint
+  without one gets the contract its configuration implies (:func:`implied_contract`), so it
+  predicts exactly as before;
 - ``epoch`` (the last completed epoch), ``best_score``, ``history`` (one dict per epoch);
 - in ``last.pt`` only, for ``--resume``: ``optimizer``, ``scheduler``, ``scaler``,
   ``early_stopping`` and ``rng`` (the RNG states of every process).
@@ -17,19 +22,31 @@ where a valid one used to be.
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from baseline.config import TrainConfig, config_from_dict, config_to_dict
+from baseline.contract import (
+    ModelContract,
+    band_names,
+    challenge_contract,
+    contract_from_dict,
+    contract_to_dict,
+)
 from scoring.atomic import atomic_path
 from scoring.classes import CLASS_NAMES
 from scoring.errors import ConfigError, DataError, MissingFileError
 from starting_kit import __version__
 
-#: Version of the payload layout.
+#: Version of the payload layout that training writes.
 CHECKPOINT_FORMAT = 1
+#: Version of the payload layout with a ``contract`` (imported weights).
+CONTRACT_FORMAT = 2
+#: Payload layouts this flair-kit reads.
+READABLE_FORMATS = (CHECKPOINT_FORMAT, CONTRACT_FORMAT)
 _REQUIRED = ("model", "config", "classes", "flair_kit_version", "format", "epoch")
 
 
@@ -39,7 +56,7 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
         torch.save(payload, scratch)
 
 
-def _load_failure(exc: Exception) -> str:
+def load_failure(exc: Exception) -> str:
     """One short line saying why torch could not read a file.
 
     ``torch.load(weights_only=True)`` explains its safety policy in several paragraphs; only the
@@ -77,7 +94,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - torch.load raises many types on a bad file
         raise DataError(
             f"{path}: not a readable checkpoint: not a flair-kit checkpoint, or a corrupt or "
-            f"truncated one ({type(exc).__name__}: {_load_failure(exc)}); {fix}"
+            f"truncated one ({type(exc).__name__}: {load_failure(exc)}); {fix}"
         ) from None
     if not isinstance(payload, dict):
         raise DataError(
@@ -90,10 +107,10 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             f"{path}: not a flair-kit checkpoint (missing {', '.join(missing)}); checkpoints come "
             "from `flair-kit baseline train` (best.pt or last.pt in the run folder)"
         )
-    if payload["format"] != CHECKPOINT_FORMAT:
+    if payload["format"] not in READABLE_FORMATS:
         raise DataError(
             f"{path}: checkpoint format {payload['format']} but this flair-kit reads format "
-            f"{CHECKPOINT_FORMAT}; use the flair-kit version that wrote it "
+            f"{' or '.join(map(str, READABLE_FORMATS))}; use the flair-kit version that wrote it "
             f"({payload['flair_kit_version']})"
         )
     kinds = {"model": dict, "config": dict, "classes": list}
@@ -112,13 +129,66 @@ def checkpoint_config(payload: dict[str, Any], path: Path) -> TrainConfig:
     return config_from_dict(payload["config"], where=f"{path} (stored configuration)")
 
 
-def check_classes(payload: dict[str, Any], path: Path) -> None:
-    """Refuse a checkpoint whose head predicts other classes than the kit scores.
+def implied_contract(cfg: TrainConfig) -> ModelContract:
+    """The contract of a checkpoint without one: what flair-kit's training always meant.
+
+    The configured FLAIR bands, ``/ 255``, the 13 challenge classes, 0.2 m pixels.
+    """
+    return replace(
+        challenge_contract(
+            band_names(cfg.data.bands),
+            variant=f"flair-kit {cfg.model.arch}/{cfg.model.encoder}",
+            provenance={"source": "flair-kit training"},
+        ),
+        metadata_encoding=cfg.model.metadata_encoding if cfg.model.use_metadata else None,
+    )
+
+
+def payload_contract(payload: dict[str, Any], cfg: TrainConfig, path: Path) -> ModelContract:
+    """The checkpoint's contract: stored, or implied by its configuration.
+
+    Raises:
+        DataError, ConfigError: a malformed or unknown contract (see
+            :func:`baseline.contract.contract_from_dict`), or declared bands that differ from the
+            configuration's.
+    """
+    if "contract" not in payload:
+        return implied_contract(cfg)
+    contract = contract_from_dict(payload["contract"], f"{path} (contract)")
+    if contract.flair_indices != tuple(cfg.data.bands):
+        raise DataError(
+            f"{path}: the contract declares bands {'-'.join(contract.bands)} (FLAIR bands "
+            f"{contract.flair_indices}) but the configuration reads {tuple(cfg.data.bands)}; "
+            "the checkpoint is damaged: import the weights again"
+        )
+    return contract
+
+
+def imported_payload(
+    model_state: dict[str, Any], cfg: TrainConfig, contract: ModelContract, **extra: Any
+) -> dict[str, Any]:
+    """The payload of imported weights: :func:`model_payload` with the contract (format 2)."""
+    return {
+        **model_payload(model_state, cfg, epoch=0, **extra),
+        "format": CONTRACT_FORMAT,
+        "classes": list(contract.classes),
+        "contract": contract_to_dict(contract),
+    }
+
+
+def check_classes(
+    payload: dict[str, Any], path: Path, contract: ModelContract | None = None
+) -> None:
+    """Refuse a checkpoint whose head predicts other classes than it declares.
+
+    Without a contract the head must predict the 13 challenge classes (format 1).
 
     Raises:
         ConfigError: naming both class lists.
     """
     stored = list(payload["classes"])
+    if contract is not None and stored == list(contract.classes):
+        return
     if stored != list(CLASS_NAMES):
         raise ConfigError(
             f"{path}: the checkpoint predicts {len(stored)} classes {stored} but FLAIR scores "
@@ -154,7 +224,11 @@ def model_payload(model_state: dict[str, Any], cfg: TrainConfig, **extra: Any) -
 
 
 def load_model_state(
-    model: torch.nn.Module, state: dict[str, Any], path: Path, cfg: TrainConfig
+    model: torch.nn.Module,
+    state: dict[str, Any],
+    path: Path,
+    cfg: TrainConfig,
+    num_classes: int = len(CLASS_NAMES),
 ) -> None:
     """Load weights strictly; a shape or key mismatch is an error that names what differs.
 
@@ -181,7 +255,7 @@ def load_model_state(
         )
         raise ConfigError(
             f"{path}: the weights do not fit a {cfg.model.arch}/{cfg.model.encoder} with "
-            f"{len(cfg.data.bands)} bands {tuple(cfg.data.bands)} and {len(CLASS_NAMES)} classes "
+            f"{len(cfg.data.bands)} bands {tuple(cfg.data.bands)} and {num_classes} classes "
             f"({details}); the checkpoint and its configuration disagree"
         )
     model.load_state_dict(state)

@@ -20,3 +20,8 @@ CONTEXTS: tuple[PredictContext, ...] = get_args(PredictContext)
 #: What ``baseline map`` writes: the class map, or one probability band per class.
 MapProduct = Literal["classes", "probabilities"]
 MAP_PRODUCTS: tuple[MapProduct, ...] = get_args(MapProduct)
+#: Where ``baseline import-weights`` reads weights from (``--from``): detected, or a family.
+WeightsSource = Literal["auto", "ign-flair1", "ign-flair2", "flair-inc"]
+WEIGHTS_SOURCES: tuple[WeightsSource, ...] = get_args(WeightsSource)
+#: The normalisations ``baseline import-weights`` can declare (``--normalisation``).
+ImportNormalisation = Literal["flair-inc", "unit"]

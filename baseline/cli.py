@@ -21,7 +21,15 @@ import typer
 
 from baseline import require_dependencies
 from baseline.budget import budget_warning, parse_duration
-from baseline.choices import MAP_PRODUCTS, Amp, Device, MapProduct, PredictContext
+from baseline.choices import (
+    MAP_PRODUCTS,
+    Amp,
+    Device,
+    ImportNormalisation,
+    MapProduct,
+    PredictContext,
+    WeightsSource,
+)
 from starting_kit.choices import Dataset
 from starting_kit.options import (
     OutAlias,
@@ -374,6 +382,22 @@ def baseline_map(
         int,
         typer.Option("--quicklook-size", min=16, help="Longest side of a quicklook in pixels."),
     ] = 1024,
+    challenge_classes: Annotated[
+        bool,
+        typer.Option(
+            "--challenge-classes",
+            help="Write the 13 challenge classes (through the checkpoint's crosswalk) instead "
+            "of the model's own classes.",
+        ),
+    ] = False,
+    metadata: Annotated[
+        Path | None,
+        typer.Option(
+            "--metadata",
+            help="Metadata models: a JSON with the raster's one aerial metadata entry "
+            "(patch_centroid_x/y/z, date, time, camera).",
+        ),
+    ] = None,
 ) -> None:
     """Map large rasters: blended sliding-window inference, bounded memory, GeoTIFF/COG output.
 
@@ -401,6 +425,8 @@ def baseline_map(
             overwrite=overwrite,
             observer=ConsoleObserver(sys.stderr, unit="tiles"),
             quicklook=quicklook_size if quicklook else None,
+            challenge_classes=challenge_classes,
+            metadata=metadata,
         )
         if area.is_main:
             typer.echo(render_area_result(area), nl=False)
@@ -428,8 +454,100 @@ def baseline_map(
         overwrite=overwrite,
         observer=ConsoleObserver(sys.stderr, unit="tiles"),
         quicklook=quicklook_size if quicklook else None,
+        challenge_classes=challenge_classes,
+        metadata=metadata,
     )
     typer.echo(render_map_result(result), nl=False)
+
+
+@baseline_app.command("import-weights")
+@domain_errors_exit
+def baseline_import_weights(
+    src: Annotated[
+        Path,
+        typer.Argument(
+            help="IGN's weights: a Lightning checkpoint (*.ckpt), a state dict (*.pth, *.pt) or a "
+            "safetensors file (never executed: files that need pickled code are refused)."
+        ),
+    ],
+    output: Annotated[
+        Path | None,
+        output_option("flair-kit checkpoint to write (required).", show_default=False),
+    ] = None,
+    out: OutAlias = None,
+    source: Annotated[
+        WeightsSource,
+        typer.Option(
+            "--from",
+            help="Source family: auto (detected from the keys), ign-flair1, ign-flair2 "
+            "or flair-inc.",
+        ),
+    ] = "auto",
+    bands: Annotated[
+        str | None,
+        typer.Option(
+            "--bands",
+            help="The model's input bands in order, e.g. R,G,B or NIR,R,G [RGB, RGBI or RGBIE by "
+            "the first convolution's band count].",
+        ),
+    ] = None,
+    classes: Annotated[
+        int | None,
+        typer.Option(
+            "--classes",
+            help="Active classes of a 19-logit FLAIR-order head: 12, 15 or 19 [the file's loss "
+            "weights, else '12cl'/'15cl' in its name].",
+        ),
+    ] = None,
+    arch: Annotated[
+        str | None,
+        typer.Option("--arch", help="smp architecture, e.g. unet, deeplabv3 [from the keys]."),
+    ] = None,
+    encoder: Annotated[
+        str | None,
+        typer.Option("--encoder", help="smp encoder, e.g. resnet34, mit_b5 [from the keys]."),
+    ] = None,
+    normalisation: Annotated[
+        ImportNormalisation | None,
+        typer.Option(
+            "--normalisation",
+            help="flair-inc (IGN's FLAIR-INC per-band mean/std) or unit (x/255) [the family's].",
+        ),
+    ] = None,
+    resolution: Annotated[
+        float | None,
+        typer.Option("--resolution", min=0.01, help="Ground pixel size in metres [0.2]."),
+    ] = None,
+    overwrite: Annotated[bool, overwrite_option("Replace an existing --output.")] = False,
+) -> None:
+    """Import IGN's published weights (FLAIR #1, FLAIR #2, FLAIR-INC) as a flair-kit checkpoint.
+
+    The architecture, bands and classes are read from the keys and shapes; a fact the file does
+    not tell stops the import with the option that supplies it. predict, map and the zone
+    context then use the checkpoint like any other.
+    """
+    require_dependencies()
+    from baseline.contract import parse_bands
+    from baseline.weights.importer import import_weights, render_import_result
+    from baseline.weights.layout import ImportOptions
+
+    if classes is not None and classes not in (12, 15, 19):
+        raise typer.BadParameter(f"--classes {classes}: expected 12, 15 or 19")
+    result = import_weights(
+        src,
+        required_output(output, out, "--out"),
+        family=source,
+        options=ImportOptions(
+            bands=parse_bands(bands) if bands is not None else None,
+            classes=classes,
+            arch=arch,
+            encoder=encoder,
+            normalisation=normalisation,
+            resolution_m=resolution,
+        ),
+        overwrite=overwrite,
+    )
+    typer.echo(render_import_result(result), nl=False)
 
 
 @domain_errors_exit

@@ -22,6 +22,7 @@ from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.shutil import copy as raster_copy
 from rasterio.windows import Window
 
+from baseline.contract import ModelContract, check_raster_input
 from scoring.classes import CLASS_COLOURS, CLASS_NAMES, colour_rgb
 from scoring.errors import ConfigError, DataError
 
@@ -41,9 +42,9 @@ def probabilities_to_uint8(probs: NDArray[np.float32]) -> NDArray[np.uint8]:
     return np.clip(np.rint(probs * 255.0), 0, 255).astype(np.uint8)
 
 
-def colour_table() -> dict[int, tuple[int, int, int, int]]:
-    """The nomenclature's colours as a GDAL colour table (index -> RGBA)."""
-    return {index: (*colour_rgb(colour), 255) for index, colour in enumerate(CLASS_COLOURS)}
+def colour_table(colours: Sequence[str] = CLASS_COLOURS) -> dict[int, tuple[int, int, int, int]]:
+    """Class colours (the challenge's by default) as a GDAL colour table (index -> RGBA)."""
+    return {index: (*colour_rgb(colour), 255) for index, colour in enumerate(colours)}
 
 
 class BlockWriter:
@@ -116,7 +117,14 @@ class StripWriter:
             self.current.close()
 
 
-def check_raster(src: Any, path: Path, bands: Sequence[int], checkpoint: Path) -> None:
+def check_raster(src: Any, path: Path, contract: ModelContract) -> None:
+    """Refuse a raster map cannot write on its grid or the model cannot read.
+
+    Raises:
+        DataError: no CRS or geotransform (how to add them named); see
+            :func:`baseline.contract.check_raster_input` for the model's input checks.
+        ConfigError: see :func:`baseline.contract.check_raster_input`.
+    """
     missing = [
         what
         for what, absent in (
@@ -132,17 +140,7 @@ def check_raster(src: Any, path: Path, bands: Sequence[int], checkpoint: Path) -
             "gdal_translate -a_srs EPSG:2154 -a_ullr ULX ULY LRX LRY in.tif out.tif, or gdalwarp "
             "for ground control points) and map the result"
         )
-    if src.count < max(bands):
-        raise ConfigError(
-            f"{path}: the raster has {src.count} band(s) but the checkpoint {checkpoint} was "
-            f"trained on {len(bands)} bands {tuple(bands)}; map a raster with bands "
-            f"{tuple(bands)} in the training order"
-        )
-    if src.dtypes[0] != "uint8":
-        raise DataError(
-            f"{path}: raster dtype is {src.dtypes[0]}; expected uint8 bands like FLAIR's "
-            "(rescale it to 0..255 first)"
-        )
+    check_raster_input(contract, src, path)
 
 
 def read_window(src: Any, path: Path, bands: Sequence[int], window: Window) -> NDArray[np.uint8]:
@@ -183,20 +181,28 @@ def output_profile(
     }
 
 
-def describe_output(dst: Any, output: str) -> None:
-    """Colour table, class names and band descriptions of the output."""
+def describe_output(
+    dst: Any,
+    output: str,
+    classes: Sequence[str] = CLASS_NAMES,
+    colours: Sequence[str] = CLASS_COLOURS,
+) -> None:
+    """Colour table, class names and band descriptions of the output (challenge classes by
+    default, or a model's own ``classes`` and ``colours``)."""
     dst.update_tags(
-        CLASS_NAMES=json.dumps(list(CLASS_NAMES)),
-        CLASS_COLOURS=json.dumps(list(CLASS_COLOURS)),
+        CLASS_NAMES=json.dumps(list(classes)),
+        CLASS_COLOURS=json.dumps(list(colours)),
         FLAIR_OUTPUT=output,
     )
     if output == "classes":
-        dst.write_colormap(1, colour_table())
-        dst.set_band_description(1, "class index 0..12 (" + ", ".join(CLASS_NAMES) + ")")
-        dst.update_tags(1, **{f"CLASS_{i}": name for i, name in enumerate(CLASS_NAMES)})
+        dst.write_colormap(1, colour_table(colours))
+        dst.set_band_description(
+            1, f"class index 0..{len(classes) - 1} (" + ", ".join(classes) + ")"
+        )
+        dst.update_tags(1, **{f"CLASS_{i}": name for i, name in enumerate(classes)})
     else:
         dst.update_tags(SCALE="probability = value / 255")
-        for index, name in enumerate(CLASS_NAMES, start=1):
+        for index, name in enumerate(classes, start=1):
             dst.set_band_description(index, f"P({name}) x 255")
 
 

@@ -7,15 +7,22 @@ callers, channels_last and autocast (bf16 where the hardware runs it natively, s
 
 Optional test-time augmentation (``tta``): the 8 symmetries of the square (D4); the softmax
 probabilities of the 8 views are mapped back and averaged before the argmax.
+
+The checkpoint's contract (:mod:`baseline.contract`) is applied here, once for every command:
+the network is wrapped in a :class:`DeclaredModel` when its contract asks for more than what the
+readers give (images ``/ 255`` and the 13 challenge classes): a declared normalisation, masked
+logits, or the crosswalk from the model's own classes to the challenge classes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from baseline.checkpoint import (
     check_bands,
@@ -23,11 +30,15 @@ from baseline.checkpoint import (
     checkpoint_config,
     load_checkpoint,
     load_model_state,
+    payload_contract,
 )
 from baseline.config import TrainConfig
-from baseline.fusion import Segmenter, build_network
+from baseline.contract import ModelContract
+from baseline.fusion import Segmenter, build_network, uses_sentinel
 from baseline.model import build_model
 from baseline.runtime import autocast
+from scoring.classes import NUM_CLASSES
+from scoring.errors import ConfigError
 
 #: The 8 elements of D4 as (quarter turns, left-right flip).
 D4: tuple[tuple[int, bool], ...] = tuple((k, flip) for flip in (False, True) for k in range(4))
@@ -138,32 +149,138 @@ def predict_scores(
     return total[..., :height, :width]
 
 
+class DeclaredModel(nn.Module):
+    """A network behind its contract, called like the network itself.
+
+    Inputs are the readers' ``uint8 / 255`` images. With a ``mean-std`` normalisation the 0..255
+    values are recovered exactly (rounding) and normalised in float64, then cast back: IGN's
+    FLAIR-INC pipeline bit for bit. Inactive logits are set to ``-inf`` (never predicted, zero
+    probability). With ``challenge``, each of the 13 challenge classes gets the summed
+    probability of the model classes its crosswalk maps to it (the output is its logarithm: a
+    softmax gives the summed probabilities back, so TTA, blending and ``map --product
+    probabilities`` see the same numbers); a challenge class no model class maps to gets
+    probability 0 (``-inf``).
+    """
+
+    mean: torch.Tensor
+    std: torch.Tensor
+    inactive: torch.Tensor
+    crosswalk: torch.Tensor
+
+    def __init__(self, net: Segmenter, contract: ModelContract, *, challenge: bool) -> None:
+        super().__init__()
+        self.net = net
+        self.normalise = contract.normalisation == "mean-std"
+        mean = torch.tensor(contract.mean or (), dtype=torch.float64)
+        std = torch.tensor(contract.std or (), dtype=torch.float64)
+        self.register_buffer("mean", mean[None, :, None, None], persistent=False)
+        self.register_buffer("std", std[None, :, None, None], persistent=False)
+        inactive = torch.zeros(len(contract.classes), dtype=torch.bool)
+        inactive[list(contract.inactive)] = True
+        self.register_buffer("inactive", inactive[None, :, None, None], persistent=False)
+        self.masked = bool(contract.inactive)
+        self.regroup = challenge and not contract.is_challenge
+        crosswalk = torch.tensor(contract.crosswalk, dtype=torch.int64)
+        self.register_buffer("crosswalk", crosswalk[None, :, None, None], persistent=False)
+
+    @property
+    def uses_metadata(self) -> bool:
+        """Whether the network needs the (B, 45) metadata tensor."""
+        return bool(self.net.uses_metadata)
+
+    @property
+    def output_stride(self) -> int:
+        """The network's: heights and widths must be multiples of it."""
+        return int(self.net.output_stride)
+
+    def forward(self, image: torch.Tensor, *rest: Any) -> torch.Tensor:
+        """Logits of the model's classes (or of the 13 challenge classes) for ``/ 255`` images."""
+        if self.normalise:
+            values = torch.round(image.double() * 255.0)
+            image = ((values - self.mean) / self.std).to(image.dtype)
+        logits = self.net(image, *rest)
+        if self.masked:
+            logits = logits.masked_fill(self.inactive, float("-inf"))
+        if self.regroup:
+            probabilities = logits.float().softmax(dim=1)
+            shape = (logits.shape[0], NUM_CLASSES, *logits.shape[2:])
+            grouped = probabilities.new_zeros(shape)
+            grouped.scatter_add_(1, self.crosswalk.expand_as(probabilities), probabilities)
+            logits = grouped.log()  # softmax of these gives back the summed probabilities
+        return logits
+
+
+def declared_model(net: Segmenter, contract: ModelContract, *, challenge: bool) -> Segmenter:
+    """``net`` behind its contract (:class:`DeclaredModel`), or ``net`` itself when the contract
+    asks nothing more than the readers give (every checkpoint flair-kit trains)."""
+    plain = contract.normalisation == "unit" and not contract.inactive
+    if plain and (contract.is_challenge or not challenge):
+        return net
+    # It answers the Segmenter interface (uses_metadata, output_stride, forward).
+    return cast(Segmenter, DeclaredModel(net, contract, challenge=challenge))
+
+
+def build_declared(cfg: TrainConfig, contract: ModelContract) -> Segmenter:
+    """The bare network of a configuration, with the contract's class count.
+
+    Raises:
+        ConfigError: a U-T&T model whose contract declares other than 13 classes.
+    """
+    count = len(contract.classes)
+    if uses_sentinel(cfg) and count != NUM_CLASSES:
+        raise ConfigError(
+            f"a U-T&T model predicts the {NUM_CLASSES} challenge classes; its contract declares "
+            f"{count}"
+        )
+
+    def aerial(arch: str, encoder: str, in_channels: int, _: int, *args: Any, **kw: Any) -> Any:
+        return build_model(arch, encoder, in_channels, count, *args, **kw)
+
+    # "none": the checkpoint holds every weight; never download anything here.
+    return build_network(cfg, len(contract.bands), "none", build_aerial=aerial)
+
+
+def load_declared(
+    checkpoint: Path,
+    *,
+    challenge: bool = True,
+    bands: Sequence[int] | None = None,
+    check: Callable[[TrainConfig], None] | None = None,
+) -> tuple[Segmenter, TrainConfig, ModelContract]:
+    """Rebuild the network of a checkpoint behind its contract, refusing any mismatch.
+
+    ``challenge``: the 13 challenge classes through the crosswalk (``predict``); otherwise the
+    model's own classes (``map``'s default). ``check`` sees the stored configuration before the
+    network is built and may refuse it (raise), so a model the caller cannot use costs no
+    construction.
+
+    Raises:
+        MissingFileError, DataError: no such checkpoint, not a flair-kit checkpoint, or a
+            malformed contract.
+        ConfigError: other classes or bands than the checkpoint's, an unknown normalisation, or
+            weights that do not fit the stored configuration (both values named).
+    """
+    payload = load_checkpoint(checkpoint)
+    cfg = checkpoint_config(payload, checkpoint)
+    contract = payload_contract(payload, cfg, checkpoint)
+    check_classes(payload, checkpoint, contract)
+    if check is not None:
+        check(cfg)
+    check_bands(cfg, checkpoint, tuple(bands) if bands is not None else None)
+    model = build_declared(cfg, contract)
+    load_model_state(model, payload["model"], checkpoint, cfg, len(contract.classes))
+    return declared_model(model.eval(), contract, challenge=challenge).eval(), cfg, contract
+
+
 def load_predictor(
     checkpoint: Path,
     *,
     bands: Sequence[int] | None = None,
     check: Callable[[TrainConfig], None] | None = None,
 ) -> tuple[Segmenter, TrainConfig]:
-    """Rebuild the trained network from a checkpoint, refusing any mismatch.
-
-    ``check`` sees the stored configuration before the network is built and may refuse it
-    (raise), so a model the caller cannot use costs no construction.
-
-    Raises:
-        MissingFileError, DataError: no such checkpoint, or not a flair-kit checkpoint.
-        ConfigError: other classes or bands than the checkpoint's, or weights that do not fit
-            the stored configuration (both values named).
-    """
-    payload = load_checkpoint(checkpoint)
-    check_classes(payload, checkpoint)
-    cfg = checkpoint_config(payload, checkpoint)
-    if check is not None:
-        check(cfg)
-    used_bands = check_bands(cfg, checkpoint, tuple(bands) if bands is not None else None)
-    # "none": the checkpoint holds every weight; never download anything here.
-    model = build_network(cfg, len(used_bands), "none", build_aerial=build_model)
-    load_model_state(model, payload["model"], checkpoint, cfg)
-    return model.eval(), cfg
+    """:func:`load_declared` predicting the 13 challenge classes, without the contract."""
+    model, cfg, _ = load_declared(checkpoint, bands=bands, check=check)
+    return model, cfg
 
 
 def model_scorer(

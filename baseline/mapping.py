@@ -10,6 +10,7 @@ class names in the metadata) or one uint8 band per class holding ``round(255 * p
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import warnings
@@ -39,8 +40,9 @@ from baseline.areas import (
     plan_shards,
     read_footprint,
 )
-from baseline.blending import DEFAULT_STRIP_WIDTH, blend_strips, blend_window, make_grid
+from baseline.blending import DEFAULT_STRIP_WIDTH, Scorer, blend_strips, blend_window, make_grid
 from baseline.choices import MAP_PRODUCTS, Amp, Device, MapProduct
+from baseline.contract import ModelContract
 from baseline.fusion import uses_sentinel
 from baseline.geotiff import (
     StripWriter,
@@ -51,7 +53,8 @@ from baseline.geotiff import (
     output_profile,
     read_window,
 )
-from baseline.inference import load_predictor, model_scorer
+from baseline.inference import load_declared, model_scorer
+from baseline.metadata import MetadataVariant, encode_metadata
 from baseline.progress import Observer
 from baseline.quicklook import check_quicklook_side, quicklook_path, write_quicklook
 from baseline.runtime import (
@@ -66,7 +69,7 @@ from baseline.runtime import (
     worker_error,
 )
 from scoring.atomic import probe_writable, publish, remove_stale_temporaries, temporary_path
-from scoring.classes import NUM_CLASSES
+from scoring.classes import CLASS_COLOURS, CLASS_NAMES
 from scoring.errors import (
     ConfigError,
     DataError,
@@ -134,6 +137,8 @@ def map_raster(
     strip_width: int = DEFAULT_STRIP_WIDTH,
     observer: Observer | None = None,
     quicklook: int | None = None,
+    challenge_classes: bool = False,
+    metadata: Path | None = None,
 ) -> MapResult:
     """Predict a georeferenced raster of any size into a class map or probability GeoTIFF.
 
@@ -159,11 +164,15 @@ def map_raster(
         observer: receives progress (tiles/s).
         quicklook: also write ``NAME.quicklook.png`` beside the map, its longest side at most
             this many pixels, with a legend (:mod:`baseline.quicklook`); None: no quicklook.
+        challenge_classes: write the 13 challenge classes through the checkpoint's crosswalk
+            instead of the model's own classes (the same for a model of the challenge classes).
+        metadata: for a model that fuses aerial metadata, the raster's metadata entry
+            (:func:`map_metadata`); refused for other models.
 
     Raises:
         MissingFileError: no raster or checkpoint.
-        ConfigError: band-count mismatch (both values named), a metadata or U-T&T model,
-            invalid options.
+        ConfigError: band-count mismatch (both values named), a U-T&T model, a metadata model
+            without ``metadata``, invalid options.
         DataError: unreadable raster, a damaged window (named), not uint8, or no CRS or
             geotransform.
         OutputExistsError: ``out`` exists and ``overwrite`` is False.
@@ -190,8 +199,11 @@ def map_raster(
     margin = min(tile // 8, overlap // 2) if margin is None else margin
     observer = observer or Observer()
 
-    model, cfg = load_map_model(checkpoint)
+    model, cfg, contract, scorer_metadata = load_map_model(
+        checkpoint, challenge_classes=challenge_classes, metadata=metadata
+    )
     bands = tuple(cfg.data.bands)
+    classes, colours = map_classes(contract, challenge_classes)
     torch_device = resolve_device(device)
     amp_dtype = resolve_amp(amp, torch_device)
     model.to(torch_device).to(memory_format=torch.channels_last)
@@ -206,7 +218,7 @@ def map_raster(
     start = time.perf_counter()
     cache = {} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": GDAL_CACHE_MB}
     with rasterio.Env(**cache), src:
-        check_raster(src, raster, bands, checkpoint)
+        check_raster(src, raster, contract)
         grid = make_grid(src.height, src.width, tile, overlap, margin)
 
         def read(y: int, x: int, h: int, w: int) -> NDArray[np.uint8]:
@@ -216,8 +228,9 @@ def map_raster(
             return blend_strips(
                 grid,
                 read,
-                model_scorer(model, tta=tta, amp_dtype=amp_dtype),
+                with_metadata(model_scorer(model, tta=tta, amp_dtype=amp_dtype), scorer_metadata),
                 writer,
+                num_classes=len(classes),
                 strip_width=strip_width,
                 batch_size=batch_size,
                 device=torch_device,
@@ -225,7 +238,9 @@ def map_raster(
                 observer=observer,
             )
 
-        n_tiles = write_map(out, src.profile, output, cog=cog, fill=fill)
+        n_tiles = write_map(
+            out, src.profile, output, cog=cog, fill=fill, classes=classes, colours=colours
+        )
     seconds = max(time.perf_counter() - start, 1e-9)
     drawn = write_quicklook(out, quicklook) if quicklook is not None else None
     return MapResult(
@@ -244,11 +259,18 @@ def map_raster(
     )
 
 
-def load_map_model(checkpoint: Path) -> tuple[Any, TrainConfig]:
+def load_map_model(
+    checkpoint: Path, *, challenge_classes: bool = False, metadata: Path | None = None
+) -> tuple[Any, TrainConfig, ModelContract, NDArray[np.float32] | None]:
     """The checkpoint's network, refused when it needs what a raster does not carry.
 
+    Returns:
+        The model (its own classes, or the challenge's with ``challenge_classes``), its
+        configuration and contract, and the encoded metadata vector of a metadata model.
+
     Raises:
-        ConfigError: a U-T&T (Sentinel-2) or a metadata model.
+        ConfigError: a U-T&T (Sentinel-2) model, a metadata model without ``metadata``, or
+            ``metadata`` for a model that does not fuse it.
     """
 
     def aerial_only(cfg: TrainConfig) -> None:
@@ -259,13 +281,73 @@ def load_map_model(checkpoint: Path) -> tuple[Any, TrainConfig]:
                 "FLAIR #1 checkpoint, or a FLAIR #2 one trained with sentinel.enabled: false"
             )
 
-    model, cfg = load_predictor(checkpoint, check=aerial_only)
-    if model.uses_metadata:
+    model, cfg, contract = load_declared(checkpoint, challenge=challenge_classes, check=aerial_only)
+    if not model.uses_metadata:
+        if metadata is not None:
+            raise ConfigError(
+                f"{metadata}: --metadata is for models that fuse aerial metadata; {checkpoint} "
+                "does not: omit --metadata"
+            )
+        return model, cfg, contract, None
+    if metadata is None:
         raise ConfigError(
             f"{checkpoint}: the model fuses per-patch aerial metadata, which a raster does not "
-            "carry; map with a checkpoint trained without metadata (model.use_metadata: false)"
+            "carry; pass --metadata ENTRY.json: one entry of a FLAIR aerial metadata JSON "
+            "(patch_centroid_x, patch_centroid_y, patch_centroid_z, date, time, camera) for the "
+            "raster's acquisition, or map with a checkpoint trained without metadata"
         )
-    return model, cfg
+    return model, cfg, contract, map_metadata(metadata, cfg.model.metadata_encoding)
+
+
+def map_metadata(path: Path, variant: MetadataVariant) -> NDArray[np.float32]:
+    """The 45-value metadata code of a raster, from a JSON holding one entry.
+
+    The JSON is the entry itself (``{"patch_centroid_x": ..., "date": ...}``) or a FLAIR
+    aerial metadata JSON with exactly one entry (``{"IMG_000717": {...}}``).
+
+    Raises:
+        MissingFileError: no such file.
+        DataError: not JSON, several entries, or an entry the encoding refuses (field named).
+    """
+    if not path.is_file():
+        raise MissingFileError(f"{path}: metadata JSON not found")
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not a JSON file ({exc})") from None
+    if not isinstance(content, dict):
+        raise DataError(f"{path}: expected a JSON object (one metadata entry)")
+    if "date" not in content:
+        entries = [v for v in content.values() if isinstance(v, dict)]
+        if len(entries) != 1:
+            raise DataError(
+                f"{path}: holds {len(entries)} metadata entries; a raster takes one: give the "
+                "entry of its acquisition alone (its fields patch_centroid_x, patch_centroid_y, "
+                "patch_centroid_z, date, time, camera)"
+            )
+        content = entries[0]
+    return encode_metadata(content, variant, name=path.name)
+
+
+def with_metadata(scorer: Scorer, vector: NDArray[np.float32] | None) -> Scorer:
+    """``scorer`` given the raster's one metadata vector for every tile (unchanged without)."""
+    if vector is None:
+        return scorer
+    code = torch.from_numpy(vector)
+
+    def scores(images: torch.Tensor, metadata: torch.Tensor | None) -> torch.Tensor:
+        return scorer(images, code.to(images.device).expand(images.shape[0], -1))
+
+    return scores
+
+
+def map_classes(
+    contract: ModelContract, challenge_classes: bool
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Names and colours of the classes a map writes: the model's own, or the challenge's."""
+    if challenge_classes:
+        return CLASS_NAMES, CLASS_COLOURS
+    return contract.classes, contract.colours
 
 
 def write_map(
@@ -275,6 +357,8 @@ def write_map(
     *,
     cog: bool,
     fill: Callable[[StripWriter], int],
+    classes: tuple[str, ...] = CLASS_NAMES,
+    colours: tuple[str, ...] = CLASS_COLOURS,
 ) -> int:
     """Write one map atomically: ``fill`` hands the blended blocks to the writer it is given.
 
@@ -287,13 +371,13 @@ def write_map(
     remove_stale_temporaries(out)
     scratch = temporary_path(out)
     cog_scratch = temporary_path(out)  # the tiled copy the COG is built from
-    count = 1 if output == "classes" else NUM_CLASSES
+    count = 1 if output == "classes" else len(classes)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with rasterio.open(
             cog_scratch if cog else scratch, "w", **output_profile(src_profile, count=count)
         ) as dst:
-            describe_output(dst, output)
+            describe_output(dst, output, classes, colours)
             writer = StripWriter(dst, output)
             n_tiles = fill(writer)
             writer.close()
@@ -383,6 +467,8 @@ def map_rasters(
     strip_width: int = DEFAULT_STRIP_WIDTH,
     observer: Observer | None = None,
     quicklook: int | None = None,
+    challenge_classes: bool = False,
+    metadata: Path | None = None,
 ) -> AreaResult:
     """Map every raster of a folder or a list into ``folder``, one ``<stem>.tif`` each.
 
@@ -395,8 +481,9 @@ def map_rasters(
 
     Args:
         checkpoint, tile, overlap, margin, output, cog, tta, batch_size, device, amp,
-            strip_width, observer, quicklook: as for :func:`map_raster`; a rerun also draws
-            the quicklooks missing beside the maps it skips.
+            strip_width, observer, quicklook, challenge_classes, metadata: as for
+            :func:`map_raster` (one metadata entry serves every raster; a rerun also draws the
+            quicklooks missing beside the maps it skips).
         source: a folder of rasters or a text list of them (:func:`baseline.areas.list_rasters`).
         folder: the output folder.
         overwrite: map every raster again and record this checkpoint and these options.
@@ -430,8 +517,11 @@ def map_rasters(
     joined = not torch.distributed.is_initialized()
     info = init_distributed(torch_device)
     try:
-        model, cfg = load_map_model(checkpoint)
+        model, cfg, contract, scorer_metadata = load_map_model(
+            checkpoint, challenge_classes=challenge_classes, metadata=metadata
+        )
         bands = tuple(cfg.data.bands)
+        classes, colours = map_classes(contract, challenge_classes)
         amp_dtype = resolve_amp(amp, torch_device)
         model.to(torch_device).to(memory_format=torch.channels_last)
         start = time.perf_counter()
@@ -447,8 +537,11 @@ def map_rasters(
                     "tta": tta,
                     "cog": cog,
                     "amp": amp_name(amp_dtype),
+                    # recorded only when used, so folders mapped before these options resume
+                    **({"classes": "challenge"} if challenge_classes else {}),
+                    **({"metadata_sha256": file_sha256(metadata)} if metadata else {}),
                 }
-                plan = _plan(source, folder, bands, checkpoint, record, overwrite, info)
+                plan = _plan(source, folder, contract, record, overwrite, info)
             except FlairKitError as exc:
                 plan = exc
         plan = broadcast_object(plan, info)
@@ -456,7 +549,7 @@ def map_rasters(
             raise plan
         if not isinstance(plan, _Plan):
             raise ConfigError("rank 0 sent no mapping plan; start every process with torchrun")
-        scorer = model_scorer(model, tta=tta, amp_dtype=amp_dtype)
+        scorer = with_metadata(model_scorer(model, tta=tta, amp_dtype=amp_dtype), scorer_metadata)
         done = _Done()
         observer = (observer or Observer()) if info.is_main else Observer()
         cache = {} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": GDAL_CACHE_MB}
@@ -472,6 +565,7 @@ def map_rasters(
                     (member.row, member.col, fp.height, fp.width),
                     reader,
                     scorer,
+                    num_classes=len(classes),
                     strip_width=strip_width,
                     batch_size=batch_size,
                     device=torch_device,
@@ -481,7 +575,15 @@ def map_rasters(
                 try:
                     with rasterio.open(fp.path) as src:
                         profile = src.profile
-                    n_tiles = write_map(folder / job.name, profile, output, cog=cog, fill=fill)
+                    n_tiles = write_map(
+                        folder / job.name,
+                        profile,
+                        output,
+                        cog=cog,
+                        fill=fill,
+                        classes=classes,
+                        colours=colours,
+                    )
                 finally:
                     reader.close()
                 if quicklook is not None:
@@ -556,8 +658,7 @@ def footprint_km2(footprint: Footprint) -> float | None:
 def _plan(
     source: Path,
     folder: Path,
-    bands: tuple[int, ...],
-    checkpoint: Path,
+    contract: ModelContract,
     record: dict[str, Any],
     overwrite: bool,
     info: DistInfo,
@@ -570,7 +671,7 @@ def _plan(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
                 with rasterio.open(path) as src:
-                    check_raster(src, path, bands, checkpoint)
+                    check_raster(src, path, contract)
         except RasterioIOError as exc:
             raise DataError(f"{path}: not a readable raster ({exc})") from None
         footprints.append(read_footprint(path))

@@ -31,9 +31,10 @@ from torch.utils.data import DataLoader
 
 from baseline.choices import CONTEXTS, Amp, Device, PredictContext
 from baseline.config import TrainConfig
+from baseline.contract import check_raster_file
 from baseline.data import FlairDataset
 from baseline.fusion import Segmenter, uses_sentinel
-from baseline.inference import load_predictor, predict_batch
+from baseline.inference import load_declared, predict_batch
 from baseline.inputs import discover_inputs, flair2_test_inputs, prediction_source
 from baseline.progress import Observer
 from baseline.runtime import (
@@ -362,7 +363,9 @@ def predict(
     """Predict every patch under ``data`` into ``out`` (and pack a zip with ``pack``).
 
     Args:
-        checkpoint: ``best.pt`` or ``last.pt`` from ``flair-kit baseline train``.
+        checkpoint: ``best.pt`` or ``last.pt`` from ``flair-kit baseline train``, or a checkpoint
+            of ``baseline import-weights`` (its classes go through its crosswalk to the 13
+            challenge classes).
         data: a dataset root, a folder of test images, or a path csv.
         out: the folder for ``PRED_<id>.tif`` files (created).
         batch_size: patches per forward pass.
@@ -409,7 +412,7 @@ def predict(
     observer = observer or Observer()
     _check_outputs(out, pack, overwrite)
     _check_timings_path(timings, out, pack)
-    model, cfg = load_predictor(checkpoint, bands=bands)
+    model, cfg, contract = load_declared(checkpoint, bands=bands)
     if cfg.model.use_metadata and metadata is None and data.is_dir():
         metadata = find_metadata(data)
         if metadata is None:
@@ -426,6 +429,10 @@ def predict(
             csv_root=csv_root,
             dataset=cfg.dataset,
         )
+    if samples:
+        # The contract's one check (bands, dtype, pixel size, CRS) on the first patch: the
+        # patches of one dataset share their format, and every read re-checks bands and dtype.
+        check_raster_file(contract, samples[0].image)
     torch_device = resolve_device(device)
     amp_dtype = resolve_amp(amp, torch_device)
     model.to(torch_device).to(memory_format=torch.channels_last)

@@ -144,8 +144,9 @@ def test_bands_mismatch_names_both(checkpoint: Path, flair_root: Path, tmp_path:
 
 def test_images_with_too_few_bands(checkpoint: Path, make_tree, tmp_path: Path) -> None:
     three_bands = make_tree("rgb", bands=3)
+    # The contract's input check refuses the first patch before anything is read or written.
     with pytest.raises(
-        DataError, match=r"reads bands \(1, 2, 3, 4, 5\) but the image has 3 band\(s\)"
+        ConfigError, match=r"has 3 band\(s\) but the model reads 5 bands \(1, 2, 3, 4, 5\)"
     ):
         predict(checkpoint, three_bands, tmp_path / "pred", num_workers=0)
 
