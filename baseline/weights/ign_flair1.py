@@ -5,19 +5,18 @@ inputs ``/ 255``; with metadata also ``model.enc.enc_mlp.*`` (IGN's MLP, whose 1
 along the height of the deepest feature map). ``criterion.weight`` is the loss's class weights.
 
 Without metadata the network is flair-kit's own U-Net: ``seg_model.`` becomes ``net.`` (278
-tensors). With metadata, IGN's exact fusion comes from :mod:`baseline.ign_layout`
-(``flair1_from_ign``), reached through :func:`ign_converter`.
+tensors). With metadata, IGN's exact fusion is the ``ign`` variant's; both go through
+:func:`baseline.ign_layout.flair1_from_ign`.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import replace
-from types import ModuleType
 
-from baseline.config import DataConfig, ModelConfig, TrainConfig
+from baseline.config import DataConfig, TrainConfig
 from baseline.contract import FLAIR_BANDS, FLAIR_RESOLUTION_M, challenge_contract
-from baseline.weights.layout import Imported, ImportOptions, Shapes, strip_prefix, with_prefix
+from baseline.ign_layout import flair1_from_ign
+from baseline.weights.layout import Imported, ImportOptions, Shapes
 from baseline.weights.readers import Source
 from scoring.classes import NUM_CLASSES
 from scoring.errors import ConfigError
@@ -38,29 +37,12 @@ def detect(shapes: Shapes) -> bool:
     )
 
 
-def ign_converter(family: str, converter: str) -> ModuleType:
-    """The module holding IGN's exact-variant converters, imported when first needed.
-
-    Raises:
-        ConfigError: this flair-kit does not have them yet (the family and what is missing named).
-    """
-    try:
-        ign_layout = importlib.import_module("baseline.ign_layout")
-    except ImportError:
-        raise ConfigError(
-            f"{family}: these weights need IGN's exact model variant ({converter} in "
-            "baseline.ign_layout), which this flair-kit does not include yet; import them with "
-            "a flair-kit that has it"
-        ) from None
-    return ign_layout
-
-
 def convert(source: Source, options: ImportOptions) -> Imported:
     """An IGN FLAIR #1 checkpoint as a flair-kit checkpoint.
 
     Raises:
-        ConfigError: metadata weights without :mod:`baseline.ign_layout`, or ``--bands`` other
-            than the five FLAIR bands.
+        ConfigError: keys IGN's layout does not have, or ``--bands`` other than the five FLAIR
+            bands.
     """
     if options.bands is not None and options.bands != FLAIR_BANDS:
         raise ConfigError(
@@ -70,17 +52,11 @@ def convert(source: Source, options: ImportOptions) -> Imported:
         raise ConfigError(
             f"{source.path}: IGN's FLAIR #1 models take inputs / 255; omit --normalisation"
         )
-    tensors = source.tensors
-    if any(key.startswith(METADATA_PREFIX) for key in tensors):
-        converted, model_cfg = ign_converter(
-            "IGN FLAIR #1 with metadata", "flair1_from_ign"
-        ).flair1_from_ign(tensors)
-        metadata = model_cfg.metadata_encoding if model_cfg.use_metadata else None
-        variant = "IGN FLAIR #1 U-Net/ResNet34 with metadata fusion"
-    else:
-        converted = with_prefix(strip_prefix(tensors, "seg_model."), "net.")
-        model_cfg, metadata = ModelConfig(), None
-        variant = "IGN FLAIR #1 U-Net/ResNet34 (smp)"
+    # One conversion for both layouts: without metadata IGN's network is our U-Net exactly
+    # (``seg_model.`` -> ``net.``); with it, IGN's fusion is the ``ign`` variant's.
+    converted, model_cfg = flair1_from_ign(source.tensors)
+    metadata = model_cfg.metadata_encoding if model_cfg.use_metadata else None
+    variant = "IGN FLAIR #1 U-Net/ResNet34" + (" with metadata fusion" if metadata else " (smp)")
     contract = replace(
         challenge_contract(FLAIR_BANDS, variant=variant),
         metadata_encoding=metadata,

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from baseline.config import DataConfig, TrainConfig
 from baseline.contract import FLAIR_BANDS, FLAIR_RESOLUTION_M, challenge_contract
-from baseline.weights.ign_flair1 import ign_converter
+from baseline.ign_layout import flair2_from_ign
 from baseline.weights.layout import Imported, ImportOptions, Shapes
 from baseline.weights.readers import Source
 from scoring.errors import ConfigError
@@ -31,7 +31,7 @@ def convert(source: Source, options: ImportOptions) -> Imported:
     """An IGN FLAIR #2 U-T&T checkpoint as a flair-kit checkpoint.
 
     Raises:
-        ConfigError: :mod:`baseline.ign_layout` is missing, or options that IGN's model fixes.
+        ConfigError: keys IGN's layout does not have, or options that IGN's model fixes.
     """
     if options.bands is not None and options.bands != FLAIR_BANDS:
         raise ConfigError(
@@ -41,9 +41,7 @@ def convert(source: Source, options: ImportOptions) -> Imported:
         raise ConfigError(
             f"{source.path}: IGN's FLAIR #2 models take aerial inputs / 255; omit --normalisation"
         )
-    converted, model_cfg, sentinel_cfg = ign_converter(
-        "IGN FLAIR #2 U-T&T", "flair2_from_ign"
-    ).flair2_from_ign(source.tensors)
+    converted, model_cfg, sentinel_cfg = flair2_from_ign(source.tensors)
     contract = replace(
         challenge_contract(FLAIR_BANDS, variant="IGN FLAIR #2 U-T&T (U-Net + U-TAE)"),
         metadata_encoding=model_cfg.metadata_encoding if model_cfg.use_metadata else None,

@@ -9,7 +9,6 @@ own smp models with the layouts the spec lists (``model.seg_model.``, ``seg_mode
 from __future__ import annotations
 
 import json
-import sys
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from baseline.weights.layout import ImportOptions, shapes_of
 from baseline.weights.readers import read_source
 from scoring.errors import ConfigError, DataError, OutputExistsError
 from starting_kit.cli import app
+from tests.baseline.ign_oracle import key_list, load_oracle, unet_weights
 
 KEYS = Path(__file__).parents[1] / "data" / "ign"
 IGN_15_ACTIVE = [j for j in range(19) if j not in FLAIR_INC_15_INACTIVE]
@@ -250,20 +250,6 @@ def test_weights_that_do_not_fit_name_the_unmatched_keys(tmp_path: Path) -> None
     assert "do not fit a smp unet/resnet18, 5 bands, 19 logits" in message
     assert "net.decoder.extra.weight [3, 3]" in message
     assert "missing: net.decoder.blocks.4.conv2.0.weight [16, 16, 3, 3]" in message
-
-
-def test_ign_metadata_and_utt_need_the_exact_variants(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(sys.modules, "baseline.ign_layout", None)  # as before the merge
-    meta = tmp_path / "ckpt-epoch=00-val_loss=9.33_flair1_meta.ckpt"
-    torch.save(lightning(filled(key_shapes("flair1-unet-meta-keys.txt"))), meta)
-    with pytest.raises(ConfigError, match=r"IGN FLAIR #1 with metadata: .*flair1_from_ign"):
-        import_weights(meta, tmp_path / "o.pt")
-    utt = tmp_path / "ckpt-epoch=00-val_loss=12.60_flair2.ckpt"
-    torch.save(lightning(filled(key_shapes("flair2-utt-keys.txt"))), utt)
-    with pytest.raises(ConfigError, match=r"IGN FLAIR #2 U-T&T: .*flair2_from_ign"):
-        import_weights(utt, tmp_path / "o.pt")
 
 
 # --- FLAIR-INC layouts ---------------------------------------------------------------------
@@ -591,31 +577,63 @@ def test_an_unknown_normalisation_is_refused_by_predict(toy: Path, tmp_path: Pat
     assert not (tmp_path / "pred").exists()
 
 
-# --- IGN's exact variants (after baseline.ign_layout is merged) -----------------------------
+# --- IGN's exact variants ------------------------------------------------------------------
 
 
-def test_ign_flair1_with_metadata_imports(tmp_path: Path) -> None:
-    pytest.importorskip("baseline.ign_layout")
+def test_imported_ign_flair1_metadata_checkpoint_gives_igns_own_logits(tmp_path: Path) -> None:
+    # IGN's checkpoint of the FLAIR #1 oracle (IGN's weights, saved as IGN's training saves them),
+    # through the command: the imported model must give the logits IGN's own class gave.
+    oracle = load_oracle("flair1-meta-oracle.pt")
+    state = OrderedDict(unet_weights("model.seg_model.", key_list("flair1-unet-meta-keys.txt")))
+    state.update({f"model.enc.{k}": v for k, v in oracle["state_dict"]["enc"].items()})
+    state["criterion.weight"] = torch.tensor([1.0] * 12 + [0.0])
+    ckpt = tmp_path / "ckpt-epoch=00-val_loss=9.33_flair1_meta.ckpt"
+    torch.save(lightning(state), ckpt)
+    imported = invoke("baseline", "import-weights", ckpt, "--output", tmp_path / "meta.pt")
+    assert imported.exit_code == 0, imported.output
+    contract = load_checkpoint(tmp_path / "meta.pt")["contract"]
+    assert contract["metadata_encoding"] == "official"
+    assert load_checkpoint(tmp_path / "meta.pt")["config"]["model"]["variant"] == "ign"
+    model, _, _ = load_declared(tmp_path / "meta.pt", challenge=False)
+    assert model.uses_metadata
+    images = oracle["inputs"]["img_uint8"].float() / 255
+    with torch.no_grad():
+        logits = model(images, oracle["inputs"]["mtd"])
+    expected = oracle["outputs"]["logits_crop"]
+    assert (logits[..., 240:272, 240:272] - expected).abs().max().item() <= 2e-5
+    assert torch.equal(logits.argmax(dim=1).to(torch.uint8), oracle["outputs"]["logits_argmax"])
+
+
+def test_ign_flair1_metadata_checkpoint_predicts_and_scores_toy_data(tmp_path: Path) -> None:
+    # IGN adds the metadata along the deepest feature's 16 rows: 512-pixel patches, as in FLAIR.
+    root = tmp_path / "flair1"
+    made = invoke("toy-data", root, "--size", "512", "--train", "1", "--test", "2")
+    assert made.exit_code == 0, made.output
     ckpt = tmp_path / "ckpt-epoch=00-val_loss=9.33_flair1_meta.ckpt"
     torch.save(lightning(filled(key_shapes("flair1-unet-meta-keys.txt"))), ckpt)
-    result = import_weights(ckpt, tmp_path / "meta.pt")
-    assert result.family == "ign-flair1" and result.contract.metadata_encoding is not None
-    model, _, _ = load_declared(tmp_path / "meta.pt")
-    assert model.uses_metadata
-    with torch.no_grad():
-        out = model(torch.rand(1, 5, 512, 512), torch.rand(1, 45))
-    assert out.shape == (1, 13, 512, 512)
+    imported = invoke("baseline", "import-weights", ckpt, "--output", tmp_path / "meta.pt")
+    assert imported.exit_code == 0, imported.output
+    # The dataset's metadata JSON is found in the toy root, as in an official download.
+    predicted = invoke(
+        "baseline", "predict", "--checkpoint", tmp_path / "meta.pt", "--data", root,
+        "--output", tmp_path / "pred", "--device", "cpu",
+    )  # fmt: skip
+    assert predicted.exit_code == 0, predicted.output
+    assert len(list((tmp_path / "pred").glob("PRED_*.tif"))) == 2
+    assert 0.0 <= score(tmp_path / "pred", root)["miou"] <= 1.0
 
 
 def test_ign_utt_checkpoint_predicts_toy_flair2(tmp_path: Path) -> None:
-    pytest.importorskip("baseline.ign_layout")
     root = tmp_path / "flair2"
     made = invoke(
         "toy-data", root, "--dataset", "flair2", "--size", "64", "--train", "1", "--test", "2"
     )
     assert made.exit_code == 0, made.output
+    # The published a7308822 configuration: no aerial metadata (no ``model.mtd_mlp.*``), so the
+    # 64-pixel toy patches fit (IGN's metadata tiling needs 512-pixel ones).
+    keys = {k: v for k, v in key_shapes("flair2-utt-keys.txt").items() if "mtd_mlp." not in k}
     ckpt = tmp_path / "ckpt-epoch=00-val_loss=12.60_flair2.ckpt"
-    torch.save(lightning(filled(key_shapes("flair2-utt-keys.txt"))), ckpt)
+    torch.save(lightning(filled(keys)), ckpt)
     imported = invoke("baseline", "import-weights", ckpt, "--output", tmp_path / "utt.pt")
     assert imported.exit_code == 0, imported.output
     predicted = invoke(
@@ -632,6 +650,11 @@ def test_ign_utt_checkpoint_predicts_toy_flair2(tmp_path: Path) -> None:
     )
     assert predicted.exit_code == 0, predicted.output
     assert len(list((tmp_path / "pred").glob("PRED_*.tif"))) == 2
+    scored = invoke(
+        "score", tmp_path / "pred", root / "flair_2_labels_test", "--json", tmp_path / "s.json"
+    )
+    assert scored.exit_code == 0, scored.output
+    assert 0.0 <= json.loads((tmp_path / "s.json").read_text())["miou"] <= 1.0
 
 
 @pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
