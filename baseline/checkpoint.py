@@ -36,6 +36,7 @@ from baseline.contract import (
     contract_from_dict,
     contract_to_dict,
 )
+from baseline.weights.layout import mismatch_details, shapes_of
 from scoring.atomic import atomic_path
 from scoring.classes import CLASS_NAMES
 from scoring.errors import ConfigError, DataError, MissingFileError
@@ -235,24 +236,8 @@ def load_model_state(
     Raises:
         ConfigError: the weights do not fit the network the stored configuration builds.
     """
-    expected = model.state_dict()
-    mismatched = [
-        f"{key}: checkpoint {tuple(value.shape)} vs model {tuple(expected[key].shape)}"
-        for key, value in state.items()
-        if key in expected and tuple(value.shape) != tuple(expected[key].shape)
-    ]
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if mismatched or missing or unexpected:
-        details = "; ".join(
-            part
-            for part in (
-                f"shape mismatch {mismatched[:2]}" if mismatched else "",
-                f"missing {missing[:3]}" if missing else "",
-                f"unexpected {unexpected[:3]}" if unexpected else "",
-            )
-            if part
-        )
+    details = mismatch_details(shapes_of(model.state_dict()), shapes_of(state), "checkpoint")
+    if details:
         raise ConfigError(
             f"{path}: the weights do not fit a {cfg.model.arch}/{cfg.model.encoder} with "
             f"{len(cfg.data.bands)} bands {tuple(cfg.data.bands)} and {num_classes} classes "

@@ -26,6 +26,7 @@ import torch
 
 from baseline.config import DataConfig, ModelConfig, SentinelConfig, TrainConfig
 from baseline.sentinel import NUM_S2_BANDS
+from baseline.weights.layout import mismatch_details, shapes_of
 from scoring.classes import NUM_CLASSES, OTHER_INDEX
 from scoring.errors import ConfigError
 
@@ -188,23 +189,8 @@ def _check_against(
     state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], what: str
 ) -> None:
     """Same keys and shapes as the network's state dict, or a ConfigError naming the differences."""
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    mismatched = [
-        f"{k} {list(state[k].shape)} (expected {list(expected[k].shape)})"
-        for k in state
-        if k in expected and state[k].shape != expected[k].shape
-    ]
-    if missing or unexpected or mismatched:
-        details = "; ".join(
-            part
-            for part in (
-                f"missing {_describe(expected, missing)}" if missing else "",
-                f"unexpected {_describe(state, unexpected)}" if unexpected else "",
-                f"mis-shaped {', '.join(mismatched[:_SHOWN])}" if mismatched else "",
-            )
-            if part
-        )
+    details = mismatch_details(shapes_of(expected), shapes_of(state), "converted weights")
+    if details:
         raise ConfigError(
             f"{what}: the weights do not fit the network inferred from them ({details}); report "
             "these keys and shapes with the file's origin"

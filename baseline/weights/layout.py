@@ -79,23 +79,33 @@ def unmatched(expected: Shapes, actual: Shapes) -> tuple[list[str], list[str]]:
     return extra, missing
 
 
+def mismatch_details(expected: Shapes, actual: Shapes, holder: str = "file") -> str:
+    """What keeps ``actual`` from loading strictly into ``expected`` ("" when nothing does): the
+    first unmatched keys and shapes on both sides, enough for a user to report.
+
+    >>> mismatch_details({"a": (2,), "b": (3,)}, {"a": (4,), "c": (1,)})
+    '2 key(s) of the file do not fit: a [4], c [1]; 1 key(s) of the model are missing: b [3]'
+    """
+    extra, missing = unmatched(expected, actual)
+    parts = []
+    if extra:
+        parts.append(f"{len(extra)} key(s) of the {holder} do not fit: {describe(actual, extra)}")
+    if missing:
+        parts.append(
+            f"{len(missing)} key(s) of the model are missing: {describe(expected, missing)}"
+        )
+    return "; ".join(parts)
+
+
 def layout_mismatch(path: Path, what: str, expected: Shapes, actual: Shapes, hint: str) -> None:
     """Refuse ``actual`` unless it has exactly the keys and shapes of ``expected``.
 
     Raises:
         ConfigError: naming the first unmatched keys and shapes of the file and of the model.
     """
-    extra, missing = unmatched(expected, actual)
-    if not extra and not missing:
-        return
-    parts = []
-    if extra:
-        parts.append(f"{len(extra)} key(s) of the file do not fit: {describe(actual, extra)}")
-    if missing:
-        parts.append(
-            f"{len(missing)} key(s) of the model are missing: {describe(expected, missing)}"
-        )
-    raise ConfigError(f"{path}: the weights do not fit {what}: {'; '.join(parts)}; {hint}")
+    details = mismatch_details(expected, actual)
+    if details:
+        raise ConfigError(f"{path}: the weights do not fit {what}: {details}; {hint}")
 
 
 def strip_prefix(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

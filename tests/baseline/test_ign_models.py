@@ -390,7 +390,9 @@ def test_converter_errors_name_the_keys_and_shapes() -> None:
     ):
         flair1_from_ign({**state, "model.extra.w": torch.zeros(3)})
     del state["model.seg_model.decoder.blocks.4.conv2.0.weight"]
-    with pytest.raises(ConfigError, match=r"missing net\.decoder\.blocks\.4\.conv2\.0\.weight"):
+    with pytest.raises(
+        ConfigError, match=r"missing: net\.decoder\.blocks\.4\.conv2\.0\.weight \[16, 16, 3, 3\]"
+    ):
         flair1_from_ign(state)
     projected = build_model("unet", "resnet18", 5, 13, use_metadata=True)
     with pytest.raises(ConfigError, match=r"metadata_mlp\.project\.weight \[512, 16\]"):

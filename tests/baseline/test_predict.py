@@ -170,7 +170,8 @@ def test_weights_that_do_not_fit_the_stored_config(
     changed = tmp_path / "three.pt"
     save_checkpoint(changed, payload)
     with pytest.raises(
-        ConfigError, match=r"do not fit a unet/resnet18 with 3 bands \(1, 2, 3\) .*shape mismatch"
+        ConfigError,
+        match=r"do not fit a unet/resnet18 with 3 bands \(1, 2, 3\) .*key\(s\) of the checkpoint do not fit: net\.body\.0\.weight \[8, 5, 3, 3\]",
     ):
         predict(changed, flair_root, tmp_path / "pred")
 
