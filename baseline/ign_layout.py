@@ -26,6 +26,7 @@ import torch
 
 from baseline.config import DataConfig, ModelConfig, SentinelConfig, TrainConfig
 from baseline.sentinel import NUM_S2_BANDS
+from baseline.weights.flair_inc import RESNETS, infer_encoder
 from baseline.weights.layout import mismatch_details, shapes_of
 from scoring.classes import NUM_CLASSES, OTHER_INDEX
 from scoring.errors import ConfigError
@@ -36,14 +37,6 @@ IGN_MODEL_PREFIX = "model."
 IGN_CRITERION_PREFIX = "criterion."
 #: smp's default U-Net decoder widths (IGN's).
 SMP_DECODER_CHANNELS = (256, 128, 64, 32, 16)
-#: ResNet encoders by (blocks per layer, bottleneck blocks).
-_RESNETS: dict[tuple[tuple[int, ...], bool], str] = {
-    ((2, 2, 2, 2), False): "resnet18",
-    ((3, 4, 6, 3), False): "resnet34",
-    ((3, 4, 6, 3), True): "resnet50",
-    ((3, 4, 23, 3), True): "resnet101",
-    ((3, 8, 36, 3), True): "resnet152",
-}
 #: How many offending keys an error message lists.
 _SHOWN = 5
 
@@ -205,21 +198,14 @@ def _shape(state: Mapping[str, torch.Tensor], key: str, what: str) -> tuple[int,
 
 def _resnet(unet: Mapping[str, torch.Tensor], prefix: str, what: str) -> str:
     """The smp ResNet encoder whose layout the U-Net keys under ``prefix`` have."""
-    blocks = []
-    for layer in range(1, 5):
-        indices = {
-            int(m.group(1))
-            for k in unet
-            if (m := re.match(rf"{re.escape(prefix)}encoder\.layer{layer}\.(\d+)\.", k))
-        }
-        blocks.append(len(indices))
-    bottleneck = f"{prefix}encoder.layer1.0.conv3.weight" in unet
-    name = _RESNETS.get((tuple(blocks), bottleneck))
-    if name is None:
+    shapes = {
+        k.removeprefix(prefix): tuple(v.shape) for k, v in unet.items() if k.startswith(prefix)
+    }
+    name = infer_encoder(shapes)
+    if name is None or not name.startswith("resnet"):
         raise ConfigError(
-            f"{what}: the encoder has {tuple(blocks)} blocks per layer"
-            f"{' (bottleneck)' if bottleneck else ''}; expected an smp ResNet U-Net "
-            f"({', '.join(sorted(set(_RESNETS.values())))})"
+            f"{what}: the encoder under {prefix!r} is {name or 'not one flair-kit knows'}; "
+            f"expected an smp ResNet U-Net ({', '.join(sorted(set(RESNETS.values())))})"
         )
     return name
 

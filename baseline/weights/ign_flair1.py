@@ -37,6 +37,24 @@ def detect(shapes: Shapes) -> bool:
     )
 
 
+def refuse_fixed_options(source: Source, options: ImportOptions, challenge: str) -> None:
+    """IGN's challenge models fix their bands (the five FLAIR bands, in order) and their aerial
+    normalisation (``/ 255``): options that say otherwise are refused, not applied.
+
+    Raises:
+        ConfigError: ``--bands`` other than the FLAIR bands, or ``--normalisation flair-inc``.
+    """
+    if options.bands is not None and options.bands != FLAIR_BANDS:
+        raise ConfigError(
+            f"{source.path}: IGN's {challenge} models read the five FLAIR bands in order; "
+            "omit --bands"
+        )
+    if options.normalisation == "flair-inc":
+        raise ConfigError(
+            f"{source.path}: IGN's {challenge} models take aerial inputs / 255; omit --normalisation"
+        )
+
+
 def convert(source: Source, options: ImportOptions) -> Imported:
     """An IGN FLAIR #1 checkpoint as a flair-kit checkpoint.
 
@@ -44,14 +62,7 @@ def convert(source: Source, options: ImportOptions) -> Imported:
         ConfigError: keys IGN's layout does not have, or ``--bands`` other than the five FLAIR
             bands.
     """
-    if options.bands is not None and options.bands != FLAIR_BANDS:
-        raise ConfigError(
-            f"{source.path}: IGN's FLAIR #1 models read the five FLAIR bands in order; omit --bands"
-        )
-    if options.normalisation == "flair-inc":
-        raise ConfigError(
-            f"{source.path}: IGN's FLAIR #1 models take inputs / 255; omit --normalisation"
-        )
+    refuse_fixed_options(source, options, "FLAIR #1")
     # One conversion for both layouts: without metadata IGN's network is our U-Net exactly
     # (``seg_model.`` -> ``net.``); with it, IGN's fusion is the ``ign`` variant's.
     converted, model_cfg = flair1_from_ign(source.tensors)

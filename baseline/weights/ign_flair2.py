@@ -13,9 +13,9 @@ from dataclasses import replace
 from baseline.config import DataConfig, TrainConfig
 from baseline.contract import FLAIR_BANDS, FLAIR_RESOLUTION_M, challenge_contract
 from baseline.ign_layout import flair2_from_ign
+from baseline.weights.ign_flair1 import refuse_fixed_options
 from baseline.weights.layout import Imported, ImportOptions, Shapes
 from baseline.weights.readers import Source
-from scoring.errors import ConfigError
 
 NAME = "ign-flair2"
 #: Key prefixes only IGN's U-T&T model has.
@@ -33,14 +33,7 @@ def convert(source: Source, options: ImportOptions) -> Imported:
     Raises:
         ConfigError: keys IGN's layout does not have, or options that IGN's model fixes.
     """
-    if options.bands is not None and options.bands != FLAIR_BANDS:
-        raise ConfigError(
-            f"{source.path}: IGN's FLAIR #2 models read the five FLAIR bands in order; omit --bands"
-        )
-    if options.normalisation == "flair-inc":
-        raise ConfigError(
-            f"{source.path}: IGN's FLAIR #2 models take aerial inputs / 255; omit --normalisation"
-        )
+    refuse_fixed_options(source, options, "FLAIR #2")
     converted, model_cfg, sentinel_cfg = flair2_from_ign(source.tensors)
     contract = replace(
         challenge_contract(FLAIR_BANDS, variant="IGN FLAIR #2 U-T&T (U-Net + U-TAE)"),

@@ -44,6 +44,14 @@ def invoke(*args: object) -> Any:
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
+def predict_cli(checkpoint: Path, data: Path, output: Path, *options: object) -> Any:
+    """``flair-kit baseline predict`` on the CPU."""
+    return invoke(
+        "baseline", "predict", "--checkpoint", checkpoint, "--data", data, "--output", output,
+        "--device", "cpu", *options,
+    )  # fmt: skip
+
+
 def key_shapes(name: str) -> dict[str, tuple[int, ...]]:
     """IGN's key list: ``key<TAB>[shape]`` per line, in the checkpoint's order."""
     lines = (KEYS / name).read_text(encoding="utf-8").splitlines()
@@ -239,6 +247,24 @@ def test_missing_facts_name_their_option(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "pass --classes" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("keys", "challenge"),
+    [("flair1-unet-keys.txt", "FLAIR #1"), ("flair2-utt-keys.txt", "FLAIR #2")],
+)
+def test_ign_challenge_models_refuse_options_that_their_inputs_fix(
+    tmp_path: Path, keys: str, challenge: str
+) -> None:
+    ckpt = tmp_path / "ckpt-epoch=00-val_loss=1.00.ckpt"
+    torch.save(lightning(filled(key_shapes(keys))), ckpt)
+    rgb = ImportOptions(bands=("R", "G", "B"))
+    with pytest.raises(ConfigError, match=rf"IGN's {challenge} models read the five FLAIR bands"):
+        import_weights(ckpt, tmp_path / "o.pt", options=rgb)
+    inc = ImportOptions(normalisation="flair-inc")
+    with pytest.raises(ConfigError, match=rf"IGN's {challenge} models take aerial inputs / 255"):
+        import_weights(ckpt, tmp_path / "o.pt", options=inc)
+    assert not (tmp_path / "o.pt").exists()
+
+
 def test_weights_that_do_not_fit_name_the_unmatched_keys(tmp_path: Path) -> None:
     state = smp_state("unet", "resnet18", 5, 19)
     del state["decoder.blocks.4.conv2.0.weight"]
@@ -388,18 +414,7 @@ def test_ign_flair1_checkpoint_imports_predicts_and_scores(toy: Path, tmp_path: 
     contract = load_checkpoint(tmp_path / "ign.pt")["contract"]
     assert contract["provenance"]["family"] == "ign-flair1"
     assert contract["provenance"]["epoch"] == "76"
-    predicted = invoke(
-        "baseline",
-        "predict",
-        "--checkpoint",
-        tmp_path / "ign.pt",
-        "--data",
-        toy,
-        "--output",
-        tmp_path / "pred",
-        "--device",
-        "cpu",
-    )
+    predicted = predict_cli(tmp_path / "ign.pt", toy, tmp_path / "pred")
     assert predicted.exit_code == 0, predicted.output
     assert len(list((tmp_path / "pred").glob("PRED_*.tif"))) == 3
     assert 0.0 <= score(tmp_path / "pred", toy)["miou"] <= 1.0
@@ -414,19 +429,7 @@ def test_flair_inc_checkpoint_imports_predicts_and_scores(toy: Path, tmp_path: P
     imported = invoke("baseline", "import-weights", source, "-o", tmp_path / "inc.pt")
     assert imported.exit_code == 0, imported.output
     assert "classes: 15 active of 19 logits" in imported.stdout
-    predicted = invoke(
-        "baseline",
-        "predict",
-        "--checkpoint",
-        tmp_path / "inc.pt",
-        "--data",
-        toy,
-        "--output",
-        tmp_path / "pred",
-        "--device",
-        "cpu",
-        "--tta",
-    )
+    predicted = predict_cli(tmp_path / "inc.pt", toy, tmp_path / "pred", "--tta")
     assert predicted.exit_code == 0, predicted.output
     for pred in (tmp_path / "pred").glob("PRED_*.tif"):
         with rasterio.open(pred) as src:
@@ -562,16 +565,7 @@ def test_an_unknown_normalisation_is_refused_by_predict(toy: Path, tmp_path: Pat
     payload = load_checkpoint(tmp_path / "inc.pt")
     payload["contract"]["normalisation"] = "hub-minmax"
     save_checkpoint(tmp_path / "future.pt", payload)
-    result = invoke(
-        "baseline",
-        "predict",
-        "--checkpoint",
-        tmp_path / "future.pt",
-        "--data",
-        toy,
-        "--output",
-        tmp_path / "pred",
-    )
+    result = predict_cli(tmp_path / "future.pt", toy, tmp_path / "pred")
     assert result.exit_code == 1
     assert "normalisation 'hub-minmax' is unknown" in result.stderr
     assert not (tmp_path / "pred").exists()
@@ -614,10 +608,7 @@ def test_ign_flair1_metadata_checkpoint_predicts_and_scores_toy_data(tmp_path: P
     imported = invoke("baseline", "import-weights", ckpt, "--output", tmp_path / "meta.pt")
     assert imported.exit_code == 0, imported.output
     # The dataset's metadata JSON is found in the toy root, as in an official download.
-    predicted = invoke(
-        "baseline", "predict", "--checkpoint", tmp_path / "meta.pt", "--data", root,
-        "--output", tmp_path / "pred", "--device", "cpu",
-    )  # fmt: skip
+    predicted = predict_cli(tmp_path / "meta.pt", root, tmp_path / "pred")
     assert predicted.exit_code == 0, predicted.output
     assert len(list((tmp_path / "pred").glob("PRED_*.tif"))) == 2
     assert 0.0 <= score(tmp_path / "pred", root)["miou"] <= 1.0
@@ -636,18 +627,7 @@ def test_ign_utt_checkpoint_predicts_toy_flair2(tmp_path: Path) -> None:
     torch.save(lightning(filled(keys)), ckpt)
     imported = invoke("baseline", "import-weights", ckpt, "--output", tmp_path / "utt.pt")
     assert imported.exit_code == 0, imported.output
-    predicted = invoke(
-        "baseline",
-        "predict",
-        "--checkpoint",
-        tmp_path / "utt.pt",
-        "--data",
-        root,
-        "--output",
-        tmp_path / "pred",
-        "--device",
-        "cpu",
-    )
+    predicted = predict_cli(tmp_path / "utt.pt", root, tmp_path / "pred")
     assert predicted.exit_code == 0, predicted.output
     assert len(list((tmp_path / "pred").glob("PRED_*.tif"))) == 2
     scored = invoke(
@@ -664,19 +644,6 @@ def test_zone_context_reads_the_declared_bands(toy: Path, tmp_path: Path) -> Non
     import_weights(source, tmp_path / "nrg.pt", options=ImportOptions(bands=("NIR", "R", "G")))
     assert load_checkpoint(tmp_path / "nrg.pt")["config"]["data"]["bands"] == [4, 1, 2]
     for context in ("patch", "zone"):
-        result = invoke(
-            "baseline",
-            "predict",
-            "--checkpoint",
-            tmp_path / "nrg.pt",
-            "--data",
-            toy,
-            "--output",
-            tmp_path / context,
-            "--context",
-            context,
-            "--device",
-            "cpu",
-        )
+        result = predict_cli(tmp_path / "nrg.pt", toy, tmp_path / context, "--context", context)
         assert result.exit_code == 0, result.output
         assert len(list((tmp_path / context).glob("PRED_*.tif"))) == 3
