@@ -167,9 +167,48 @@ def fold_pair_histogram(histogram: NDArray[np.int64]) -> Tally:
     the dropped column leaves the matrix, as sklearn's ``labels=`` filter drops those pixels.
     """
     table = np.asarray(histogram, dtype=np.int64).reshape(CODE_SIDE, CODE_SIDE)
-    confusion = table[:NUM_CLASSES, :NUM_CLASSES].copy()
-    confusion[NUM_CLASSES - 1] += table[RAW_ZERO_ROW, :NUM_CLASSES]
+    confusion = fold_histograms(histogram)
     return Tally(confusion, int(table[:, DROPPED_COLUMN].sum()), int(table[RAW_ZERO_ROW].sum()))
+
+
+def fold_histograms(histograms: NDArray[Any]) -> NDArray[Any]:
+    """Fold code histograms (``(..., 196)``) into confusion matrices (``(..., 13, 13)``).
+
+    The confusion part of :func:`fold_pair_histogram`, over any number of histograms at once
+    (every patch of a submission, every bootstrap replicate); the dtype is kept.
+
+    >>> fold_histograms(np.ones((2, CODE_SIDE * CODE_SIDE), dtype=np.int64)).shape
+    (2, 13, 13)
+    """
+    histograms = np.asarray(histograms)
+    table = histograms.reshape(*histograms.shape[:-1], CODE_SIDE, CODE_SIDE)
+    confusion: NDArray[Any] = table[..., :NUM_CLASSES, :NUM_CLASSES].copy()
+    confusion[..., NUM_CLASSES - 1, :] += table[..., RAW_ZERO_ROW, :NUM_CLASSES]
+    return confusion
+
+
+def mean_iou_scores(
+    confusions: NDArray[Any], *, num_scored: int = NUM_SCORED_CLASSES
+) -> NDArray[np.float64]:
+    """:func:`mean_iou_score` of a stack of confusion matrices (``(..., 13, 13)`` -> ``(...)``).
+
+    Vectorised for bootstraps and per-patch scores; the matrices may hold integral floats (a
+    weighted sum of counts), which give the same IoUs as their integers. NaN where every scored
+    class is absent.
+
+    >>> mean_iou_scores(np.array([[[2, 1, 0], [0, 0, 0], [0, 0, 5]]]), num_scored=2).tolist()
+    [0.3333333333333333]
+    """
+    ious = ious_per_class(confusions)[..., :num_scored]
+    present = np.logical_not(np.isnan(ious)).sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(present > 0, np.nansum(ious, axis=-1) / present, np.nan)
+
+
+def ious_per_class(confusions: NDArray[Any]) -> NDArray[np.float64]:
+    """:func:`iou_per_class` of a stack of confusion matrices (``(..., C, C)`` -> ``(..., C)``)."""
+    diag = np.diagonal(confusions, axis1=-2, axis2=-1)
+    return _safe_ratio(diag, confusions.sum(-2) + confusions.sum(-1) - diag)
 
 
 def _safe_ratio(

@@ -1,0 +1,157 @@
+"""The ``flair-kit compare`` and ``flair-kit leaderboard`` commands, and the options they share
+with ``score`` (``--zones``, ``--errors``, ``--images``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from starting_kit.options import Workers, domain_errors_exit
+from starting_kit.ranking.defaults import DEFAULT_ERRORS, DEFAULT_REPLICATES, DEFAULT_SEED
+from starting_kit.ranking.naming import display_name
+
+__all__ = ["DEFAULT_ERRORS", "DEFAULT_REPLICATES", "DEFAULT_SEED", "display_name", "register"]
+
+Zones = Annotated[
+    Path | None,
+    typer.Option(
+        "--zones",
+        help="For a flat truth folder: csv of id,domain,zone (or an official path list) giving "
+        "each patch's zone [default: the truth's <DOMAIN>/<ZONE> layout, else the built-in "
+        "FLAIR #1 test table].",
+        show_default=False,
+    ),
+]
+Errors = Annotated[
+    int,
+    typer.Option("--errors", min=0, help="Worst patches and confused class pairs in the HTML."),
+]
+Images = Annotated[
+    Path | None,
+    typer.Option(
+        "--images",
+        help="Dataset folder of the test IMG_<id>.tif files: adds a gallery of the worst patches "
+        "(image | truth | prediction | errors) to the HTML.",
+        show_default=False,
+    ),
+]
+Html = Annotated[
+    Path | None, typer.Option("--html", help="Write the report page (one self-contained file).")
+]
+Json = Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")]
+Truth = Annotated[
+    Path | None,
+    typer.Option(
+        "--truth",
+        help="Folder of reference MSK_<id>.tif masks; not needed when every input is saved counts.",
+        show_default=False,
+    ),
+]
+Replicates = Annotated[int, typer.Option("--replicates", min=1, help="Bootstrap replicates.")]
+Seed = Annotated[
+    int, typer.Option("--seed", min=0, help="Bootstrap seed (same seed, same result).")
+]
+Names = Annotated[
+    str | None,
+    typer.Option(
+        "--names",
+        help="Comma-separated display names, one per submission [default: file or folder stems].",
+        show_default=False,
+    ),
+]
+SUBMISSION_HELP = (
+    "zip, folder of PRED_<id>.tif files, or saved counts (.npz from score --save-counts)"
+)
+
+
+def _names(value: str | None) -> list[str] | None:
+    return None if value is None else [name.strip() for name in value.split(",")]
+
+
+def _echo_warnings(notes: tuple[str, ...]) -> None:
+    for note in notes:
+        typer.echo(f"warning: {note}", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``compare`` and ``leaderboard`` to the ``flair-kit`` app."""
+    app.command()(compare)
+    app.command()(leaderboard)
+
+
+@domain_errors_exit
+def compare(
+    a: Annotated[Path, typer.Argument(help=f"Submission A: {SUBMISSION_HELP}.")],
+    b: Annotated[Path, typer.Argument(help=f"Submission B: {SUBMISSION_HELP}.")],
+    truth: Truth = None,
+    json_out: Json = None,
+    html_out: Html = None,
+    names: Names = None,
+    replicates: Replicates = DEFAULT_REPLICATES,
+    seed: Seed = DEFAULT_SEED,
+    zones: Zones = None,
+    errors: Errors = DEFAULT_ERRORS,
+    images: Images = None,
+    workers: Workers = None,
+) -> None:
+    """Is A better than B? Exact mIoU of each, the difference and its 95% interval (zone bootstrap)."""
+    from starting_kit.cli import StderrProgress
+    from starting_kit.ranking.compare import render_comparison
+    from starting_kit.ranking.workflow import ErrorOptions, Outputs, run_compare
+
+    progress = StderrProgress("scoring")
+    try:
+        result = run_compare(
+            a, b, truth, outputs=Outputs(json=json_out, html=html_out), names=_names(names),
+            replicates=replicates, seed=seed, zones_csv=zones,
+            errors=ErrorOptions(errors, images, truth), workers=workers, progress=progress,
+        )  # fmt: skip
+    finally:
+        progress.close()
+    typer.echo(render_comparison(result), nl=False)
+    _echo_warnings(result.analysis.warnings)
+    for path in (json_out, html_out):
+        if path is not None:
+            typer.echo(f"written {path}", err=True)
+
+
+@domain_errors_exit
+def leaderboard(
+    submissions: Annotated[
+        list[Path], typer.Argument(help=f"Submissions to rank, each a {SUBMISSION_HELP}.")
+    ],
+    truth: Truth = None,
+    json_out: Json = None,
+    csv_out: Annotated[
+        Path | None, typer.Option("--csv", help="Write the ranked table as csv here.")
+    ] = None,
+    html_out: Html = None,
+    names: Names = None,
+    replicates: Replicates = DEFAULT_REPLICATES,
+    seed: Seed = DEFAULT_SEED,
+    zones: Zones = None,
+    errors: Errors = DEFAULT_ERRORS,
+    images: Images = None,
+    workers: Workers = None,
+) -> None:
+    """Rank submissions by the official mIoU, with 95% intervals, rank stability and P(row beats column)."""
+    from starting_kit.cli import StderrProgress
+    from starting_kit.ranking.leaderboard import render_leaderboard
+    from starting_kit.ranking.workflow import ErrorOptions, Outputs, run_leaderboard
+
+    progress = StderrProgress("scoring")
+    try:
+        board = run_leaderboard(
+            submissions, truth, outputs=Outputs(json=json_out, html=html_out, csv=csv_out),
+            names=_names(names), replicates=replicates, seed=seed, zones_csv=zones,
+            errors=ErrorOptions(errors, images, truth), workers=workers, progress=progress,
+        )  # fmt: skip
+    finally:
+        progress.close()
+    typer.echo(render_leaderboard(board), nl=False)
+    _echo_warnings(board.analysis.warnings)
+    for path in (json_out, csv_out, html_out):
+        if path is not None:
+            typer.echo(f"written {path}", err=True)
