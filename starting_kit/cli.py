@@ -469,7 +469,7 @@ def register_plugins(root_app: typer.Typer) -> None:
             )
 
 
-ranking_commands.register(app)
+ranking_commands.register(app, StderrProgress)
 register_plugins(app)
 
 

@@ -3,8 +3,9 @@ with ``score`` (``--zones``, ``--errors``, ``--images``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import typer
 
@@ -75,83 +76,94 @@ def _echo_warnings(notes: tuple[str, ...]) -> None:
         typer.echo(f"warning: {note}", err=True)
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``compare`` and ``leaderboard`` to the ``flair-kit`` app."""
-    app.command()(compare)
-    app.command()(leaderboard)
+class Progress(Protocol):
+    """A progress display: called with (done, total), closed at the end."""
+
+    def __call__(self, done: int, total: int) -> None:
+        """Show progress."""
+
+    def close(self) -> None:
+        """Finish the display."""
 
 
-@domain_errors_exit
-def compare(
-    a: Annotated[Path, typer.Argument(help=f"Submission A: {SUBMISSION_HELP}.")],
-    b: Annotated[Path, typer.Argument(help=f"Submission B: {SUBMISSION_HELP}.")],
-    truth: Truth = None,
-    json_out: Json = None,
-    html_out: Html = None,
-    names: Names = None,
-    replicates: Replicates = DEFAULT_REPLICATES,
-    seed: Seed = DEFAULT_SEED,
-    zones: Zones = None,
-    errors: Errors = DEFAULT_ERRORS,
-    images: Images = None,
-    workers: Workers = None,
-) -> None:
-    """Is A better than B? Exact mIoU of each, the difference and its 95% interval (zone bootstrap)."""
-    from starting_kit.cli import StderrProgress
-    from starting_kit.ranking.compare import render_comparison
-    from starting_kit.ranking.workflow import ErrorOptions, Outputs, run_compare
+def register(app: typer.Typer, make_progress: Callable[[str], Progress]) -> None:
+    """Add ``compare`` and ``leaderboard`` to the ``flair-kit`` app.
 
-    progress = StderrProgress("scoring")
-    try:
-        result = run_compare(
-            a, b, truth, outputs=Outputs(json=json_out, html=html_out), names=_names(names),
-            replicates=replicates, seed=seed, zones_csv=zones,
-            errors=ErrorOptions(errors, images, truth), workers=workers, progress=progress,
-        )  # fmt: skip
-    finally:
-        progress.close()
-    typer.echo(render_comparison(result), nl=False)
-    _echo_warnings(result.analysis.warnings)
-    for path in (json_out, html_out):
-        if path is not None:
-            typer.echo(f"written {path}", err=True)
+    Args:
+        app: the root app.
+        make_progress: makes the app's progress display from a label (the CLI's stderr bar).
+    """
 
+    @app.command()
+    @domain_errors_exit
+    def compare(
+        a: Annotated[Path, typer.Argument(help=f"Submission A: {SUBMISSION_HELP}.")],
+        b: Annotated[Path, typer.Argument(help=f"Submission B: {SUBMISSION_HELP}.")],
+        truth: Truth = None,
+        json_out: Json = None,
+        html_out: Html = None,
+        names: Names = None,
+        replicates: Replicates = DEFAULT_REPLICATES,
+        seed: Seed = DEFAULT_SEED,
+        zones: Zones = None,
+        errors: Errors = DEFAULT_ERRORS,
+        images: Images = None,
+        workers: Workers = None,
+    ) -> None:
+        """Is A better than B? Exact mIoU of each, the difference and its 95% interval (zone bootstrap)."""
+        from starting_kit.ranking.compare import render_comparison
+        from starting_kit.ranking.workflow import ErrorOptions, Outputs, run_compare
 
-@domain_errors_exit
-def leaderboard(
-    submissions: Annotated[
-        list[Path], typer.Argument(help=f"Submissions to rank, each a {SUBMISSION_HELP}.")
-    ],
-    truth: Truth = None,
-    json_out: Json = None,
-    csv_out: Annotated[
-        Path | None, typer.Option("--csv", help="Write the ranked table as csv here.")
-    ] = None,
-    html_out: Html = None,
-    names: Names = None,
-    replicates: Replicates = DEFAULT_REPLICATES,
-    seed: Seed = DEFAULT_SEED,
-    zones: Zones = None,
-    errors: Errors = DEFAULT_ERRORS,
-    images: Images = None,
-    workers: Workers = None,
-) -> None:
-    """Rank submissions by the official mIoU, with 95% intervals, rank stability and P(row beats column)."""
-    from starting_kit.cli import StderrProgress
-    from starting_kit.ranking.leaderboard import render_leaderboard
-    from starting_kit.ranking.workflow import ErrorOptions, Outputs, run_leaderboard
+        progress = make_progress("scoring")
+        try:
+            result = run_compare(
+                a, b, truth, outputs=Outputs(json=json_out, html=html_out), names=_names(names),
+                replicates=replicates, seed=seed, zones_csv=zones,
+                errors=ErrorOptions(errors, images, truth), workers=workers, progress=progress,
+            )  # fmt: skip
+        finally:
+            progress.close()
+        typer.echo(render_comparison(result), nl=False)
+        _echo_warnings(result.analysis.warnings)
+        for path in (json_out, html_out):
+            if path is not None:
+                typer.echo(f"written {path}", err=True)
 
-    progress = StderrProgress("scoring")
-    try:
-        board = run_leaderboard(
-            submissions, truth, outputs=Outputs(json=json_out, html=html_out, csv=csv_out),
-            names=_names(names), replicates=replicates, seed=seed, zones_csv=zones,
-            errors=ErrorOptions(errors, images, truth), workers=workers, progress=progress,
-        )  # fmt: skip
-    finally:
-        progress.close()
-    typer.echo(render_leaderboard(board), nl=False)
-    _echo_warnings(board.analysis.warnings)
-    for path in (json_out, csv_out, html_out):
-        if path is not None:
-            typer.echo(f"written {path}", err=True)
+    @app.command()
+    @domain_errors_exit
+    def leaderboard(
+        submissions: Annotated[
+            list[Path], typer.Argument(help=f"Submissions to rank, each a {SUBMISSION_HELP}.")
+        ],
+        truth: Truth = None,
+        json_out: Json = None,
+        csv_out: Annotated[
+            Path | None, typer.Option("--csv", help="Write the ranked table as csv here.")
+        ] = None,
+        html_out: Html = None,
+        names: Names = None,
+        replicates: Replicates = DEFAULT_REPLICATES,
+        seed: Seed = DEFAULT_SEED,
+        zones: Zones = None,
+        errors: Errors = DEFAULT_ERRORS,
+        images: Images = None,
+        workers: Workers = None,
+    ) -> None:
+        """Rank submissions by the official mIoU, with 95% intervals, rank stability and P(row beats column)."""
+        from starting_kit.ranking.leaderboard import render_leaderboard
+        from starting_kit.ranking.workflow import ErrorOptions, Outputs, run_leaderboard
+
+        progress = make_progress("scoring")
+        try:
+            board = run_leaderboard(
+                submissions, truth, outputs=Outputs(json=json_out, html=html_out, csv=csv_out),
+                names=_names(names), replicates=replicates, seed=seed, zones_csv=zones,
+                errors=ErrorOptions(errors, images, truth), workers=workers, progress=progress,
+            )  # fmt: skip
+        finally:
+            progress.close()
+        typer.echo(render_leaderboard(board), nl=False)
+        _echo_warnings(board.analysis.warnings)
+        for path in (json_out, csv_out, html_out):
+            if path is not None:
+                typer.echo(f"written {path}", err=True)

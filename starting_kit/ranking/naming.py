@@ -23,13 +23,30 @@ def display_name(path: Path) -> str:
 
 
 def display_names(paths: Sequence[Path]) -> list[str]:
-    """Name each input by its stem, with its parent folder where stems repeat.
+    """Name each input by its stem; where stems repeat, add the parent folder, then the suffix,
+    then give the path as written; the same path twice is numbered.
 
     >>> display_names([Path("a/run.zip"), Path("b/run.npz"), Path("c/other")])
     ['a/run', 'b/run', 'other']
+    >>> display_names([Path("x/a.npz"), Path("x/a")])
+    ['x/a.npz', 'x/a']
+    >>> display_names([Path("a.zip"), Path("a.zip")])
+    ['a.zip #1', 'a.zip #2']
     """
-    stems = [display_name(path) for path in paths]
+    candidates = [
+        [display_name(p) for p in paths],
+        [f"{p.parent.name}/{display_name(p)}" for p in paths],
+        [f"{p.parent.name}/{p.name}" for p in paths],
+        [str(p) for p in paths],
+    ]
+    names = candidates[0]
+    for level in candidates[1:]:
+        repeated = {name for name in names if names.count(name) > 1}
+        if not repeated:
+            break
+        names = [better if name in repeated else name for name, better in zip(names, level)]
+    # The same input given twice (a sanity check): number the repeats.
     return [
-        f"{path.parent.name}/{stem}" if stems.count(stem) > 1 else stem
-        for path, stem in zip(paths, stems, strict=False)
+        f"{name} #{names[:i].count(name) + 1}" if names.count(name) > 1 else name
+        for i, name in enumerate(names)
     ]
