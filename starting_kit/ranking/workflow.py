@@ -162,7 +162,8 @@ def run_leaderboard(
     if outputs.html is not None:
         from starting_kit.reports.pages import leaderboard_page
 
-        found, galleries = error_analyses(analysis.submissions, errors or ErrorOptions())
+        ranked = [analysis.submissions[entry.column] for entry in board.entries]
+        found, galleries = error_analyses(ranked, errors or ErrorOptions())
         atomic_write_text(outputs.html, leaderboard_page(board, found, galleries))
     return board
 

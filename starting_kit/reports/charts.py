@@ -127,7 +127,7 @@ def rank_stability_chart(names: Sequence[str], stability: Sequence[float]) -> by
     rows = np.arange(len(names))[::-1]
     axes.barh(rows, stability, color="#4c72b0")
     for row, value in zip(rows, stability, strict=False):
-        axes.text(min(value + 0.01, 0.9), row, f"{value:.0%}", va="center", fontsize=8)
+        axes.text(min(value + 0.01, 0.88), row, f"{value:.1%}", va="center", fontsize=8)
     axes.set_yticks(rows, names)
     axes.set_xlim(0, 1)
     axes.set_xlabel("share of bootstrap replicates holding the rank")

@@ -142,8 +142,11 @@ def error_section(errors: ErrorAnalysis, gallery: Sequence[GalleryTile] = ()) ->
         )
     )
     for domain, matrix in errors.per_domain:
-        parts.append(f"<h4>Confusion on {_e(domain)} (share of each true class)</h4>")
-        parts.append(confusion_table(matrix))
+        # Collapsed (no script needed): ten 13x13 tables per submission would bury the rest.
+        parts.append(
+            f"<details><summary>Confusion on {_e(domain)} (share of each true class)</summary>"
+            f"{confusion_table(matrix)}</details>"
+        )
     if gallery:
         parts.append("<h4>Worst patches: image | truth | prediction | errors</h4>")
         parts.append(
