@@ -9,8 +9,8 @@ differ as real zones do). Used by ``benchmarks/render_reports.sh``.
 from __future__ import annotations
 
 import subprocess
-import zlib
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +53,9 @@ def main(out: Path) -> int:
             zone_bias = zlib.crc32("/".join(located or ()).encode()) % 3  # some zones are harder
             truth = np.asarray(Image.open(path))
             prediction = corrupt(truth, blobs + zone_bias, radius, rng)
-            Image.fromarray(prediction).save(folder / f"PRED_{tile:06d}.tif", compression="tiff_lzw")
+            Image.fromarray(prediction).save(
+                folder / f"PRED_{tile:06d}.tif", compression="tiff_lzw"
+            )
     print(f"wrote {out}/runs (strong, medium, weak) for {len(masks)} patches")
     return 0
 

@@ -44,7 +44,9 @@ def display_names(paths: Sequence[Path]) -> list[str]:
         repeated = {name for name in names if names.count(name) > 1}
         if not repeated:
             break
-        names = [better if name in repeated else name for name, better in zip(names, level)]
+        names = [
+            better if name in repeated else name for name, better in zip(names, level, strict=True)
+        ]
     # The same input given twice (a sanity check): number the repeats.
     return [
         f"{name} #{names[:i].count(name) + 1}" if names.count(name) > 1 else name
