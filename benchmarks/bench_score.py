@@ -8,9 +8,12 @@ derived from them like ``submissions/make_example.py`` does, then prints:
 - per-pair cost of the official loop (Pillow + ``sklearn.metrics.confusion_matrix`` per patch) on a
   sample of the same files, and the ratio; both confusion matrices must be identical;
 - wall time for all N pairs with all cores (process start-up excluded: the call is in-process);
-- peak resident memory of the main process and of the largest worker.
+- peak resident memory of the main process and of the largest worker;
+- the cost of keeping each patch's counts (``score --save-counts``): the same N pairs scored
+  with and without them, alternately, best of ``--rounds`` each, and the ``.npz`` written.
 
-Usage: ``python benchmarks/bench_score.py [--n 15700] [--official-sample 400] [--workers N]``.
+Usage: ``python benchmarks/bench_score.py [--n 15700] [--official-sample 400] [--workers N]
+[--rounds 3] [--counts-only]`` (``--counts-only`` skips the per-pair and official timings).
 """
 
 from __future__ import annotations
@@ -32,11 +35,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from scoring import metrics
+from scoring.counts import save_counts
 from scoring.evaluate import (
     Pair,
     count_pair,
     count_pairs,
     score_folders,
+    score_folders_with_counts,
 )
 from scoring.masks import load_image, load_prediction
 from scoring.pool import default_workers
@@ -95,6 +100,30 @@ def breakdown(pairs: list) -> dict:
     return {k: 1000 * v / len(pairs) for k, v in totals.items()}
 
 
+def counts_overhead(pred_dir: Path, truth_dir: Path, root: Path, workers: int, rounds: int) -> None:
+    """Time scoring with and without keeping each patch's counts, alternately (best of rounds)."""
+    plain, kept = [], []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        report = score_folders(pred_dir, truth_dir, workers=workers)
+        plain.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        report_kept, counts = score_folders_with_counts(pred_dir, truth_dir, workers=workers)
+        save_counts(root / "counts.npz", counts)
+        kept.append(time.perf_counter() - t)
+        assert report_kept.miou == report.miou
+    best_plain, best_kept = min(plain), min(kept)
+    size = (root / "counts.npz").stat().st_size
+    print(
+        f"\n--save-counts, {report.n_patches} pairs, {workers} workers, best of {rounds}: "
+        f"{best_plain:.2f} s without, {best_kept:.2f} s with (counts kept, hashed, saved: "
+        f"{size / 1e6:.2f} MB); overhead {100 * (best_kept / best_plain - 1):+.1f}%"
+    )
+    print(
+        f"  all rounds without: {[round(x, 2) for x in plain]}, with: {[round(x, 2) for x in kept]}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -104,6 +133,10 @@ def main() -> None:
         "--official-sample", type=int, default=400, help="pairs timed with the official loop"
     )
     parser.add_argument("--workers", type=int, default=None, help="worker processes [all cores]")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the --save-counts timing")
+    parser.add_argument(
+        "--counts-only", action="store_true", help="time only the --save-counts overhead"
+    )
     args = parser.parse_args()
     workers = args.workers or default_workers()
 
@@ -113,6 +146,9 @@ def main() -> None:
         pred_dir, truth_dir = build_pairs(root, args.n)
         print(f"built {args.n} pairs in {time.perf_counter() - t:.1f} s under {root}")
 
+        if args.counts_only:
+            counts_overhead(pred_dir, truth_dir, root, workers, args.rounds)
+            return
         sample = min(args.official_sample, args.n)
         sample_root = root / "sample"
         (sample_root / "pred").mkdir(parents=True)
@@ -165,6 +201,8 @@ def main() -> None:
             f"\nall {report.n_patches} pairs, {workers} workers: {elapsed:.2f} s "
             f"({1000 * elapsed / report.n_patches:.3f} ms per pair), mIoU {report.miou:.5f}"
         )
+
+        counts_overhead(pred_dir, truth_dir, root, workers, args.rounds)
 
     main_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

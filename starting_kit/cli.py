@@ -199,16 +199,12 @@ def score(
     if keep_counts:
         from starting_kit.ranking.workflow import ErrorOptions, Outputs, write_score_outputs
 
+        outputs = Outputs(html=html_out, counts=save_counts)
         notes = write_score_outputs(
-            report, counts, ranking_commands.display_name(predictions),
-            outputs=Outputs(html=html_out, counts=save_counts), zones_csv=zones,
-            errors=ErrorOptions(errors, images, truth), predictions=predictions,
+            report, counts, ranking_commands.display_name(predictions), outputs=outputs,
+            zones_csv=zones, errors=ErrorOptions(errors, images, truth), predictions=predictions,
         )  # fmt: skip
-        for note in notes:
-            typer.echo(f"warning: {note}", err=True)
-        for output in (save_counts, html_out):
-            if output is not None:
-                typer.echo(f"written {output}", err=True)
+        ranking_commands.echo_outcome("", notes, outputs.written())
 
 
 @app.command()

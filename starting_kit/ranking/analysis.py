@@ -8,7 +8,6 @@ read their statistics from it.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from scoring.classes import NUM_CLASSES
 from scoring.counts import PatchCounts
 from scoring.errors import ConfigError, DataError, summarize
 from starting_kit.ranking import bootstrap
-from starting_kit.ranking.zones import cluster_labels, locate_patches
+from starting_kit.ranking.zones import cluster_labels, locate_recording
 
 #: Below this many zones a domain's interval is approximate (the report says so).
 FEW_ZONES = 10
@@ -105,13 +104,16 @@ def check_names(names: Sequence[str]) -> None:
         raise ConfigError(f"repeated submission names {', '.join(repeated)}; give distinct --names")
 
 
-def _zoned(submissions: Sequence[Submission], zones_csv: Path | None) -> tuple[PatchCounts, str]:
-    """The counts whose zones the bootstrap uses: the first with a layout, else located."""
+def _zoned(
+    submissions: Sequence[Submission], zones_csv: Path | None
+) -> tuple[PatchCounts, str, tuple[str, ...]]:
+    """The counts whose zones the bootstrap uses (the first with zones, else located), where
+    the zones came from, and the warning when none are known."""
     for submission in submissions:
         counts = submission.counts
         if all(counts.zones) and all(counts.domains):
-            return counts, "the truth folder's <DOMAIN>/<ZONE> layout"
-    return locate_patches(submissions[0].counts, zones_csv)
+            return locate_recording(counts)
+    return locate_recording(submissions[0].counts, zones_csv)
 
 
 def analyse(
@@ -140,10 +142,7 @@ def analyse(
         raise ConfigError(f"--replicates {replicates}; expected at least 1")
     check_names([s.name for s in submissions])
     check_same_truth(submissions)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        located, zone_source = _zoned(submissions, zones_csv)
-    notes = tuple(str(w.message) for w in caught)
+    located, zone_source, notes = _zoned(submissions, zones_csv)
     labels = cluster_labels(located)
     names, index = bootstrap.cluster_index(labels)
     totals = [bootstrap.cluster_totals(s.counts.histograms, index, len(names)) for s in submissions]

@@ -3,15 +3,20 @@ with ``score`` (``--zones``, ``--errors``, ``--images``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Protocol
+from typing import TYPE_CHECKING, Annotated, Protocol, TypeVar
 
 import typer
 
 from starting_kit.options import Workers, domain_errors_exit
 from starting_kit.ranking.defaults import DEFAULT_ERRORS, DEFAULT_REPLICATES, DEFAULT_SEED
 from starting_kit.ranking.naming import display_name
+
+if TYPE_CHECKING:
+    from starting_kit.ranking.workflow import RankingOptions
+
+Result = TypeVar("Result")
 
 __all__ = ["DEFAULT_ERRORS", "DEFAULT_REPLICATES", "DEFAULT_SEED", "display_name", "register"]
 
@@ -71,9 +76,14 @@ def _names(value: str | None) -> list[str] | None:
     return None if value is None else [name.strip() for name in value.split(",")]
 
 
-def _echo_warnings(notes: tuple[str, ...]) -> None:
+def echo_outcome(text: str, notes: Sequence[str], written: Sequence[Path | None]) -> None:
+    """Print a result on stdout, then its warnings and the files written on stderr."""
+    typer.echo(text, nl=False)
     for note in notes:
         typer.echo(f"warning: {note}", err=True)
+    for path in written:
+        if path is not None:
+            typer.echo(f"written {path}", err=True)
 
 
 class Progress(Protocol):
@@ -94,6 +104,37 @@ def register(app: typer.Typer, make_progress: Callable[[str], Progress]) -> None
         make_progress: makes the app's progress display from a label (the CLI's stderr bar).
     """
 
+    def with_progress(
+        work: Callable[[RankingOptions], Result],
+        *,
+        truth: Path | None,
+        names: str | None,
+        replicates: int,
+        seed: int,
+        zones: Path | None,
+        errors: int,
+        images: Path | None,
+        workers: int | None,
+    ) -> Result:
+        """Run ``work`` with the options both commands share, a progress bar while scoring."""
+        from starting_kit.ranking.workflow import ErrorOptions, RankingOptions
+
+        progress = make_progress("scoring")
+        try:
+            return work(
+                RankingOptions(
+                    names=_names(names),
+                    replicates=replicates,
+                    seed=seed,
+                    zones_csv=zones,
+                    errors=ErrorOptions(errors, images, truth),
+                    workers=workers,
+                    progress=progress,
+                )
+            )
+        finally:
+            progress.close()
+
     @app.command()
     @domain_errors_exit
     def compare(
@@ -112,22 +153,15 @@ def register(app: typer.Typer, make_progress: Callable[[str], Progress]) -> None
     ) -> None:
         """Is A better than B? Exact mIoU of each, the difference and its 95% interval (zone bootstrap)."""
         from starting_kit.ranking.compare import render_comparison
-        from starting_kit.ranking.workflow import ErrorOptions, Outputs, run_compare
+        from starting_kit.ranking.workflow import Outputs, run_compare
 
-        progress = make_progress("scoring")
-        try:
-            result = run_compare(
-                a, b, truth, outputs=Outputs(json=json_out, html=html_out), names=_names(names),
-                replicates=replicates, seed=seed, zones_csv=zones,
-                errors=ErrorOptions(errors, images, truth), workers=workers, progress=progress,
-            )  # fmt: skip
-        finally:
-            progress.close()
-        typer.echo(render_comparison(result), nl=False)
-        _echo_warnings(result.analysis.warnings)
-        for path in (json_out, html_out):
-            if path is not None:
-                typer.echo(f"written {path}", err=True)
+        outputs = Outputs(json=json_out, html=html_out)
+        result = with_progress(
+            lambda options: run_compare(a, b, truth, outputs=outputs, options=options),
+            truth=truth, names=names, replicates=replicates, seed=seed, zones=zones,
+            errors=errors, images=images, workers=workers,
+        )  # fmt: skip
+        echo_outcome(render_comparison(result), result.analysis.warnings, outputs.written())
 
     @app.command()
     @domain_errors_exit
@@ -151,19 +185,12 @@ def register(app: typer.Typer, make_progress: Callable[[str], Progress]) -> None
     ) -> None:
         """Rank submissions by the official mIoU, with 95% intervals, rank stability and P(row beats column)."""
         from starting_kit.ranking.leaderboard import render_leaderboard
-        from starting_kit.ranking.workflow import ErrorOptions, Outputs, run_leaderboard
+        from starting_kit.ranking.workflow import Outputs, run_leaderboard
 
-        progress = make_progress("scoring")
-        try:
-            board = run_leaderboard(
-                submissions, truth, outputs=Outputs(json=json_out, html=html_out, csv=csv_out),
-                names=_names(names), replicates=replicates, seed=seed, zones_csv=zones,
-                errors=ErrorOptions(errors, images, truth), workers=workers, progress=progress,
-            )  # fmt: skip
-        finally:
-            progress.close()
-        typer.echo(render_leaderboard(board), nl=False)
-        _echo_warnings(board.analysis.warnings)
-        for path in (json_out, csv_out, html_out):
-            if path is not None:
-                typer.echo(f"written {path}", err=True)
+        outputs = Outputs(json=json_out, html=html_out, csv=csv_out)
+        board = with_progress(
+            lambda options: run_leaderboard(submissions, truth, outputs=outputs, options=options),
+            truth=truth, names=names, replicates=replicates, seed=seed, zones=zones,
+            errors=errors, images=images, workers=workers,
+        )  # fmt: skip
+        echo_outcome(render_leaderboard(board), board.analysis.warnings, outputs.written())

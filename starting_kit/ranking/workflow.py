@@ -7,9 +7,8 @@ the commands only parse options and print.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,14 +17,13 @@ from scoring.counts import PatchCounts, save_counts
 from scoring.pool import ProgressCallback
 from scoring.report import ScoreReport
 from scoring.tiles import format_id
-from starting_kit.ranking import bootstrap
 from starting_kit.ranking.analysis import Analysis, Submission, analyse
 from starting_kit.ranking.compare import Comparison, compare_analysis
-from starting_kit.ranking.defaults import DEFAULT_ERRORS
+from starting_kit.ranking.defaults import DEFAULT_ERRORS, DEFAULT_REPLICATES, DEFAULT_SEED
 from starting_kit.ranking.diagnostics import ErrorAnalysis, analyse_errors
 from starting_kit.ranking.inputs import load_submissions
 from starting_kit.ranking.leaderboard import Leaderboard, rank_analysis
-from starting_kit.ranking.zones import locate_patches
+from starting_kit.ranking.zones import locate_recording
 
 if TYPE_CHECKING:
     from starting_kit.reports.gallery import GalleryTile
@@ -62,21 +60,32 @@ class ErrorOptions:
     truth: Path | None = None
 
 
+@dataclass(frozen=True)
+class RankingOptions:
+    """How ``compare`` and ``leaderboard`` load, bootstrap and analyse their submissions."""
+
+    #: Display names, one per submission (default: their stems, see ``naming``).
+    names: Sequence[str] | None = None
+    replicates: int = DEFAULT_REPLICATES
+    seed: int = DEFAULT_SEED
+    #: ``id,domain,zone`` csv for a flat truth folder.
+    zones_csv: Path | None = None
+    errors: ErrorOptions = field(default_factory=ErrorOptions)
+    workers: int | None = None
+    progress: ProgressCallback | None = None
+
+
 def _analysed(
-    paths: Sequence[Path],
-    truth: Path | None,
-    *,
-    names: Sequence[str] | None,
-    replicates: int,
-    seed: int,
-    zones_csv: Path | None,
-    workers: int | None,
-    progress: ProgressCallback | None,
+    paths: Sequence[Path], truth: Path | None, outputs: Outputs, options: RankingOptions
 ) -> Analysis:
+    """Check the outputs, load the inputs, run the paired bootstrap; scoring warnings first."""
+    outputs.probe()
     submissions, notes = load_submissions(
-        paths, truth, names=names, workers=workers, progress=progress
+        paths, truth, names=options.names, workers=options.workers, progress=options.progress
     )
-    analysis = analyse(submissions, replicates=replicates, seed=seed, zones_csv=zones_csv)
+    analysis = analyse(
+        submissions, replicates=options.replicates, seed=options.seed, zones_csv=options.zones_csv
+    )
     return dataclasses.replace(analysis, warnings=tuple(notes) + analysis.warnings)
 
 
@@ -110,27 +119,18 @@ def run_compare(
     truth: Path | None,
     *,
     outputs: Outputs,
-    names: Sequence[str] | None = None,
-    replicates: int = bootstrap.DEFAULT_REPLICATES,
-    seed: int = bootstrap.DEFAULT_SEED,
-    zones_csv: Path | None = None,
-    errors: ErrorOptions | None = None,
-    workers: int | None = None,
-    progress: ProgressCallback | None = None,
+    options: RankingOptions | None = None,
 ) -> Comparison:
     """Compare A and B and write the requested JSON and HTML."""
-    outputs.probe()
-    analysis = _analysed(
-        [a, b], truth, names=names, replicates=replicates, seed=seed, zones_csv=zones_csv,
-        workers=workers, progress=progress,
-    )  # fmt: skip
+    options = options or RankingOptions()
+    analysis = _analysed([a, b], truth, outputs, options)
     comparison = compare_analysis(analysis)
     if outputs.json is not None:
         atomic_write_json(outputs.json, comparison.to_dict())
     if outputs.html is not None:
         from starting_kit.reports.pages import comparison_page
 
-        found, galleries = error_analyses(analysis.submissions, errors or ErrorOptions())
+        found, galleries = error_analyses(analysis.submissions, options.errors)
         atomic_write_text(outputs.html, comparison_page(comparison, found, galleries))
     return comparison
 
@@ -140,20 +140,11 @@ def run_leaderboard(
     truth: Path | None,
     *,
     outputs: Outputs,
-    names: Sequence[str] | None = None,
-    replicates: int = bootstrap.DEFAULT_REPLICATES,
-    seed: int = bootstrap.DEFAULT_SEED,
-    zones_csv: Path | None = None,
-    errors: ErrorOptions | None = None,
-    workers: int | None = None,
-    progress: ProgressCallback | None = None,
+    options: RankingOptions | None = None,
 ) -> Leaderboard:
     """Rank the submissions and write the requested JSON, CSV and HTML."""
-    outputs.probe()
-    analysis = _analysed(
-        paths, truth, names=names, replicates=replicates, seed=seed, zones_csv=zones_csv,
-        workers=workers, progress=progress,
-    )  # fmt: skip
+    options = options or RankingOptions()
+    analysis = _analysed(paths, truth, outputs, options)
     board = rank_analysis(analysis)
     if outputs.json is not None:
         atomic_write_json(outputs.json, board.to_dict())
@@ -163,17 +154,9 @@ def run_leaderboard(
         from starting_kit.reports.pages import leaderboard_page
 
         ranked = [analysis.submissions[entry.column] for entry in board.entries]
-        found, galleries = error_analyses(ranked, errors or ErrorOptions())
+        found, galleries = error_analyses(ranked, options.errors)
         atomic_write_text(outputs.html, leaderboard_page(board, found, galleries))
     return board
-
-
-def locate_for_saving(counts: PatchCounts, zones_csv: Path | None) -> tuple[PatchCounts, list[str]]:
-    """Counts with their zones filled in where known, and the warnings that said otherwise."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        located, _ = locate_patches(counts, zones_csv)
-    return located, [str(w.message) for w in caught]
 
 
 def write_score_outputs(
@@ -185,9 +168,9 @@ def write_score_outputs(
     zones_csv: Path | None = None,
     errors: ErrorOptions | None = None,
     predictions: Path | None = None,
-) -> list[str]:
+) -> tuple[str, ...]:
     """Write ``score --save-counts`` and ``score --html``; returns warnings to show."""
-    located, notes = locate_for_saving(counts, zones_csv)
+    located, _, notes = locate_recording(counts, zones_csv)
     if outputs.counts is not None:
         save_counts(outputs.counts, located)
     if outputs.html is not None:

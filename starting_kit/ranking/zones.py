@@ -171,6 +171,16 @@ def locate_patches(counts: PatchCounts, zones_csv: Path | None = None) -> tuple[
     return counts, "none (each patch resampled on its own)"
 
 
+def locate_recording(
+    counts: PatchCounts, zones_csv: Path | None = None
+) -> tuple[PatchCounts, str, tuple[str, ...]]:
+    """:func:`locate_patches`, returning its warning as text (for a report) instead of issuing it."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        located, source = locate_patches(counts, zones_csv)
+    return located, source, tuple(str(w.message) for w in caught)
+
+
 def _relocated(counts: PatchCounts, locations: Sequence[Location]) -> PatchCounts:
     return counts.with_zones([loc.domain for loc in locations], [loc.zone for loc in locations])
 
