@@ -42,13 +42,19 @@ def cluster_totals(
 ) -> NDArray[np.float64]:
     """Each cluster's confusion matrix, flattened: ``(n clusters, 169)`` float64 (exact integers).
 
+    The patches' code histograms are summed per cluster (one sorted ``reduceat``, not a pass per
+    cluster), then folded into confusion matrices.
+
     >>> cluster_totals(np.ones((3, 196), dtype=np.int64), np.array([0, 1, 1]), 2)[:, 0].tolist()
     [1.0, 2.0]
     """
-    confusions = metrics.fold_histograms(histograms).reshape(len(histograms), -1)
-    totals = np.zeros((n, confusions.shape[1]), dtype=np.int64)
-    np.add.at(totals, index, confusions)
-    return totals.astype(np.float64)
+    order = np.argsort(index, kind="stable")
+    sorted_index = index[order]
+    starts = np.flatnonzero(np.r_[True, sorted_index[1:] != sorted_index[:-1]])
+    summed = np.zeros((n, histograms.shape[1]), dtype=np.int64)
+    summed[sorted_index[starts]] = np.add.reduceat(histograms[order], starts, axis=0)
+    confusions = metrics.fold_histograms(summed).reshape(n, -1)
+    return confusions.astype(np.float64)
 
 
 def draw_weights(n_clusters: int, replicates: int, rng: np.random.Generator) -> NDArray[np.float64]:

@@ -117,3 +117,20 @@ def test_leaderboard_tables_are_dataframes_and_agree_with_compare() -> None:
     assert isinstance(comparison.per_class_frame(), pd.DataFrame)
     assert list(comparison.per_class_frame().index)[:2] == ["building", "pervious surface"]
     assert isinstance(comparison.per_domain_frame(), pd.DataFrame)
+
+
+@pytest.mark.parametrize(
+    ("command", "options"),
+    [
+        ("compare", ["--truth", "--json", "--html", "--replicates", "--seed", "--zones", "--errors",
+                     "--images", "--names"]),
+        ("leaderboard", ["--truth", "--json", "--csv", "--html", "--names", "--replicates"]),
+        ("score", ["--save-counts", "--html", "--zones", "--errors", "--images"]),
+    ],
+)  # fmt: skip
+def test_help_lists_the_options(command: str, options: list[str]) -> None:
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for option in options:
+        assert option in result.stdout, option
+    assert command in CliRunner().invoke(app, ["--help"]).stdout
