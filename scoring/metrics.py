@@ -199,16 +199,35 @@ def mean_iou_scores(
     >>> mean_iou_scores(np.array([[[2, 1, 0], [0, 0, 0], [0, 0, 5]]]), num_scored=2).tolist()
     [0.3333333333333333]
     """
-    ious = ious_per_class(confusions)[..., :num_scored]
-    present = np.logical_not(np.isnan(ious)).sum(axis=-1)
+    return mean_of_ious(ious_per_class(confusions), num_scored=num_scored)
+
+
+def mean_of_ious(
+    ious: NDArray[np.float64], *, num_scored: int = NUM_SCORED_CLASSES
+) -> NDArray[np.float64]:
+    """The official mean over the last axis: the non-NaN IoUs of the first ``num_scored`` classes."""
+    scored = ious[..., :num_scored]
+    present = np.logical_not(np.isnan(scored)).sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(present > 0, np.nansum(ious, axis=-1) / present, np.nan)
+        return np.where(present > 0, np.nansum(scored, axis=-1) / present, np.nan)
 
 
 def ious_per_class(confusions: NDArray[Any]) -> NDArray[np.float64]:
     """:func:`iou_per_class` of a stack of confusion matrices (``(..., C, C)`` -> ``(..., C)``)."""
     diag = np.diagonal(confusions, axis1=-2, axis2=-1)
-    return _safe_ratio(diag, confusions.sum(-2) + confusions.sum(-1) - diag)
+    return ious_from_sums(diag, confusions.sum(-1), confusions.sum(-2))
+
+
+def ious_from_sums(
+    diag: NDArray[Any], row_sums: NDArray[Any], column_sums: NDArray[Any]
+) -> NDArray[np.float64]:
+    """IoU of each class from what it needs of a confusion matrix: its diagonal, row and column
+    sums (all three are sums of counts, so a bootstrap can weight them directly).
+
+    >>> ious_from_sums(np.array([2, 0]), np.array([3, 0]), np.array([2, 1])).tolist()
+    [0.6666666666666666, 0.0]
+    """
+    return _safe_ratio(diag, column_sums + row_sums - diag)
 
 
 def _safe_ratio(

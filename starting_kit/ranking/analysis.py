@@ -145,9 +145,13 @@ def analyse(
     located, zone_source, notes = _zoned(submissions, zones_csv)
     labels = cluster_labels(located)
     names, index = bootstrap.cluster_index(labels)
-    totals = [bootstrap.cluster_totals(s.counts.histograms, index, len(names)) for s in submissions]
+    # (zones, submissions, 39): every submission bootstrapped by one matrix product.
+    totals = np.stack(
+        [bootstrap.cluster_totals(s.counts.histograms, index, len(names)) for s in submissions],
+        axis=1,
+    )
     weights = bootstrap.draw_weights(len(names), replicates, bootstrap.seeded_rng(seed, 0))
-    scored = [bootstrap.replicate_scores(weights, total) for total in totals]
+    scored = bootstrap.replicate_scores(weights, totals)
     confusions = np.stack([s.counts.confusion() for s in submissions])
     exact = np.array([metrics.mean_iou_score(c) for c in confusions])
     domains = _domain_bootstraps(located, submissions, names, totals, replicates, seed)
@@ -156,8 +160,8 @@ def analyse(
         miou=exact,
         iou=np.stack([metrics.iou_per_class(c) for c in confusions]),
         confusions=confusions,
-        replicate_miou=np.stack([s.miou for s in scored], axis=1),
-        replicate_iou=np.stack([s.iou for s in scored], axis=1),
+        replicate_miou=scored.miou,
+        replicate_iou=scored.iou,
         domains=domains,
         n_patches=located.n_patches,
         n_clusters=len(names),
@@ -173,7 +177,7 @@ def _domain_bootstraps(
     located: PatchCounts,
     submissions: Sequence[Submission],
     cluster_names: Sequence[str],
-    totals: Sequence[NDArray[np.float64]],
+    totals: NDArray[np.float64],
     replicates: int,
     seed: int,
 ) -> tuple[DomainBootstrap, ...]:
@@ -196,10 +200,7 @@ def _domain_bootstraps(
                 n_zones=len(in_domain),
                 n_patches=int(patches.sum()),
                 miou=np.array([metrics.mean_iou_score(c) for c in confusions]),
-                replicates=np.stack(
-                    [bootstrap.replicate_scores(weights, t[in_domain]).miou for t in totals],
-                    axis=1,
-                ),
+                replicates=bootstrap.replicate_scores(weights, totals[in_domain]).miou,
                 confusions=confusions,
             )
         )
