@@ -57,16 +57,23 @@ class PatchCounts:
 
     ``domains`` and ``zones`` are empty strings where unknown (a flat truth folder with no zone
     table); a zone is the pair (domain, zone), as zone names repeat across domains.
+    ``histograms`` are non-negative integers: int64, or uint32 as loaded from a file (half the
+    memory when many submissions are ranked); sums are taken in int64.
     """
 
     ids: NDArray[np.int64]
     domains: tuple[str, ...]
     zones: tuple[str, ...]
-    histograms: NDArray[np.int64]
+    histograms: NDArray[Any]
     truth_fingerprint: str
 
     def __post_init__(self) -> None:
         n = len(self.ids)
+        if self.histograms.dtype not in (np.int64, np.uint32):
+            raise DataError(
+                f"counts histograms of dtype {self.histograms.dtype}; expected uint32 or int64 "
+                "pixel counts"
+            )
         if self.histograms.shape != (n, CODES):
             raise DataError(
                 f"counts of {n} patches hold histograms of shape {self.histograms.shape}; "
@@ -87,7 +94,7 @@ class PatchCounts:
 
     def total_histogram(self) -> NDArray[np.int64]:
         """The 196 code counts of all patches together."""
-        return np.asarray(self.histograms.sum(axis=0), dtype=np.int64)
+        return np.asarray(self.histograms.sum(axis=0, dtype=np.int64))
 
     def confusion(self) -> NDArray[np.int64]:
         """The official 13x13 confusion matrix of all patches (what ``score`` computes)."""
@@ -95,7 +102,7 @@ class PatchCounts:
 
     def confusion_of(self, patches: NDArray[np.bool_]) -> NDArray[np.int64]:
         """The official 13x13 confusion matrix of the selected patches (a boolean mask)."""
-        total = np.asarray(self.histograms[patches].sum(axis=0), dtype=np.int64)
+        total = np.asarray(self.histograms[patches].sum(axis=0, dtype=np.int64))
         return metrics.fold_pair_histogram(total).confusion
 
     def with_zones(self, domains: Sequence[str], zones: Sequence[str]) -> PatchCounts:
@@ -105,7 +112,7 @@ class PatchCounts:
         )
 
 
-def _smallest_unsigned(histograms: NDArray[np.int64]) -> NDArray[Any]:
+def _smallest_unsigned(histograms: NDArray[Any]) -> NDArray[Any]:
     # A 512x512 patch holds 262,144 pixels: uint32 halves the file of int64 counts.
     if histograms.size == 0 or int(histograms.max()) < 2**32:
         return histograms.astype(np.uint32)
@@ -155,8 +162,20 @@ def load_counts(path: Path) -> PatchCounts:
         np.asarray(arrays["ids"], dtype=np.int64),
         tuple(str(d) for d in arrays["domains"]),
         tuple(str(z) for z in arrays["zones"]),
-        np.asarray(arrays["histograms"], dtype=np.int64),
+        _stored_counts(arrays["histograms"], path),
         str(arrays["truth_fingerprint"]),
+    )
+
+
+def _stored_counts(histograms: NDArray[Any], path: Path) -> NDArray[Any]:
+    """The stored histograms as uint32 or int64, refusing anything but non-negative integers."""
+    if histograms.dtype in (np.uint32, np.int64) and (
+        histograms.dtype == np.uint32 or histograms.size == 0 or int(histograms.min()) >= 0
+    ):
+        return histograms
+    raise DataError(
+        f"{path}: histograms of dtype {histograms.dtype} (or negative counts); expected uint32 or "
+        "int64 pixel counts as score --save-counts writes them"
     )
 
 

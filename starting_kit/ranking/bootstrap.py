@@ -14,7 +14,7 @@ identical submissions give exactly equal replicates (a difference of exactly 0).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,7 +37,7 @@ def cluster_index(labels: Sequence[str]) -> tuple[list[str], NDArray[np.intp]]:
 
 
 def cluster_totals(
-    histograms: NDArray[np.int64], index: NDArray[np.intp], n: int
+    histograms: NDArray[Any], index: NDArray[np.intp], n: int
 ) -> NDArray[np.float64]:
     """What the metric needs of each cluster: ``(n clusters, 39)`` float64 (exact integers), the
     diagonal, row sums and column sums of its confusion matrix (13 each).
@@ -52,7 +52,9 @@ def cluster_totals(
     sorted_index = index[order]
     starts = np.flatnonzero(np.r_[True, sorted_index[1:] != sorted_index[:-1]])
     summed = np.zeros((n, histograms.shape[1]), dtype=np.int64)
-    summed[sorted_index[starts]] = np.add.reduceat(histograms[order], starts, axis=0)
+    summed[sorted_index[starts]] = np.add.reduceat(
+        histograms[order], starts, axis=0, dtype=np.int64
+    )
     confusions = metrics.fold_histograms(summed)
     diag = np.diagonal(confusions, axis1=-2, axis2=-1)
     return np.hstack([diag, confusions.sum(-1), confusions.sum(-2)]).astype(np.float64)

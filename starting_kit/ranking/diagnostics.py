@@ -97,7 +97,7 @@ class ErrorAnalysis:
 
 def patch_scores(counts: PatchCounts) -> NDArray[np.float64]:
     """Each patch's official mIoU of its own counts (NaN where no scored class occurs)."""
-    return metrics.mean_iou_scores(metrics.fold_histograms(counts.histograms))
+    return metrics.mean_iou_scores(metrics.fold_histograms(counts.histograms.astype(np.int64)))
 
 
 def worst_patches(counts: PatchCounts, limit: int) -> tuple[PatchScore, ...]:

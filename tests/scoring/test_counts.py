@@ -104,6 +104,18 @@ def test_a_bad_counts_file_is_refused_with_the_key_and_the_fix(tmp_path: Path) -
     )
     with pytest.raises(DataError, match="counts format 'something-else'"):
         load_counts(wrong)
+    floats = tmp_path / "floats.npz"
+    np.savez(
+        floats,
+        format=np.array(COUNTS_FORMAT),
+        ids=np.arange(1),
+        domains=np.array([""]),
+        zones=np.array([""]),
+        histograms=np.zeros((1, 196)),
+        truth_fingerprint=np.array("x"),
+    )
+    with pytest.raises(DataError, match=r"dtype float64 .*expected uint32 or int64"):
+        load_counts(floats)
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"not a zip")
     with pytest.raises(DataError, match="unreadable counts file"):
