@@ -141,3 +141,16 @@ def test_missing_images_are_named(data: dict[str, Path], tmp_path: Path) -> None
     assert result.exit_code == 1
     assert "no IMG_" in result.stderr and "--images" in result.stderr
     assert not (tmp_path / "s.html").exists()
+
+
+def test_a_score_report_gives_pandas_tables(data: dict[str, Path]) -> None:
+    from scoring.evaluate import score_folders
+    from starting_kit.reports.tables import per_class_frame, per_domain_frame
+
+    report = score_folders(data["b"], data["truth"])
+    classes = per_class_frame(report)
+    assert classes.index[0] == "building" and len(classes) == 13
+    assert classes.loc["building", "iou"] == report.per_class[0].iou
+    domains = per_domain_frame(report)
+    assert list(domains.index) == [d.domain for d in report.per_domain]
+    assert domains["miou"].tolist() == [d.miou for d in report.per_domain]
