@@ -16,7 +16,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from scoring import metrics
-from scoring.classes import NUM_CLASSES
 from scoring.counts import PatchCounts
 from scoring.errors import ConfigError, DataError, summarize
 from starting_kit.ranking import bootstrap
@@ -182,8 +181,8 @@ def _domain_bootstraps(
     seed: int,
 ) -> tuple[DomainBootstrap, ...]:
     """Per domain: its zones resampled within it, each domain with its own seeded stream."""
-    if not all(located.domains):
-        return ()
+    if not (all(located.domains) and all(located.zones)):
+        return ()  # patches resampled on their own: no zones to resample within a domain
     domain_of_cluster = np.array([name.split("/")[0] for name in cluster_names])
     patch_domains = np.asarray(located.domains)
     results = []
@@ -205,13 +204,3 @@ def _domain_bootstraps(
             )
         )
     return tuple(results)
-
-
-def delta_interval(a: NDArray[np.float64], b: NDArray[np.float64]) -> tuple[float, float]:
-    """The 95% interval of ``a - b`` over paired replicates."""
-    return bootstrap.percentile_interval(a - b)
-
-
-def per_class_interval(values: NDArray[np.float64]) -> list[tuple[float, float]]:
-    """The 95% interval of each class's IoU (``(R, 13)`` replicates)."""
-    return [bootstrap.percentile_interval(values[:, k]) for k in range(NUM_CLASSES)]

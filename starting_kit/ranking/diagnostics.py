@@ -70,15 +70,6 @@ class ErrorAnalysis:
     confusion: NDArray[np.int64]
     per_domain: tuple[tuple[str, NDArray[np.int64]], ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (the confusion matrices as nested lists)."""
-        return {
-            "name": self.name,
-            "worst_patches": [p.to_dict() for p in self.worst],
-            "most_confused": [c.to_dict() for c in self.confused],
-            "per_domain_confusion": {d: m.tolist() for d, m in self.per_domain},
-        }
-
     def worst_frame(self) -> pd.DataFrame:
         """The worst patches as a table."""
         frame: pd.DataFrame = pd.DataFrame(

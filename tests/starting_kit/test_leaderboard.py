@@ -17,9 +17,10 @@ from starting_kit.cli import app
 from starting_kit.ranking.analysis import Submission, analyse
 from starting_kit.ranking.bootstrap import competition_ranks
 from starting_kit.ranking.compare import compare_analysis
+from starting_kit.ranking.diagnostics import analyse_errors
 from starting_kit.ranking.leaderboard import rank_analysis
 from starting_kit.ranking.naming import display_names
-from tests.starting_kit.ranking_data import simulate_pair, write_prediction, write_truth
+from tests.starting_kit.ranking_data import counts_of, simulate_pair, write_prediction, write_truth
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +118,23 @@ def test_leaderboard_tables_are_dataframes_and_agree_with_compare() -> None:
     assert isinstance(comparison.per_class_frame(), pd.DataFrame)
     assert list(comparison.per_class_frame().index)[:2] == ["building", "pervious surface"]
     assert isinstance(comparison.per_domain_frame(), pd.DataFrame)
+    assert list(board.per_domain_frame().columns) == ["a", "b"]
+
+
+def test_error_analysis_finds_the_worst_patch_and_the_confused_pair() -> None:
+    good = np.diag(np.full(13, 100))
+    bad = good.copy()
+    bad[3, 3], bad[3, 5] = 10, 90  # bare soil mostly predicted as coniferous
+    counts = counts_of(np.array([good, bad, good]), ["Z1_AA", "Z1_AA", "Z2_AA"])
+    errors = analyse_errors("run", counts, limit=2)
+    assert [p.tile for p in errors.worst] == [2, 1]
+    assert errors.worst[0].miou < errors.worst[1].miou == 1.0
+    (pair,) = errors.confused
+    assert (pair.truth, pair.predicted, pair.pixels) == ("bare soil", "coniferous", 90)
+    assert pair.share_of_truth == 90 / 300  # of all bare-soil pixels of the three patches
+    assert list(errors.worst_frame()["id"]) == ["000002", "000001"]
+    assert errors.confused_frame()["pixels"].tolist() == [90]
+    assert [d for d, _ in errors.per_domain] == ["D001_2020"]
 
 
 @pytest.mark.parametrize(
