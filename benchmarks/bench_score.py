@@ -8,9 +8,14 @@ derived from them like ``submissions/make_example.py`` does, then prints:
 - per-pair cost of the official loop (Pillow + ``sklearn.metrics.confusion_matrix`` per patch) on a
   sample of the same files, and the ratio; both confusion matrices must be identical;
 - wall time for all N pairs with all cores (process start-up excluded: the call is in-process);
-- peak resident memory of the main process and of the largest worker.
+- peak resident memory of the main process and of the largest worker;
+- the cost of keeping each patch's counts (``score --save-counts``): CPU time of one process
+  on 3,000 pairs with and without them in short alternations (``--rounds`` passes), the CPU time
+  of the added work alone (hashing, assembling and saving), and
+  (not with ``--counts-only``) the wall time of all N pairs with and without, best of rounds.
 
-Usage: ``python benchmarks/bench_score.py [--n 15700] [--official-sample 400] [--workers N]``.
+Usage: ``python benchmarks/bench_score.py [--n 15700] [--official-sample 400] [--workers N]
+[--rounds 3] [--counts-only]`` (``--counts-only``: only the CPU-time measures of the counts).
 """
 
 from __future__ import annotations
@@ -32,11 +37,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from scoring import metrics
+from scoring.counts import counts_from_patches, mask_digest, save_counts
 from scoring.evaluate import (
     Pair,
     count_pair,
     count_pairs,
+    pair_predictions,
     score_folders,
+    score_folders_with_counts,
 )
 from scoring.masks import load_image, load_prediction
 from scoring.pool import default_workers
@@ -95,6 +103,73 @@ def breakdown(pairs: list) -> dict:
     return {k: 1000 * v / len(pairs) for k, v in totals.items()}
 
 
+def counts_overhead(
+    pred_dir: Path, truth_dir: Path, root: Path, workers: int, rounds: int, *, wall: bool = True
+) -> None:
+    """Time scoring with and without keeping each patch's counts, alternately (best of rounds).
+
+    Three measures: CPU time of one process on up to 3,000 pairs, in paired rounds (little
+    disturbed by other jobs on the machine); the CPU time of the added work alone (hashing the
+    masks); wall time of all pairs with all workers.
+    """
+    pairs = pair_predictions(pred_dir, truth_dir).pairs[:3000]
+    count_pairs(pairs[:200], workers=1)  # warm the page cache and imports
+    # Many short alternations (300 pairs each, the order swapped every time): other jobs' load
+    # drifts over seconds, and long rounds compared a busy minute with a quiet one.
+    batches = [pairs[i : i + 300] for i in range(0, len(pairs), 300)] * rounds
+    ratios, plain_cpu, kept_cpu = [], 0.0, 0.0
+    for number, batch in enumerate(batches):
+        timings = {}
+        for keep in (False, True) if number % 2 == 0 else (True, False):
+            t = time.process_time()
+            count_pairs(batch, workers=1, patches=[] if keep else None)
+            timings[keep] = time.process_time() - t
+        plain_cpu += timings[False]
+        kept_cpu += timings[True]
+        ratios.append(timings[True] / timings[False])
+    t = time.process_time()
+    for pair in pairs:
+        mask_digest(pair.truth)
+    digest_ms = 1000 * (time.process_time() - t) / len(pairs)
+    kept_patches: list = []
+    count_pairs(pairs, workers=1, patches=kept_patches)
+    t = time.process_time()
+    save_counts(root / "sample.npz", counts_from_patches(kept_patches))
+    save_ms = 1000 * (time.process_time() - t) / len(pairs)
+    n = len(batches) * 300
+    plain_ms, kept_ms = 1000 * plain_cpu / n, 1000 * kept_cpu / n + save_ms
+    print(
+        f"\n--save-counts, one process, CPU time, {len(batches)} alternations of 300 pairs: "
+        f"{plain_ms:.3f} ms per pair without, {kept_ms:.3f} ms with (assembling and saving "
+        f"included): overhead {100 * (kept_ms / plain_ms - 1):+.1f}% (median of the "
+        f"alternations {100 * (float(np.median(ratios)) - 1):+.1f}%, before saving); the added "
+        f"work alone: hashing each mask file {digest_ms:.3f} ms per pair, assembling and saving "
+        f"the counts {save_ms:.3f} ms per pair"
+    )
+    if not wall:
+        return
+    plain, kept = [], []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        report = score_folders(pred_dir, truth_dir, workers=workers)
+        plain.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        report_kept, counts = score_folders_with_counts(pred_dir, truth_dir, workers=workers)
+        save_counts(root / "counts.npz", counts)
+        kept.append(time.perf_counter() - t)
+        assert report_kept.miou == report.miou
+    best_plain, best_kept = min(plain), min(kept)
+    size = (root / "counts.npz").stat().st_size
+    print(
+        f"--save-counts, {report.n_patches} pairs, {workers} workers, wall time, best of {rounds}: "
+        f"{best_plain:.2f} s without, {best_kept:.2f} s with (counts file {size / 1e6:.2f} MB); "
+        f"overhead {100 * (best_kept / best_plain - 1):+.1f}%"
+    )
+    print(
+        f"  all rounds without: {[round(x, 2) for x in plain]}, with: {[round(x, 2) for x in kept]}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -104,6 +179,10 @@ def main() -> None:
         "--official-sample", type=int, default=400, help="pairs timed with the official loop"
     )
     parser.add_argument("--workers", type=int, default=None, help="worker processes [all cores]")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the --save-counts timings")
+    parser.add_argument(
+        "--counts-only", action="store_true", help="time only the --save-counts overhead"
+    )
     args = parser.parse_args()
     workers = args.workers or default_workers()
 
@@ -113,6 +192,9 @@ def main() -> None:
         pred_dir, truth_dir = build_pairs(root, args.n)
         print(f"built {args.n} pairs in {time.perf_counter() - t:.1f} s under {root}")
 
+        if args.counts_only:
+            counts_overhead(pred_dir, truth_dir, root, workers, args.rounds, wall=False)
+            return
         sample = min(args.official_sample, args.n)
         sample_root = root / "sample"
         (sample_root / "pred").mkdir(parents=True)
@@ -165,6 +247,8 @@ def main() -> None:
             f"\nall {report.n_patches} pairs, {workers} workers: {elapsed:.2f} s "
             f"({1000 * elapsed / report.n_patches:.3f} ms per pair), mIoU {report.miou:.5f}"
         )
+
+        counts_overhead(pred_dir, truth_dir, root, workers, args.rounds)
 
     main_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -21,6 +22,7 @@ from PIL import Image, ImageChops
 
 from scoring import metrics
 from scoring.classes import NUM_CLASSES
+from scoring.counts import PatchCounts, PatchResult, counts_from_patches, mask_digest
 from scoring.errors import (
     ConfigError,
     DataError,
@@ -62,6 +64,8 @@ class Pair:
     pred: Path
     truth: Path
     domain: str
+    #: The zone folder of the truth layout (zone names repeat across domains); "" when flat.
+    zone: str = NO_DOMAIN
 
 
 @dataclass(frozen=True)
@@ -204,9 +208,8 @@ def pair_predictions(
     for tile in sorted(set(truth.by_id) & set(preds.by_id)):
         truth_path = truth.by_id[tile]
         located = domain_zone(truth_path.relative_to(truth_dir))
-        pairs.append(
-            Pair(tile, preds.by_id[tile], truth_path, located[0] if located else NO_DOMAIN)
-        )
+        domain, zone = located if located else (NO_DOMAIN, NO_DOMAIN)
+        pairs.append(Pair(tile, preds.by_id[tile], truth_path, domain, zone))
     if not pairs:
         raise SubmissionError(
             "no prediction id matches a reference id (predictions: "
@@ -315,16 +318,25 @@ def _add_counts(total: ChunkResult, domain: str, count: int, histogram: np.ndarr
         total[domain] = (previous[0] + count, previous[1] + histogram)
 
 
-def _count_chunk(pairs: Sequence[Pair]) -> tuple[ChunkResult, FormNotes]:
-    """Code histograms of a chunk of pairs, one per domain, with patch counts and form notes."""
+def _count_chunk(
+    pairs: Sequence[Pair], keep_patches: bool = False
+) -> tuple[ChunkResult, FormNotes, list[PatchResult]]:
+    """Code histograms of a chunk of pairs, one per domain, with patch counts and form notes.
+
+    With ``keep_patches``, also each patch's own histogram and the digest of its mask (for
+    :class:`scoring.counts.PatchCounts`).
+    """
     result: ChunkResult = {}
     notes: FormNotes = []
+    patches: list[PatchResult] = []
     for pair in pairs:
         histogram, form = count_pair_and_form(pair)
         _add_counts(result, pair.domain, 1, histogram)
         if form is not None:
             notes.append((form, str(pair.pred)))
-    return result, notes
+        if keep_patches:
+            patches.append((pair.tile, pair.domain, pair.zone, histogram, mask_digest(pair.truth)))
+    return result, notes, patches
 
 
 def count_pairs(
@@ -333,6 +345,7 @@ def count_pairs(
     workers: int | None = None,
     progress: ProgressCallback | None = None,
     form_notes: FormNotes | None = None,
+    patches: list[PatchResult] | None = None,
 ) -> dict[str, tuple[int, np.ndarray]]:
     """Count every pair into per-domain code histograms, in parallel when it pays.
 
@@ -342,6 +355,7 @@ def count_pairs(
         progress: called with (pairs done, pairs total).
         form_notes: when given, receives (form problem, prediction) for every prediction not in
             the official form (see :func:`form_problem`).
+        patches: when given, receives each patch's (id, domain, zone, histogram, mask digest).
 
     Returns:
         domain -> (number of patches, 196 int64 code counts, see :func:`scoring.metrics.pair_histogram`).
@@ -353,18 +367,23 @@ def count_pairs(
     total: ChunkResult = {}
     done = 0
 
-    def merge(chunk: Sequence[Pair], counted: tuple[ChunkResult, FormNotes]) -> None:
+    def merge(
+        chunk: Sequence[Pair], counted: tuple[ChunkResult, FormNotes, list[PatchResult]]
+    ) -> None:
         nonlocal done
-        result, notes = counted
+        result, notes, kept = counted
         if form_notes is not None:
             form_notes.extend(notes)
+        if patches is not None:
+            patches.extend(kept)
         for domain, (count, histogram) in result.items():
             _add_counts(total, domain, count, histogram)
         done += len(chunk)
         if progress is not None:
             progress(done, len(pairs))
 
-    run_chunked(_count_chunk, pairs, merge, workers=workers)
+    work = functools.partial(_count_chunk, keep_patches=patches is not None)
+    run_chunked(work, pairs, merge, workers=workers)
     return total
 
 
@@ -374,15 +393,19 @@ def score_pairs(
     workers: int | None = None,
     progress: ProgressCallback | None = None,
     warnings: tuple[str, ...] = (),
+    per_patch: list[PatchResult] | None = None,
 ) -> ScoreReport:
     """Score matched pairs into a frozen report (per-domain when the truth layout allows it).
 
     Its ``warnings`` are ``warnings``, then the pairing's name notes, then every problem of form
     (:func:`form_problem`), values outside 0..12 (:func:`dropped_warning`) and a 1-based
-    submission (:func:`one_based_warning`): never a silent score.
+    submission (:func:`one_based_warning`): never a silent score. ``per_patch``, when given,
+    receives every patch's own counts (see :func:`count_pairs`).
     """
     notes: FormNotes = []
-    counted = count_pairs(pairing.pairs, workers=workers, progress=progress, form_notes=notes)
+    counted = count_pairs(
+        pairing.pairs, workers=workers, progress=progress, form_notes=notes, patches=per_patch
+    )
     confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
     dropped = raw_zero = patches = 0
     per_domain = {}
@@ -496,11 +519,46 @@ def score_folders(
         SubmissionError, DataError, MissingFileError: see :func:`pair_predictions` and
             :func:`count_pair`.
     """
+    return _score_folders(predictions, truth, workers=workers, subset=subset, progress=progress)
+
+
+def score_folders_with_counts(
+    predictions: Path,
+    truth: Path,
+    *,
+    workers: int | None = None,
+    subset: bool = False,
+    progress: ProgressCallback | None = None,
+) -> tuple[ScoreReport, PatchCounts]:
+    """:func:`score_folders`, also keeping every patch's counts (``score --save-counts``).
+
+    Returns:
+        The report, and each patch's code counts with its id, domain and zone (from the truth's
+        ``<DOMAIN>/<ZONE>/msk/`` layout, else empty) and the truth's fingerprint.
+    """
+    patches: list[PatchResult] = []
+    report = _score_folders(
+        predictions, truth, workers=workers, subset=subset, progress=progress, patches=patches
+    )
+    return report, counts_from_patches(patches)
+
+
+def _score_folders(
+    predictions: Path,
+    truth: Path,
+    *,
+    workers: int | None,
+    subset: bool,
+    progress: ProgressCallback | None,
+    patches: list[PatchResult] | None = None,
+) -> ScoreReport:
     with submission_folder(predictions) as pred_dir:
         try:
             pairing = pair_predictions(pred_dir, truth, subset=subset)
             notes = subset_warnings(pairing) if subset else ()
-            report = score_pairs(pairing, workers=workers, progress=progress, warnings=notes)
+            report = score_pairs(
+                pairing, workers=workers, progress=progress, warnings=notes, per_patch=patches
+            )
         except FlairKitError as exc:
             if pred_dir == predictions:
                 raise

@@ -167,9 +167,67 @@ def fold_pair_histogram(histogram: NDArray[np.int64]) -> Tally:
     the dropped column leaves the matrix, as sklearn's ``labels=`` filter drops those pixels.
     """
     table = np.asarray(histogram, dtype=np.int64).reshape(CODE_SIDE, CODE_SIDE)
-    confusion = table[:NUM_CLASSES, :NUM_CLASSES].copy()
-    confusion[NUM_CLASSES - 1] += table[RAW_ZERO_ROW, :NUM_CLASSES]
+    confusion = fold_histograms(histogram)
     return Tally(confusion, int(table[:, DROPPED_COLUMN].sum()), int(table[RAW_ZERO_ROW].sum()))
+
+
+def fold_histograms(histograms: NDArray[Any]) -> NDArray[Any]:
+    """Fold code histograms (``(..., 196)``) into confusion matrices (``(..., 13, 13)``).
+
+    The confusion part of :func:`fold_pair_histogram`, over any number of histograms at once
+    (every patch of a submission, every bootstrap replicate); the dtype is kept.
+
+    >>> fold_histograms(np.ones((2, CODE_SIDE * CODE_SIDE), dtype=np.int64)).shape
+    (2, 13, 13)
+    """
+    histograms = np.asarray(histograms)
+    table = histograms.reshape(*histograms.shape[:-1], CODE_SIDE, CODE_SIDE)
+    confusion: NDArray[Any] = table[..., :NUM_CLASSES, :NUM_CLASSES].copy()
+    confusion[..., NUM_CLASSES - 1, :] += table[..., RAW_ZERO_ROW, :NUM_CLASSES]
+    return confusion
+
+
+def mean_iou_scores(
+    confusions: NDArray[Any], *, num_scored: int = NUM_SCORED_CLASSES
+) -> NDArray[np.float64]:
+    """:func:`mean_iou_score` of a stack of confusion matrices (``(..., 13, 13)`` -> ``(...)``).
+
+    Vectorised for bootstraps and per-patch scores; the matrices may hold integral floats (a
+    weighted sum of counts), which give the same IoUs as their integers. NaN where every scored
+    class is absent.
+
+    >>> mean_iou_scores(np.array([[[2, 1, 0], [0, 0, 0], [0, 0, 5]]]), num_scored=2).tolist()
+    [0.3333333333333333]
+    """
+    return mean_of_ious(ious_per_class(confusions), num_scored=num_scored)
+
+
+def mean_of_ious(
+    ious: NDArray[np.float64], *, num_scored: int = NUM_SCORED_CLASSES
+) -> NDArray[np.float64]:
+    """The official mean over the last axis: the non-NaN IoUs of the first ``num_scored`` classes."""
+    scored = ious[..., :num_scored]
+    present = np.logical_not(np.isnan(scored)).sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(present > 0, np.nansum(scored, axis=-1) / present, np.nan)
+
+
+def ious_per_class(confusions: NDArray[Any]) -> NDArray[np.float64]:
+    """:func:`iou_per_class` of a stack of confusion matrices (``(..., C, C)`` -> ``(..., C)``)."""
+    diag = np.diagonal(confusions, axis1=-2, axis2=-1)
+    return ious_from_sums(diag, confusions.sum(-1), confusions.sum(-2))
+
+
+def ious_from_sums(
+    diag: NDArray[Any], row_sums: NDArray[Any], column_sums: NDArray[Any]
+) -> NDArray[np.float64]:
+    """IoU of each class from what it needs of a confusion matrix: its diagonal, row and column
+    sums (all three are sums of counts, so a bootstrap can weight them directly).
+
+    >>> ious_from_sums(np.array([2, 0]), np.array([3, 0]), np.array([2, 1])).tolist()
+    [0.6666666666666666, 0.0]
+    """
+    return _safe_ratio(diag, column_sums + row_sums - diag)
 
 
 def _safe_ratio(

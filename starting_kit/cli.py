@@ -26,6 +26,7 @@ from scoring.atomic import atomic_write_json, probe_writable, terminate_as_excep
 from starting_kit import __version__
 from starting_kit.choices import Dataset
 from starting_kit.options import Workers, domain_errors_exit, fail, output_option, overwrite_option
+from starting_kit.ranking import commands as ranking_commands
 
 #: Entry-point group of the packages that add commands to ``flair-kit``.
 COMMANDS_GROUP = "flair_kit.commands"
@@ -154,20 +155,39 @@ def score(
             "--subset", help="Score only the ids present in both (development use; warns)."
         ),
     ] = False,
+    save_counts: Annotated[
+        Path | None,
+        typer.Option(
+            "--save-counts",
+            help="Keep each patch's counts (FILE.npz) for compare and leaderboard without decoding.",
+            show_default=False,
+        ),
+    ] = None,
+    html_out: ranking_commands.Html = None,
+    zones: ranking_commands.Zones = None,
+    errors: ranking_commands.Errors = ranking_commands.DEFAULT_ERRORS,
+    images: ranking_commands.Images = None,
 ) -> None:
     """Score predictions against reference masks with the official FLAIR metric (CodaLab-exact)."""
     # Imported per command, for start-up speed: each command loads only the modules it runs.
-    from scoring.evaluate import score_folders
+    from scoring.evaluate import score_folders, score_folders_with_counts
     from scoring.render import render_text
 
-    if json_out is not None:
-        # A folder, FIFO, missing folder or read-only disk fails before the scoring, not after.
-        probe_writable(json_out, parent_must_exist=True)
+    keep_counts = save_counts is not None or html_out is not None
+    for output in (json_out, save_counts, html_out):
+        if output is not None:
+            # A folder, FIFO, missing folder or read-only disk fails before the scoring, not after.
+            probe_writable(output, parent_must_exist=True)
     progress = StderrProgress("scoring")
     try:
-        report = score_folders(
-            predictions, truth, workers=workers, subset=subset, progress=progress
-        )
+        if keep_counts:
+            report, counts = score_folders_with_counts(
+                predictions, truth, workers=workers, subset=subset, progress=progress
+            )
+        else:
+            report = score_folders(
+                predictions, truth, workers=workers, subset=subset, progress=progress
+            )
     finally:
         progress.close()
     typer.echo(render_text(report), nl=False)
@@ -176,6 +196,15 @@ def score(
     if json_out is not None:
         atomic_write_json(json_out, report.to_dict())
         typer.echo(f"report written to {json_out}", err=True)
+    if keep_counts:
+        from starting_kit.ranking.workflow import ErrorOptions, Outputs, write_score_outputs
+
+        outputs = Outputs(html=html_out, counts=save_counts)
+        notes = write_score_outputs(
+            report, counts, ranking_commands.display_name(predictions), outputs=outputs,
+            zones_csv=zones, errors=ErrorOptions(errors, images, truth), predictions=predictions,
+        )  # fmt: skip
+        ranking_commands.echo_outcome("", notes, outputs.written())
 
 
 @app.command()
@@ -436,6 +465,7 @@ def register_plugins(root_app: typer.Typer) -> None:
             )
 
 
+ranking_commands.register(app, StderrProgress)
 register_plugins(app)
 
 

@@ -1,0 +1,86 @@
+"""Turn command-line inputs (zips, folders, saved counts, mixed) into named per-patch counts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from scoring.counts import PatchCounts, is_counts_file, load_counts, mask_digest, truth_fingerprint
+from scoring.errors import ConfigError, DataError
+from scoring.evaluate import score_folders_with_counts
+from scoring.pool import ProgressCallback
+from scoring.tiles import index_tiles
+from starting_kit.ranking.analysis import Submission
+from starting_kit.ranking.naming import display_names
+
+
+def truth_folder_fingerprint(truth: Path) -> str:
+    """The fingerprint :mod:`scoring.counts` gives a truth folder (its ids and mask hashes)."""
+    masks = index_tiles(truth, "mask").by_id
+    return truth_fingerprint((tile, mask_digest(path)) for tile, path in masks.items())
+
+
+def load_submission(
+    path: Path,
+    truth: Path | None,
+    *,
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[PatchCounts, tuple[str, ...]]:
+    """The per-patch counts of one input, and the warnings of its scoring.
+
+    Raises:
+        ConfigError: a zip or folder without ``--truth``.
+        DataError, SubmissionError: see :func:`scoring.evaluate.score_folders_with_counts`.
+    """
+    if is_counts_file(path):
+        return load_counts(path), ()
+    if truth is None:
+        raise ConfigError(
+            f"{path}: a zip or folder of predictions needs --truth (the reference masks); only "
+            "saved counts (score --save-counts FILE.npz) can be compared without it"
+        )
+    report, counts = score_folders_with_counts(path, truth, workers=workers, progress=progress)
+    return counts, report.warnings
+
+
+def load_submissions(
+    paths: Sequence[Path],
+    truth: Path | None,
+    *,
+    names: Sequence[str] | None = None,
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[list[Submission], list[str]]:
+    """Load every input, named by ``names`` or by its stem (see :func:`display_names`).
+
+    Saved counts given with ``--truth`` are checked against it, so a file scored against other
+    masks is refused rather than ranked.
+
+    Returns:
+        The submissions and the warnings of their scoring, each prefixed by its name.
+
+    Raises:
+        ConfigError: ``names`` of another length than ``paths``.
+        DataError: saved counts made against another truth than ``truth``.
+    """
+    if names is not None and len(names) != len(paths):
+        raise ConfigError(
+            f"{len(names)} --names for {len(paths)} submissions; give one name per submission"
+        )
+    labels = list(names) if names is not None else display_names(paths)
+    expected = None
+    if truth is not None and any(is_counts_file(p) for p in paths):
+        expected = truth_folder_fingerprint(truth)
+    submissions: list[Submission] = []
+    notes: list[str] = []
+    for path, label in zip(paths, labels, strict=False):
+        counts, warnings = load_submission(path, truth, workers=workers, progress=progress)
+        if expected is not None and counts.truth_fingerprint != expected:
+            raise DataError(
+                f"{path}: these counts were made against another truth than {truth} (other ids "
+                "or other mask files); score the submission again against this truth"
+            )
+        notes.extend(f"{label}: {warning}" for warning in warnings)
+        submissions.append(Submission(label, counts, None if is_counts_file(path) else path))
+    return submissions, notes

@@ -1,0 +1,183 @@
+"""What ``compare``, ``leaderboard`` and ``score --html/--save-counts`` do, below the command line.
+
+Each function loads the inputs, runs the analysis and writes the requested outputs atomically;
+the commands only parse options and print.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from scoring.atomic import atomic_write_json, atomic_write_text, probe_writable
+from scoring.counts import PatchCounts, save_counts
+from scoring.pool import ProgressCallback
+from scoring.report import ScoreReport
+from scoring.tiles import format_id
+from starting_kit.ranking.analysis import Analysis, Submission, analyse
+from starting_kit.ranking.compare import Comparison, compare_analysis
+from starting_kit.ranking.defaults import DEFAULT_ERRORS, DEFAULT_REPLICATES, DEFAULT_SEED
+from starting_kit.ranking.diagnostics import ErrorAnalysis, analyse_errors
+from starting_kit.ranking.inputs import load_submissions
+from starting_kit.ranking.leaderboard import Leaderboard, rank_analysis
+from starting_kit.ranking.zones import locate_recording
+
+if TYPE_CHECKING:
+    from starting_kit.reports.gallery import GalleryTile
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Files a command writes (None: not asked for)."""
+
+    json: Path | None = None
+    html: Path | None = None
+    csv: Path | None = None
+    counts: Path | None = None
+
+    def probe(self) -> None:
+        """Fail before any work when an output cannot be written (no folder, read-only disk)."""
+        for path in (self.json, self.html, self.csv, self.counts):
+            if path is not None:
+                probe_writable(path, parent_must_exist=True)
+
+    def written(self) -> list[Path]:
+        """The outputs asked for."""
+        return [p for p in (self.json, self.html, self.csv, self.counts) if p is not None]
+
+
+@dataclass(frozen=True)
+class ErrorOptions:
+    """What the error analysis of a report shows."""
+
+    limit: int = DEFAULT_ERRORS
+    #: Dataset folder of the test images, for the gallery of the worst patches.
+    images: Path | None = None
+    #: Reference masks, for the gallery.
+    truth: Path | None = None
+
+
+@dataclass(frozen=True)
+class RankingOptions:
+    """How ``compare`` and ``leaderboard`` load, bootstrap and analyse their submissions."""
+
+    #: Display names, one per submission (default: their stems, see ``naming``).
+    names: Sequence[str] | None = None
+    replicates: int = DEFAULT_REPLICATES
+    seed: int = DEFAULT_SEED
+    #: ``id,domain,zone`` csv for a flat truth folder.
+    zones_csv: Path | None = None
+    errors: ErrorOptions = field(default_factory=ErrorOptions)
+    workers: int | None = None
+    progress: ProgressCallback | None = None
+
+
+def _analysed(
+    paths: Sequence[Path], truth: Path | None, outputs: Outputs, options: RankingOptions
+) -> Analysis:
+    """Check the outputs, load the inputs, run the paired bootstrap; scoring warnings first."""
+    outputs.probe()
+    submissions, notes = load_submissions(
+        paths, truth, names=options.names, workers=options.workers, progress=options.progress
+    )
+    analysis = analyse(
+        submissions, replicates=options.replicates, seed=options.seed, zones_csv=options.zones_csv
+    )
+    return dataclasses.replace(analysis, warnings=tuple(notes) + analysis.warnings)
+
+
+def error_analyses(
+    submissions: Sequence[Submission], options: ErrorOptions
+) -> tuple[list[ErrorAnalysis], dict[str, tuple[GalleryTile, ...]]]:
+    """Error analysis of each submission, and the gallery of each one whose files are at hand."""
+    # Imported here: the gallery reads aerial images with rasterio, needed only with --images.
+    errors = [analyse_errors(s.name, s.counts, options.limit) for s in submissions]
+    galleries: dict[str, tuple[GalleryTile, ...]] = {}
+    if options.images is None or options.truth is None:
+        return errors, galleries
+    from starting_kit.reports.gallery import gallery
+
+    for submission, analysis in zip(submissions, errors, strict=False):
+        if submission.predictions is None:
+            continue  # saved counts: no prediction files to draw
+        tiles = [
+            (p.tile, f"{format_id(p.tile)} {p.domain}/{p.zone}: patch mIoU {p.miou:.3f}")
+            for p in analysis.worst
+        ]
+        galleries[submission.name] = gallery(
+            tiles, submission.predictions, options.truth, options.images
+        )
+    return errors, galleries
+
+
+def run_compare(
+    a: Path,
+    b: Path,
+    truth: Path | None,
+    *,
+    outputs: Outputs,
+    options: RankingOptions | None = None,
+) -> Comparison:
+    """Compare A and B and write the requested JSON and HTML."""
+    options = options or RankingOptions()
+    analysis = _analysed([a, b], truth, outputs, options)
+    comparison = compare_analysis(analysis)
+    if outputs.json is not None:
+        atomic_write_json(outputs.json, comparison.to_dict())
+    if outputs.html is not None:
+        from starting_kit.reports.pages import comparison_page
+
+        found, galleries = error_analyses(analysis.submissions, options.errors)
+        atomic_write_text(outputs.html, comparison_page(comparison, found, galleries))
+    return comparison
+
+
+def run_leaderboard(
+    paths: Sequence[Path],
+    truth: Path | None,
+    *,
+    outputs: Outputs,
+    options: RankingOptions | None = None,
+) -> Leaderboard:
+    """Rank the submissions and write the requested JSON, CSV and HTML."""
+    options = options or RankingOptions()
+    analysis = _analysed(paths, truth, outputs, options)
+    board = rank_analysis(analysis)
+    if outputs.json is not None:
+        atomic_write_json(outputs.json, board.to_dict())
+    if outputs.csv is not None:
+        atomic_write_text(outputs.csv, board.frame().to_csv(index=False, lineterminator="\n"))
+    if outputs.html is not None:
+        from starting_kit.reports.pages import leaderboard_page
+
+        ranked = [analysis.submissions[entry.column] for entry in board.entries]
+        found, galleries = error_analyses(ranked, options.errors)
+        atomic_write_text(outputs.html, leaderboard_page(board, found, galleries))
+    return board
+
+
+def write_score_outputs(
+    report: ScoreReport,
+    counts: PatchCounts,
+    name: str,
+    *,
+    outputs: Outputs,
+    zones_csv: Path | None = None,
+    errors: ErrorOptions | None = None,
+    predictions: Path | None = None,
+) -> tuple[str, ...]:
+    """Write ``score --save-counts`` and ``score --html``; returns warnings to show."""
+    located, _, notes = locate_recording(counts, zones_csv)
+    if outputs.counts is not None:
+        save_counts(outputs.counts, located)
+    if outputs.html is not None:
+        from starting_kit.reports.pages import score_page
+
+        submission = Submission(name, located, predictions)
+        found, galleries = error_analyses([submission], errors or ErrorOptions())
+        page = score_page(report, name, found[0], galleries.get(name, ()))
+        atomic_write_text(outputs.html, page)
+    return notes
