@@ -529,8 +529,12 @@ def score_folders_with_counts(
     workers: int | None = None,
     subset: bool = False,
     progress: ProgressCallback | None = None,
+    subset_hint: bool = True,
 ) -> tuple[ScoreReport, PatchCounts]:
     """:func:`score_folders`, also keeping every patch's counts (``score --save-counts``).
+
+    ``subset_hint``: missing/extra-id errors suggest ``--subset`` (False for commands without it:
+    ``compare`` and ``leaderboard`` always compare whole test sets).
 
     Returns:
         The report, and each patch's code counts with its id, domain and zone (from the truth's
@@ -538,7 +542,13 @@ def score_folders_with_counts(
     """
     patches: list[PatchResult] = []
     report = _score_folders(
-        predictions, truth, workers=workers, subset=subset, progress=progress, patches=patches
+        predictions,
+        truth,
+        workers=workers,
+        subset=subset,
+        progress=progress,
+        patches=patches,
+        subset_hint=subset_hint,
     )
     return report, counts_from_patches(patches)
 
@@ -551,10 +561,11 @@ def _score_folders(
     subset: bool,
     progress: ProgressCallback | None,
     patches: list[PatchResult] | None = None,
+    subset_hint: bool = True,
 ) -> ScoreReport:
     with submission_folder(predictions) as pred_dir:
         try:
-            pairing = pair_predictions(pred_dir, truth, subset=subset)
+            pairing = pair_predictions(pred_dir, truth, subset=subset, cli=subset_hint)
             notes = subset_warnings(pairing) if subset else ()
             report = score_pairs(
                 pairing, workers=workers, progress=progress, warnings=notes, per_patch=patches

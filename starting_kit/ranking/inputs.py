@@ -40,7 +40,9 @@ def load_submission(
             f"{path}: a zip or folder of predictions needs --truth (the reference masks); only "
             "saved counts (score --save-counts FILE.npz) can be compared without it"
         )
-    report, counts = score_folders_with_counts(path, truth, workers=workers, progress=progress)
+    report, counts = score_folders_with_counts(
+        path, truth, workers=workers, progress=progress, subset_hint=False
+    )
     return counts, report.warnings
 
 

@@ -186,3 +186,18 @@ def test_the_interval_covers_a_known_difference_in_90_to_99_percent_of_seeds() -
         )
         covered += result.ci95[0] <= truth <= result.ci95[1]
     assert 0.90 * seeds <= covered <= 0.99 * seeds, covered
+
+
+def test_a_submission_with_missing_ids_is_refused_without_the_score_only_hint(
+    tree: dict[str, Path], tmp_path: Path
+) -> None:
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    for path in sorted(tree["a"].glob("PRED_*.tif"))[1:]:
+        (partial / path.name).write_bytes(path.read_bytes())
+    result = CliRunner().invoke(
+        app, ["compare", str(partial), str(tree["b"]), "--truth", str(tree["truth"])]
+    )
+    assert result.exit_code == 1
+    assert "write one PRED_<id>.tif per reference mask" in result.output
+    assert "--subset" not in result.output  # compare has no --subset: never suggest it
