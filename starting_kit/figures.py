@@ -20,8 +20,9 @@ def new_figure(width_in: float, height_in: float, dpi: float = 100) -> Figure:
     return figure
 
 
-def figure_png(figure: Figure) -> bytes:
-    """Render ``figure`` as PNG bytes at its own size and dpi.
+def figure_png(figure: Figure, *, tight: bool = False) -> bytes:
+    """Render ``figure`` as PNG bytes at its own dpi: its own size, or cropped to what is drawn
+    (``tight``: labels never cut, no empty margin).
 
     >>> png = figure_png(new_figure(2, 1, dpi=50))
     >>> png[:8] == b"\\x89PNG\\r\\n\\x1a\\n"
@@ -29,5 +30,5 @@ def figure_png(figure: Figure) -> bytes:
     """
     buffer = io.BytesIO()
     FigureCanvasAgg(figure)  # a figure made elsewhere: draw it with Agg all the same
-    figure.savefig(buffer, format="png")
+    figure.savefig(buffer, format="png", bbox_inches="tight" if tight else None)
     return buffer.getvalue()

@@ -6,19 +6,15 @@ Class names and colours come from :mod:`scoring.classes`.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display: the pages embed the PNGs
-
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from numpy.typing import NDArray
 
 from scoring.classes import CLASS_COLOURS, CLASS_NAMES, NUM_SCORED_CLASSES
+from starting_kit.figures import figure_png, new_figure
 
 #: Resolution of the embedded PNGs: sharp on a laptop screen, small enough to embed.
 DPI = 100
@@ -26,12 +22,16 @@ DPI = 100
 MAX_SERIES = 8
 
 
+def _canvas(width_in: float, height_in: float) -> tuple[Figure, Axes]:
+    """One chart's figure and axes, on the Agg canvas (never pyplot: importing the reports must
+    not switch the backend of a user's notebook)."""
+    figure = new_figure(width_in, height_in, dpi=DPI)
+    return figure, figure.subplots()
+
+
 def to_png(figure: Figure) -> bytes:
-    """Render and close a figure."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
-    plt.close(figure)
-    return buffer.getvalue()
+    """The chart as PNG bytes, cropped to what is drawn."""
+    return figure_png(figure, tight=True)
 
 
 def _errors(values: NDArray[np.float64], intervals: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -46,7 +46,7 @@ def class_delta_chart(
 ) -> bytes:
     """Per-class IoU difference with its 95% interval, one row per scored class."""
     n = NUM_SCORED_CLASSES
-    figure, axes = plt.subplots(figsize=(7, 4.5))
+    figure, axes = _canvas(7, 4.5)
     rows = np.arange(n)[::-1]
     colours = [CLASS_COLOURS[k] for k in range(n)]
     axes.barh(rows, deltas[:n], color=colours, edgecolor="#333333", alpha=0.85)
@@ -63,27 +63,27 @@ def class_delta_chart(
 
 
 def class_iou_chart(
-    names: Sequence[str], iou: NDArray[np.float64], intervals: NDArray[np.float64]
+    names: Sequence[str], iou: NDArray[np.float64], intervals: NDArray[np.float64] | None = None
 ) -> bytes:
-    """Per-class IoU of each submission (first :data:`MAX_SERIES`) with 95% intervals.
+    """Per-class IoU of each submission (first :data:`MAX_SERIES`), with 95% intervals if given.
 
     Args:
         names: the submissions.
         iou: ``(K, 13)`` exact IoUs.
-        intervals: ``(K, 13, 2)`` interval bounds.
+        intervals: ``(K, 13, 2)`` interval bounds, drawn as whiskers when given.
     """
     n = NUM_SCORED_CLASSES
     shown = min(len(names), MAX_SERIES)
-    figure, axes = plt.subplots(figsize=(9, 4.8))
+    figure, axes = _canvas(9, 4.8)
     width = 0.8 / shown
     for k in range(shown):
         x = np.arange(n) - 0.4 + width * (k + 0.5)
+        whiskers = None if intervals is None else _errors(iou[k, :n], intervals[k, :n])
         axes.errorbar(
-            x, iou[k, :n], yerr=_errors(iou[k, :n], intervals[k, :n]), fmt="o", markersize=4,
-            capsize=2, label=names[k],
-        )  # fmt: skip
+            x, iou[k, :n], yerr=whiskers, fmt="o", markersize=4, capsize=2, label=names[k]
+        )
     axes.set_xticks(np.arange(n), CLASS_NAMES[:n], rotation=35, ha="right")
-    axes.set_ylabel("IoU (95% interval)")
+    axes.set_ylabel("IoU" + (" (95% interval)" if intervals is not None else ""))
     axes.set_ylim(0, 1)
     axes.set_title("Per-class IoU")
     axes.grid(axis="y", alpha=0.3)
@@ -106,7 +106,7 @@ def domain_chart(
         intervals: ``(D, K, 2)`` 95% interval bounds, drawn as whiskers when given.
     """
     shown = min(len(names), MAX_SERIES)
-    figure, axes = plt.subplots(figsize=(max(6.0, 0.9 * len(domains) + 2), 4.2))
+    figure, axes = _canvas(max(6.0, 0.9 * len(domains) + 2), 4.2)
     width = 0.8 / shown
     for k in range(shown):
         x = np.arange(len(domains)) - 0.4 + width * (k + 0.5)
@@ -123,7 +123,7 @@ def domain_chart(
 
 def rank_stability_chart(names: Sequence[str], stability: Sequence[float]) -> bytes:
     """Share of bootstrap replicates in which each submission holds its rank."""
-    figure, axes = plt.subplots(figsize=(7, 0.35 * len(names) + 1.5))
+    figure, axes = _canvas(7, 0.35 * len(names) + 1.5)
     rows = np.arange(len(names))[::-1]
     axes.barh(rows, stability, color="#4c72b0")
     for row, value in zip(rows, stability, strict=False):
@@ -137,7 +137,7 @@ def rank_stability_chart(names: Sequence[str], stability: Sequence[float]) -> by
 
 def delta_distribution_chart(deltas: NDArray[np.float64], interval: tuple[float, float]) -> bytes:
     """Histogram of the bootstrap differences A - B, with the 95% interval and zero marked."""
-    figure, axes = plt.subplots(figsize=(7, 3.2))
+    figure, axes = _canvas(7, 3.2)
     finite = deltas[~np.isnan(deltas)]
     axes.hist(finite, bins=50, color="#4c72b0", alpha=0.85)
     axes.axvline(0, color="#555555", linewidth=1)
@@ -153,7 +153,7 @@ def confusion_heatmap(confusion: NDArray[np.int64], title: str) -> bytes:
     rows = confusion.sum(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         shares = np.where(rows > 0, confusion / rows, 0.0)
-    figure, axes = plt.subplots(figsize=(8, 7))
+    figure, axes = _canvas(8, 7)
     image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     ticks = np.arange(len(CLASS_NAMES))
     axes.set_xticks(ticks, CLASS_NAMES, rotation=45, ha="right")

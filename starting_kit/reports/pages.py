@@ -399,6 +399,10 @@ def score_page(
                 for c in report.per_class
             ],
         ),
+        _img(
+            charts.class_iou_chart([name], np.array([[c.iou for c in report.per_class]])),
+            "per-class IoU",
+        ),
     ]
     if report.per_domain:
         domains = [d.domain for d in report.per_domain]

@@ -125,6 +125,7 @@ def test_score_html_and_gallery_of_the_worst_patches(data: dict[str, Path], tmp_
     parser = parse_page(page)
     alts = _alts(parser)
     assert "confusion heatmap of b" in alts and "per-domain mIoU" in alts
+    assert "per-class IoU" in alts
     assert sum(alt.startswith("patch ") for alt in alts) == 4
     text = " ".join(parser.text)
     assert "mIoU (official)" in text and "Error analysis: b" in text
