@@ -162,7 +162,32 @@ def payload_contract(payload: dict[str, Any], cfg: TrainConfig, path: Path) -> M
             f"{contract.flair_indices}) but the configuration reads {tuple(cfg.data.bands)}; "
             "the checkpoint is damaged: import the weights again"
         )
+    if contract.sentinel is not None and contract.sentinel != sentinel_pipeline(cfg):
+        raise DataError(
+            f"{path}: the contract declares the Sentinel-2 pipeline {contract.sentinel} but the "
+            f"configuration runs {sentinel_pipeline(cfg)}; the checkpoint is damaged: import the "
+            "weights again"
+        )
     return contract
+
+
+#: The Sentinel-2 settings that decide a U-T&T model's inputs (the rest of ``sentinel`` is the
+#: network's shape or training).
+SENTINEL_PIPELINE = (
+    "scaling",
+    "patch_size",
+    "filter_clouds",
+    "area_threshold",
+    "probability_threshold",
+    "average_month",
+)
+
+
+def sentinel_pipeline(cfg: TrainConfig) -> dict[str, Any] | None:
+    """The Sentinel-2 input pipeline of a U-T&T configuration (None for aerial-only models)."""
+    if cfg.dataset != "flair2" or not cfg.sentinel.enabled:
+        return None
+    return {key: getattr(cfg.sentinel, key) for key in SENTINEL_PIPELINE}
 
 
 def imported_payload(

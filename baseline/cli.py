@@ -58,7 +58,11 @@ DeviceOption = Annotated[Device | None, typer.Option("--device", help="auto, cpu
 #: ``--amp`` of every command that runs a model (None: the configuration's, for ``train``).
 AmpOption = Annotated[
     Amp | None,
-    typer.Option("--amp", help="Autocast: auto (bf16 where native), off, bf16, fp16."),
+    typer.Option(
+        "--amp",
+        help="Autocast: auto (bf16 where native; float32 to predict with imported weights), "
+        "off, bf16, fp16.",
+    ),
 ]
 Checkpoint = Annotated[
     Path, typer.Option("--checkpoint", help="best.pt or last.pt of a training run.")

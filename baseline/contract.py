@@ -71,6 +71,12 @@ class ModelContract:
     metadata_encoding: str | None = None
     variant: str = ""
     provenance: Mapping[str, str] = field(default_factory=dict)
+    sentinel: Mapping[str, Any] | None = None
+
+    @property
+    def imported(self) -> bool:
+        """Weights made elsewhere (``import-weights``), not by flair-kit's training."""
+        return "family" in self.provenance
 
     @property
     def flair_indices(self) -> tuple[int, ...]:
@@ -188,6 +194,7 @@ def contract_to_dict(contract: ModelContract) -> dict[str, Any]:
         "metadata_encoding": contract.metadata_encoding,
         "variant": contract.variant,
         "provenance": dict(contract.provenance),
+        "sentinel": None if contract.sentinel is None else dict(contract.sentinel),
     }
 
 
@@ -197,6 +204,14 @@ def _values(raw: Any, key: str, where: str) -> tuple[float, ...] | None:
     if not isinstance(raw, list) or not all(isinstance(v, (int, float)) for v in raw):
         raise DataError(f"{where}: contract.{key} is {raw!r}; expected a list of numbers")
     return tuple(float(v) for v in raw)
+
+
+def _sentinel(raw: Any, where: str) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise DataError(f"{where}: contract.sentinel is {raw!r}; expected a dict or null")
+    return {str(k): v for k, v in raw.items()}
 
 
 def contract_from_dict(raw: Any, where: str) -> ModelContract:
@@ -226,6 +241,7 @@ def contract_from_dict(raw: Any, where: str) -> ModelContract:
         metadata_encoding=raw.get("metadata_encoding"),
         variant=str(raw.get("variant", "")),
         provenance={str(k): str(v) for k, v in dict(raw.get("provenance") or {}).items()},
+        sentinel=_sentinel(raw.get("sentinel"), where),
     )
     check_contract(contract, where)
     return contract

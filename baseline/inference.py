@@ -36,7 +36,7 @@ from baseline.config import TrainConfig
 from baseline.contract import ModelContract
 from baseline.fusion import Segmenter, build_network, uses_sentinel
 from baseline.model import build_model
-from baseline.runtime import autocast
+from baseline.runtime import autocast, resolve_amp
 from scoring.classes import NUM_CLASSES
 from scoring.errors import ConfigError
 
@@ -155,11 +155,13 @@ class DeclaredModel(nn.Module):
     Inputs are the readers' ``uint8 / 255`` images. With a ``mean-std`` normalisation the 0..255
     values are recovered exactly (rounding) and normalised in float64, then cast back: IGN's
     FLAIR-INC pipeline bit for bit. Inactive logits are set to ``-inf`` (never predicted, zero
-    probability). With ``challenge``, each of the 13 challenge classes gets the summed
-    probability of the model classes its crosswalk maps to it (the output is its logarithm: a
-    softmax gives the summed probabilities back, so TTA, blending and ``map --product
-    probabilities`` see the same numbers); a challenge class no model class maps to gets
-    probability 0 (``-inf``).
+    probability). With ``challenge``, the model's classes are relabelled through the crosswalk:
+    each of the 13 challenge classes scores the probability of its most probable model class
+    (the output is its logarithm), so the argmax is the challenge class of the model's own argmax,
+    as relabelling IGN's maps gives; TTA and blending average these scores, and ``map --product
+    probabilities`` renormalises them. A challenge class no model class maps to scores 0 (``-inf``).
+    Summing the probabilities of the merged classes instead would favour a class that merges many
+    (FLAIR-INC's 'other' merges swimming pool, snow and greenhouse) whenever the model hesitates.
     """
 
     mean: torch.Tensor
@@ -205,9 +207,25 @@ class DeclaredModel(nn.Module):
             probabilities = logits.float().softmax(dim=1)
             shape = (logits.shape[0], NUM_CLASSES, *logits.shape[2:])
             grouped = probabilities.new_zeros(shape)
-            grouped.scatter_add_(1, self.crosswalk.expand_as(probabilities), probabilities)
-            logits = grouped.log()  # softmax of these gives back the summed probabilities
+            index = self.crosswalk.expand_as(probabilities)
+            grouped.scatter_reduce_(1, index, probabilities, reduce="amax")
+            logits = grouped.log()
         return logits
+
+
+def inference_amp(choice: str, device: torch.device, contract: ModelContract) -> torch.dtype | None:
+    """The autocast dtype to predict with: :func:`~baseline.runtime.resolve_amp`, except that
+    ``auto`` runs imported weights (a contract with a provenance) in float32, the precision they
+    were trained and published in, so that their predictions are their authors' own; bf16 moves
+    the logits of IGN's FLAIR #1 oracle by about 2e-3 and flips about 0.1% of its pixels. Any
+    explicit choice is obeyed.
+
+    Raises:
+        ConfigError: as :func:`~baseline.runtime.resolve_amp`.
+    """
+    if choice == "auto" and contract.imported:
+        return None
+    return resolve_amp(choice, device)
 
 
 def declared_model(net: Segmenter, contract: ModelContract, *, challenge: bool) -> Segmenter:

@@ -53,7 +53,7 @@ from baseline.geotiff import (
     output_profile,
     read_window,
 )
-from baseline.inference import load_declared, model_scorer
+from baseline.inference import inference_amp, load_declared, model_scorer
 from baseline.metadata import MetadataVariant, encode_metadata
 from baseline.progress import Observer
 from baseline.quicklook import check_quicklook_side, quicklook_path, write_quicklook
@@ -63,7 +63,6 @@ from baseline.runtime import (
     broadcast_object,
     gather_objects,
     init_distributed,
-    resolve_amp,
     resolve_device,
     shutdown_distributed,
     worker_error,
@@ -205,7 +204,7 @@ def map_raster(
     bands = tuple(cfg.data.bands)
     classes, colours = map_classes(contract, challenge_classes)
     torch_device = resolve_device(device)
-    amp_dtype = resolve_amp(amp, torch_device)
+    amp_dtype = inference_amp(amp, torch_device, contract)
     model.to(torch_device).to(memory_format=torch.channels_last)
     try:
         with warnings.catch_warnings():
@@ -522,7 +521,7 @@ def map_rasters(
         )
         bands = tuple(cfg.data.bands)
         classes, colours = map_classes(contract, challenge_classes)
-        amp_dtype = resolve_amp(amp, torch_device)
+        amp_dtype = inference_amp(amp, torch_device, contract)
         model.to(torch_device).to(memory_format=torch.channels_last)
         start = time.perf_counter()
         plan: _Plan | FlairKitError | None = None

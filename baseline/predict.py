@@ -34,13 +34,12 @@ from baseline.config import TrainConfig
 from baseline.contract import check_raster_file
 from baseline.data import FlairDataset
 from baseline.fusion import Segmenter, uses_sentinel
-from baseline.inference import load_declared, predict_batch
+from baseline.inference import inference_amp, load_declared, predict_batch
 from baseline.inputs import discover_inputs, flair2_test_inputs, prediction_source
 from baseline.progress import Observer
 from baseline.runtime import (
     amp_name,
     default_workers,
-    resolve_amp,
     resolve_device,
     worker_error,
 )
@@ -434,7 +433,7 @@ def predict(
         # patches of one dataset share their format, and every read re-checks bands and dtype.
         check_raster_file(contract, samples[0].image)
     torch_device = resolve_device(device)
-    amp_dtype = resolve_amp(amp, torch_device)
+    amp_dtype = inference_amp(amp, torch_device, contract)
     model.to(torch_device).to(memory_format=torch.channels_last)
     readers = default_workers(torch_device) if num_workers is None else num_workers
     writer_kind, writer_count = default_writers(torch_device.type, readers)

@@ -16,6 +16,7 @@ from dataclasses import replace
 from baseline.config import DataConfig, TrainConfig
 from baseline.contract import FLAIR_BANDS, FLAIR_RESOLUTION_M, challenge_contract
 from baseline.ign_layout import flair1_from_ign
+from baseline.weights.flair_inc import SMP_PARTS
 from baseline.weights.layout import Imported, ImportOptions, Shapes
 from baseline.weights.readers import Source
 from scoring.classes import NUM_CLASSES
@@ -24,16 +25,20 @@ from scoring.errors import ConfigError
 NAME = "ign-flair1"
 #: The metadata MLP's key prefix in IGN's FLAIR #1 model.
 METADATA_PREFIX = "enc."
-HEAD = "seg_model.segmentation_head.0.weight"
 
 
 def detect(shapes: Shapes) -> bool:
-    """``seg_model.*`` (and ``enc.*``) keys with a 13-logit head."""
-    head = shapes.get(HEAD)
+    """A U-Net with a 13-logit head: ``seg_model.*`` (and ``enc.*``) keys, or the same smp keys
+    bare, as IGN's later loaders strip them. 13 logits are the challenge's classes, so a bare file
+    is IGN's challenge network (inputs ``/ 255``), never FLAIR-INC's (12 or 19 logits, mean/std
+    inputs); ``--from flair-inc`` says otherwise."""
+    bare = {k.removeprefix("seg_model."): shape for k, shape in shapes.items()}
+    head = bare.get("segmentation_head.0.weight")
     return (
         head is not None
         and head[0] == NUM_CLASSES
-        and all(k.startswith(("seg_model.", METADATA_PREFIX)) for k in shapes)
+        and any(k.startswith("decoder.blocks.") for k in bare)
+        and all(k.startswith((*SMP_PARTS, METADATA_PREFIX)) for k in bare)
     )
 
 

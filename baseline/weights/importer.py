@@ -14,7 +14,7 @@ from types import ModuleType
 import torch
 
 from baseline.areas import file_sha256
-from baseline.checkpoint import imported_payload, save_checkpoint
+from baseline.checkpoint import imported_payload, save_checkpoint, sentinel_pipeline
 from baseline.choices import WEIGHTS_SOURCES, WeightsSource
 from baseline.contract import ModelContract, check_contract
 from baseline.inference import build_declared
@@ -149,6 +149,7 @@ def import_weights(
             "imported_by": f"flair-kit {__version__}",
             **({"epoch": str(source.epoch)} if source.epoch is not None else {}),
         },
+        sentinel=sentinel_pipeline(imported.config),
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(output, imported_payload(imported.state, imported.config, contract))
@@ -168,6 +169,11 @@ def render_import_result(result: ImportResult) -> str:
         (
             f"classes: {classes} active of {len(contract.classes)} logits; predict writes the "
             "13 challenge classes through the crosswalk"
+        ),
+        *(
+            [f"Sentinel-2: {', '.join(f'{k} {v}' for k, v in contract.sentinel.items())}"]
+            if contract.sentinel is not None
+            else []
         ),
         *(f"note: {note}" for note in contract.ambiguous),
         f"checkpoint: {result.output}",

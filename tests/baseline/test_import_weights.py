@@ -191,6 +191,20 @@ def test_smp_layouts_are_flair_inc() -> None:
     )
 
 
+def test_a_bare_13_logit_unet_is_igns_challenge_network(tmp_path: Path) -> None:
+    # IGN's later loaders strip ``model.seg_model.``: the bare file of a FLAIR #1 challenge model
+    # must keep the challenge's inputs (/ 255), not get FLAIR-INC's mean/std.
+    state = smp_state("unet", "resnet34", 5, 13)
+    assert detect_family(shapes_of(state), Path("x")) == "ign-flair1"
+    assert detect_family(shapes_of(smp_state("deeplabv3", "resnet18", 5, 13)), Path("x")) == (
+        "flair-inc"
+    )  # not a U-Net: not IGN's challenge network
+    path = inc_file(tmp_path / "weights.pth", state, prefix="")
+    result = import_weights(path, tmp_path / "o.pt")
+    assert result.family == "ign-flair1" and result.contract.normalisation == "unit"
+    assert result.contract.is_challenge
+
+
 def test_unknown_layout_prints_the_first_keys_and_shapes(tmp_path: Path) -> None:
     torch.save(
         {"backbone.stem.weight": torch.zeros(8, 3, 3, 3), "head.bias": torch.zeros(7)},
@@ -346,9 +360,8 @@ def test_flair_inc_layouts_import_and_predict_like_ign(
     ign[:, list(expected_inactive)] = float("-inf")
     assert torch.equal(mine, ign)
     crosswalk = torch.tensor(contract.crosswalk)
-    summed = torch.zeros(1, 13, 32, 32).index_add_(1, crosswalk, ign.softmax(1))
-    assert mapped.shape[1] == 13
-    assert torch.allclose(mapped.softmax(1), summed, atol=1e-6)
+    assert mapped.shape[1] == 13  # IGN's argmax, relabelled to the challenge classes
+    assert torch.equal(mapped.argmax(1), crosswalk[ign.argmax(1)])
 
 
 def test_old_deeplabv3_decoder_names_are_renamed(tmp_path: Path) -> None:
@@ -497,11 +510,16 @@ def test_map_writes_the_models_own_classes_or_the_challenges(tmp_path: Path) -> 
         assert made.exit_code == 0, made.output
     with rasterio.open(tmp_path / "p.tif") as own_p, rasterio.open(tmp_path / "pc.tif") as ch_p:
         assert (own_p.count, ch_p.count) == (19, 13)
-        own_values = own_p.read().astype(int)
-        grouped = np.zeros((13, 64, 64), int)
-        np.add.at(grouped, np.array([*range(12), *[12] * 7]), own_values)
-        # the challenge's probabilities are the sums of the model's (uint8 rounding apart)
-        assert np.abs(grouped - ch_p.read().astype(int)).max() <= 4
+        own_values = own_p.read().astype(float)
+        challenge_values = ch_p.read().astype(float)
+    crosswalk = np.array([*range(12), *[12] * 7])
+    # Each challenge class scores its most probable model class, renormalised (uint8 rounding
+    # apart), so the challenge argmax is the model's own, relabelled.
+    ranked = np.sort(own_values, axis=0)
+    clear = ranked[-1] - ranked[-2] > 4  # pixels whose own argmax survives uint8 rounding
+    assert clear.mean() > 0.5
+    relabelled = crosswalk[own_values.argmax(axis=0)]
+    assert np.array_equal(challenge_values.argmax(axis=0)[clear], relabelled[clear])
 
 
 def test_map_with_a_metadata_model_needs_the_metadata(tmp_path: Path) -> None:
@@ -598,6 +616,38 @@ def test_imported_ign_flair1_metadata_checkpoint_gives_igns_own_logits(tmp_path:
     assert torch.equal(logits.argmax(dim=1).to(torch.uint8), oracle["outputs"]["logits_argmax"])
 
 
+def test_predict_with_an_imported_ign_checkpoint_writes_igns_own_classes(tmp_path: Path) -> None:
+    # The whole command path (reader, metadata encoding, normalisation, precision, writer) on the
+    # oracle's two patches: the PRED files must hold the argmax of IGN's own logits, pixel for pixel.
+    oracle = load_oracle("flair1-meta-oracle.pt")
+    state = OrderedDict(unet_weights("model.seg_model.", key_list("flair1-unet-meta-keys.txt")))
+    state.update({f"model.enc.{k}": v for k, v in oracle["state_dict"]["enc"].items()})
+    state["criterion.weight"] = torch.tensor([1.0] * 12 + [0.0])
+    ckpt = tmp_path / "ckpt-epoch=00-val_loss=9.33_flair1_meta.ckpt"
+    torch.save(lightning(state), ckpt)
+    assert invoke("baseline", "import-weights", ckpt, "--output", tmp_path / "m.pt").exit_code == 0
+    images = oracle["inputs"]["img_uint8"].numpy()
+    patches = (("IMG_000717", "D004_2021/Z8_NF"), ("IMG_003690", "D007_2020/Z5_NF"))
+    for (name, zone), image in zip(patches, images, strict=True):
+        folder = tmp_path / "data" / zone / "img"  # where the metadata JSON puts them
+        folder.mkdir(parents=True)
+        with rasterio.open(
+            folder / f"{name}.tif", "w", driver="GTiff", width=512, height=512, count=5,
+            dtype="uint8",
+        ) as dst:  # fmt: skip
+            dst.write(image)
+    metadata = Path(__file__).resolve().parents[1] / "data" / "ign" / "flair1_TOY_metadata.json"
+    predicted = predict_cli(
+        tmp_path / "m.pt", tmp_path / "data", tmp_path / "pred", "--metadata", metadata
+    )
+    assert predicted.exit_code == 0, predicted.output
+    assert "amp off" in predicted.output  # imported weights predict in float32 by default
+    expected_classes = oracle["outputs"]["logits_argmax"].numpy()
+    for name, expected in zip(("000717", "003690"), expected_classes, strict=True):
+        with rasterio.open(tmp_path / "pred" / f"PRED_{name}.tif") as src:
+            assert np.array_equal(src.read(1), expected), name
+
+
 def test_ign_flair1_metadata_checkpoint_predicts_and_scores_toy_data(tmp_path: Path) -> None:
     # IGN adds the metadata along the deepest feature's 16 rows: 512-pixel patches, as in FLAIR.
     root = tmp_path / "flair1"
@@ -627,6 +677,15 @@ def test_ign_utt_checkpoint_predicts_toy_flair2(tmp_path: Path) -> None:
     torch.save(lightning(filled(keys)), ckpt)
     imported = invoke("baseline", "import-weights", ckpt, "--output", tmp_path / "utt.pt")
     assert imported.exit_code == 0, imported.output
+    # IGN's Sentinel-2 pipeline is declared and printed, not only configured.
+    assert "Sentinel-2: scaling ign, patch_size 40, filter_clouds True" in imported.stdout
+    payload = load_checkpoint(tmp_path / "utt.pt")
+    assert payload["contract"]["sentinel"]["scaling"] == "ign"
+    payload["config"]["sentinel"]["scaling"] = "reflectance"
+    save_checkpoint(tmp_path / "tampered.pt", payload)
+    refused = predict_cli(tmp_path / "tampered.pt", root, tmp_path / "refused")
+    assert refused.exit_code == 1 and "Sentinel-2 pipeline" in refused.stderr
+    assert not (tmp_path / "refused").exists()
     predicted = predict_cli(tmp_path / "utt.pt", root, tmp_path / "pred")
     assert predicted.exit_code == 0, predicted.output
     assert len(list((tmp_path / "pred").glob("PRED_*.tif"))) == 2
