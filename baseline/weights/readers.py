@@ -41,12 +41,15 @@ class Source:
         criterion: the loss buffers that were dropped (``criterion.weight`` tells the active
             classes of FLAIR-INC models).
         epoch: the Lightning checkpoint's epoch, when present.
+        prefix: the prefix taken off every key (``model.`` of a Lightning checkpoint, or ""),
+            so that messages can show the keys as the file has them.
     """
 
     path: Path
     tensors: dict[str, torch.Tensor]
     criterion: dict[str, torch.Tensor] = field(default_factory=dict)
     epoch: int | None = None
+    prefix: str = ""
 
 
 def weights_kind(head: bytes) -> str | None:
@@ -170,11 +173,13 @@ def unwrap(content: Any, path: Path) -> Source:
         )
     criterion = {k: v for k, v in state.items() if k.startswith("criterion.")}
     tensors = {k: v for k, v in state.items() if not k.startswith("criterion.")}
+    prefix = ""
     if tensors and all(k.startswith("model.") for k in tensors):
-        tensors = {k[len("model.") :]: v for k, v in tensors.items()}
+        prefix = "model."
+        tensors = {k[len(prefix) :]: v for k, v in tensors.items()}
     if not tensors:
         raise DataError(f"{path}: the state dict holds only loss buffers ({sorted(criterion)})")
-    return Source(path, tensors, criterion, epoch)
+    return Source(path, tensors, criterion, epoch, prefix)
 
 
 def read_source(path: Path) -> Source:

@@ -29,11 +29,13 @@ from baseline.inference import build_declared
 from baseline.mapping import map_raster, map_rasters
 from baseline.model import row_tiling_fits
 from baseline.predict import predict
+from baseline.weights.importer import import_weights
 from baseline.weights.readers import read_source, weights_kind
 from scoring.errors import ConfigError, DataError
 from starting_kit.cli import app
 
 from .conftest import make_flair_tree
+from .ign_oracle import key_list, zeros_like_list
 
 #: The last test patch of a default tree (15 training patches, then 16..21): read last.
 LAST = "IMG_000021.tif"
@@ -306,3 +308,51 @@ def test_map_cli_gives_the_fix_in_one_line(ign_meta: Path, tmp_path: Path) -> No
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "small.tif: the raster is 96x96 px" in lines[0]
     assert "with --tile 512" in lines[0]
+
+
+# --- finding 4: a forced family's refusal names the file, the keys as in it, and --from auto ----
+
+
+def ign_checkpoint(path: Path, keys: str) -> Path:
+    """A Lightning-style checkpoint (a plain dict) of zeros in one of IGN's key layouts."""
+    state = zeros_like_list(key_list(keys))
+    torch.save({"epoch": 3, "global_step": 9, "state_dict": state}, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("keys", "forced", "family", "first_key"),
+    [
+        ("flair1-unet-keys.txt", "ign-flair2", "an IGN FLAIR #2 checkpoint", "model.seg_model."),
+        ("flair2-utt-keys.txt", "ign-flair1", "an IGN FLAIR #1 checkpoint", "model.arch_"),
+    ],
+)
+def test_a_forced_family_refusal_names_the_file_and_suggests_auto(
+    tmp_path: Path, keys: str, forced: str, family: str, first_key: str
+) -> None:
+    ckpt = ign_checkpoint(tmp_path / "igns.ckpt", keys)
+    result = invoke(
+        "baseline", "import-weights", ckpt, "--output", tmp_path / "out.pt", "--from", forced
+    )
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"error: {ckpt}: ") and "match no known layer: " in lines[0]
+    # The keys as the file has them (Lightning's ``model.`` included), in the one formatter's
+    # style (``key [shape]``, then how many more).
+    shown = lines[0].split("match no known layer: ", 1)[1]
+    assert shown.startswith(first_key) and "more)" in shown
+    assert f"if igns.ckpt is not {family}, try --from auto" in lines[0]
+    assert not (tmp_path / "out.pt").exists()
+
+
+def test_a_detected_family_refusal_has_no_from_hint(tmp_path: Path) -> None:
+    # One stray key in an otherwise IGN FLAIR #1 layout: detected (auto), then refused.
+    state = zeros_like_list(key_list("flair1-unet-keys.txt"))
+    state["model.enc.extra.w"] = torch.zeros(3)
+    torch.save({"epoch": 1, "state_dict": state}, tmp_path / "odd.ckpt")
+    with pytest.raises(ConfigError) as caught:
+        import_weights(tmp_path / "odd.ckpt", tmp_path / "out.pt")
+    text = str(caught.value)
+    assert text.startswith(f"{tmp_path / 'odd.ckpt'}: IGN FLAIR #1 weights: 1 key(s) match")
+    assert "model.enc.extra.w [3]" in text and "--from auto" not in text
