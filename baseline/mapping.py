@@ -267,7 +267,9 @@ def map_raster(
     )
 
 
-def check_tiles(where: Path, size: tuple[int, int] | None, tile: int, cfg: TrainConfig) -> None:
+def check_tiles(
+    where: Path | str, size: tuple[int, int] | None, tile: int, cfg: TrainConfig
+) -> None:
     """Refuse tiles that IGN's row-tiled metadata model cannot take, before it is built.
 
     ``size``: the (height, width) of the raster or mosaic tiled; None checks ``tile`` alone.
@@ -727,7 +729,7 @@ def _plan(
     if fits is not None:
         for mosaic in mosaics:
             first = mosaic.members[0].footprint.path
-            where = first if len(mosaic.members) == 1 else Path(f"{first} (and its neighbours)")
+            where = first if len(mosaic.members) == 1 else f"{first} (and its neighbours)"
             fits(where, (mosaic.height, mosaic.width))
     probe_writable(folder / MANIFEST)
     check_manifest(folder, record, overwrite=overwrite)
