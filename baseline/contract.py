@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from scoring.classes import CLASS_COLOURS, CLASS_NAMES, NUM_CLASSES, OTHER_INDEX, RAW_CLASSES
-from scoring.errors import ConfigError, DataError, MissingFileError
+from scoring.errors import ConfigError, DataError
 
 #: The five FLAIR aerial bands, in the order of the FLAIR rasters (1-based index = position + 1).
 FLAIR_BANDS: tuple[str, ...] = ("R", "G", "B", "NIR", "ELEV")
@@ -296,29 +296,6 @@ def check_contract(contract: ModelContract, where: str) -> None:
             f"{where}: inactive logits {list(contract.inactive)}; expected some (not all) of "
             f"0..{len(contract.classes) - 1}"
         )
-
-
-def check_raster_file(contract: ModelContract, path: Path) -> None:
-    """:func:`check_raster_input` on a file (a patch before ``predict`` reads them all).
-
-    Raises:
-        MissingFileError, DataError: no such file or not a raster; see :func:`check_raster_input`.
-    """
-    import warnings
-
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            src = rasterio.open(path)
-    except RasterioIOError as exc:
-        if not path.exists():
-            raise MissingFileError(f"{path}: image not found") from None
-        raise DataError(f"{path}: not a readable raster ({exc})") from None
-    with src:
-        check_raster_input(contract, src, path)
 
 
 def check_raster_input(contract: ModelContract, src: Any, path: Path | str) -> None:

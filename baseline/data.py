@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -23,7 +24,9 @@ import rasterio
 import torch
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
+from baseline.contract import ModelContract, check_raster_input
 from baseline.metadata import METADATA_SIZE, MetadataVariant, encode_metadata
+from baseline.model import ROW_TILING_SIDE, row_tiling_fits, row_tiling_refusal
 from baseline.sentinel import read_series
 from scoring.classes import TRUTH_LUT
 from scoring.errors import DataError, MissingFileError
@@ -37,12 +40,39 @@ if TYPE_CHECKING:
     from starting_kit.discovery import Sample
 
 
-def read_image(path: Path, bands: Sequence[int]) -> NDArray[np.uint8]:
+@dataclass(frozen=True)
+class InputCheck:
+    """What every patch a model predicts is checked against, on the header of the dataset its
+    reader opens anyway (no second open): the contract (:func:`check_raster_input`: band count,
+    dtype, pixel size, CRS) and, for IGN's row-tiled metadata models, the patch size.
+
+    Picklable, so DataLoader workers run it on the patches they read.
+    """
+
+    contract: ModelContract
+    row_tiled: bool = False
+
+    def __call__(self, src: Any, path: Path) -> None:
+        """Refuse the patch ``src`` opened from ``path`` (ConfigError, DataError: see above)."""
+        check_raster_input(self.contract, src, path)
+        if self.row_tiled and not row_tiling_fits(src.height, src.width):
+            raise row_tiling_refusal(
+                f"{path}: the patch is {src.width}x{src.height} px",
+                f"predict {ROW_TILING_SIDE}x{ROW_TILING_SIDE}-px patches (FLAIR's)",
+            )
+
+
+def read_image(
+    path: Path, bands: Sequence[int], check: InputCheck | None = None
+) -> NDArray[np.uint8]:
     """Read the requested 1-based bands of an aerial patch as a (C, H, W) uint8 array.
+
+    ``check``: refuse a patch that does not fit the model (prediction), before reading it.
 
     Raises:
         MissingFileError: the file does not exist.
         DataError: unreadable, not uint8, or fewer bands than requested (both values named).
+        ConfigError: see :class:`InputCheck`.
     """
     try:
         # Patches need no georeferencing here; GDAL's warning would only precede the real error.
@@ -50,6 +80,8 @@ def read_image(path: Path, bands: Sequence[int]) -> NDArray[np.uint8]:
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             src = rasterio.open(path)
         with src:
+            if check is not None:
+                check(src, path)
             if max(bands) > src.count:
                 raise DataError(
                     f"{path}: the configuration reads bands {tuple(bands)} but the image has "
@@ -174,6 +206,7 @@ class FlairDataset(torch.utils.data.Dataset):
             carry a metadata entry.
         sentinel: read each sample's Sentinel-2 series this way (FLAIR #2); every sample must
             carry its Sentinel-2 files and centroid.
+        check: check every image against the model before reading it (:class:`InputCheck`).
 
     Raises:
         DataError: a sample has no mask while ``with_masks``, or no metadata entry while
@@ -190,7 +223,9 @@ class FlairDataset(torch.utils.data.Dataset):
         seed: int = 0,
         metadata_variant: MetadataVariant | None = None,
         sentinel: SentinelConfig | None = None,
+        check: InputCheck | None = None,
     ) -> None:
+        self.check = check
         self.samples = list(samples)
         self.bands = tuple(bands)
         self.with_masks = with_masks
@@ -239,7 +274,7 @@ class FlairDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         sample = self.samples[index]
-        image = read_image(sample.image, self.bands)
+        image = read_image(sample.image, self.bands, self.check)
         mask = None
         if self.with_masks:
             assert sample.mask is not None  # checked in __init__

@@ -252,6 +252,12 @@ def metadata_fusion(cfg: TrainConfig) -> MetadataFusion:
     return "ign-flair2" if uses_sentinel(cfg) else "ign-flair1"
 
 
+def row_tiled(cfg: TrainConfig) -> bool:
+    """Whether the model adds its metadata with IGN's row tiling, which takes 512-pixel inputs
+    only (:func:`baseline.model.row_tiling_fits`)."""
+    return cfg.model.use_metadata and metadata_fusion(cfg) != "projected"
+
+
 def uses_sentinel(cfg: TrainConfig) -> bool:
     """Whether the configuration trains U-T&T (FLAIR #2 with the Sentinel-2 branch enabled)."""
     return cfg.dataset == "flair2" and cfg.sentinel.enabled

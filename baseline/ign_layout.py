@@ -27,7 +27,7 @@ import torch
 from baseline.config import DataConfig, ModelConfig, SentinelConfig, TrainConfig
 from baseline.sentinel import NUM_S2_BANDS
 from baseline.weights.flair_inc import RESNETS, infer_encoder
-from baseline.weights.layout import mismatch_details, shapes_of
+from baseline.weights.layout import REPORT_HINT, describe, mismatch_details, shapes_of
 from scoring.classes import NUM_CLASSES, OTHER_INDEX
 from scoring.errors import ConfigError
 
@@ -37,8 +37,6 @@ IGN_MODEL_PREFIX = "model."
 IGN_CRITERION_PREFIX = "criterion."
 #: smp's default U-Net decoder widths (IGN's).
 SMP_DECODER_CHANNELS = (256, 128, 64, 32, 16)
-#: How many offending keys an error message lists.
-_SHOWN = 5
 
 Tensors = dict[str, torch.Tensor]
 
@@ -131,12 +129,6 @@ _LINEAR_OURS = "utae.ltae.in_conv.weight"
 _PERIODS = "utae.ltae.positional.inverse_periods"
 
 
-def _describe(state: Mapping[str, torch.Tensor], keys: Sequence[str], prefix: str = "") -> str:
-    shown = ", ".join(f"{prefix}{k} {list(state[k].shape)}" for k in keys[:_SHOWN])
-    more = f" and {len(keys) - _SHOWN} more" if len(keys) > _SHOWN else ""
-    return f"{shown}{more}"
-
-
 def _rename(
     state: Mapping[str, torch.Tensor],
     rules: Sequence[_Rule],
@@ -158,9 +150,11 @@ def _rename(
         else:
             out[new] = value
     if unmatched:
+        # Shown as in the file: with the prefix the caller stripped.
+        shapes = {prefix + key: tuple(state[key].shape) for key in unmatched}
         raise ConfigError(
-            f"{what}: {len(unmatched)} key(s) match no known layer: "
-            f"{_describe(state, unmatched, prefix)}; report these keys and shapes with the file's origin"
+            f"{what}: {len(unmatched)} key(s) match no known layer: {describe(shapes)}; "
+            f"{REPORT_HINT}"
         )
     return out
 
@@ -185,8 +179,8 @@ def _check_against(
     details = mismatch_details(shapes_of(expected), shapes_of(state), "converted weights")
     if details:
         raise ConfigError(
-            f"{what}: the weights do not fit the network inferred from them ({details}); report "
-            "these keys and shapes with the file's origin"
+            f"{what}: the weights do not fit the network inferred from them ({details}); "
+            f"{REPORT_HINT}"
         )
 
 

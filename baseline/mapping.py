@@ -43,7 +43,7 @@ from baseline.areas import (
 from baseline.blending import DEFAULT_STRIP_WIDTH, Scorer, blend_strips, blend_window, make_grid
 from baseline.choices import MAP_PRODUCTS, Amp, Device, MapProduct
 from baseline.contract import ModelContract
-from baseline.fusion import uses_sentinel
+from baseline.fusion import row_tiled, uses_sentinel
 from baseline.geotiff import (
     StripWriter,
     check_raster,
@@ -55,6 +55,7 @@ from baseline.geotiff import (
 )
 from baseline.inference import inference_amp, load_declared, model_scorer
 from baseline.metadata import MetadataVariant, encode_metadata
+from baseline.model import ROW_TILING_SIDE, row_tiling_fits, row_tiling_refusal
 from baseline.progress import Observer
 from baseline.quicklook import check_quicklook_side, quicklook_path, write_quicklook
 from baseline.runtime import (
@@ -197,15 +198,6 @@ def map_raster(
     overlap = tile // 4 if overlap is None else overlap
     margin = min(tile // 8, overlap // 2) if margin is None else margin
     observer = observer or Observer()
-
-    model, cfg, contract, scorer_metadata = load_map_model(
-        checkpoint, challenge_classes=challenge_classes, metadata=metadata
-    )
-    bands = tuple(cfg.data.bands)
-    classes, colours = map_classes(contract, challenge_classes)
-    torch_device = resolve_device(device)
-    amp_dtype = inference_amp(amp, torch_device, contract)
-    model.to(torch_device).to(memory_format=torch.channels_last)
     try:
         with warnings.catch_warnings():
             # a raster without georeferencing is refused below, with a message that says so
@@ -213,6 +205,22 @@ def map_raster(
             src = rasterio.open(raster)
     except RasterioIOError as exc:
         raise DataError(f"{raster}: not a readable raster ({exc})") from None
+    try:
+        # The raster's size is checked against the model before the network is built.
+        model, cfg, contract, scorer_metadata = load_map_model(
+            checkpoint,
+            challenge_classes=challenge_classes,
+            metadata=metadata,
+            check=partial(check_tiles, raster, (src.height, src.width), tile),
+        )
+    except BaseException:
+        src.close()
+        raise
+    bands = tuple(cfg.data.bands)
+    classes, colours = map_classes(contract, challenge_classes)
+    torch_device = resolve_device(device)
+    amp_dtype = inference_amp(amp, torch_device, contract)
+    model.to(torch_device).to(memory_format=torch.channels_last)
     probe_writable(out)  # a read-only folder fails now, not after the whole inference
     start = time.perf_counter()
     cache = {} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": GDAL_CACHE_MB}
@@ -258,10 +266,41 @@ def map_raster(
     )
 
 
+def check_tiles(
+    where: Path | str, size: tuple[int, int] | None, tile: int, cfg: TrainConfig
+) -> None:
+    """Refuse tiles that IGN's row-tiled metadata model cannot take, before it is built.
+
+    ``size``: the (height, width) of the raster or mosaic tiled; None checks ``tile`` alone.
+
+    Raises:
+        ConfigError: the actual tile size named, and the fix that applies to ``map``.
+    """
+    if not row_tiled(cfg):
+        return
+    height, width = size if size is not None else (tile, tile)
+    tile_h, tile_w = min(tile, height), min(tile, width)
+    if row_tiling_fits(tile_h, tile_w):
+        return
+    side = ROW_TILING_SIDE
+    what = f"{where}: --tile {tile}"
+    if size is not None:
+        what = f"{where}: the raster is {width}x{height} px, so with --tile {tile} its tiles are "
+        what += f"{tile_w}x{tile_h} px"
+    raise row_tiling_refusal(what, f"map a raster of at least {side}x{side} px with --tile {side}")
+
+
 def load_map_model(
-    checkpoint: Path, *, challenge_classes: bool = False, metadata: Path | None = None
+    checkpoint: Path,
+    *,
+    challenge_classes: bool = False,
+    metadata: Path | None = None,
+    check: Callable[[TrainConfig], None] | None = None,
 ) -> tuple[Any, TrainConfig, ModelContract, NDArray[np.float32] | None]:
     """The checkpoint's network, refused when it needs what a raster does not carry.
+
+    ``check`` sees the configuration before the network is built and may refuse it (the
+    tiles' size, :func:`check_tiles`).
 
     Returns:
         The model (its own classes, or the challenge's with ``challenge_classes``), its
@@ -279,6 +318,8 @@ def load_map_model(
                 "every patch, which a raster does not carry; map needs an aerial-only model: a "
                 "FLAIR #1 checkpoint, or a FLAIR #2 one trained with sentinel.enabled: false"
             )
+        if check is not None:
+            check(cfg)
 
     model, cfg, contract = load_declared(checkpoint, challenge=challenge_classes, check=aerial_only)
     if not model.uses_metadata:
@@ -517,7 +558,10 @@ def map_rasters(
     info = init_distributed(torch_device)
     try:
         model, cfg, contract, scorer_metadata = load_map_model(
-            checkpoint, challenge_classes=challenge_classes, metadata=metadata
+            checkpoint,
+            challenge_classes=challenge_classes,
+            metadata=metadata,
+            check=partial(check_tiles, source, None, tile),
         )
         bands = tuple(cfg.data.bands)
         classes, colours = map_classes(contract, challenge_classes)
@@ -540,7 +584,8 @@ def map_rasters(
                     **({"classes": "challenge"} if challenge_classes else {}),
                     **({"metadata_sha256": file_sha256(metadata)} if metadata else {}),
                 }
-                plan = _plan(source, folder, contract, record, overwrite, info)
+                fits = partial(check_tiles, tile=tile, cfg=cfg)
+                plan = _plan(source, folder, contract, record, overwrite, info, fits)
             except FlairKitError as exc:
                 plan = exc
         plan = broadcast_object(plan, info)
@@ -661,8 +706,13 @@ def _plan(
     record: dict[str, Any],
     overwrite: bool,
     info: DistInfo,
+    fits: Callable[..., None] | None = None,
 ) -> _Plan:
-    """Rank 0: list and check the inputs, check the manifest, shard the outputs still missing."""
+    """Rank 0: list and check the inputs, check the manifest, shard the outputs still missing.
+
+    ``fits(where, (height, width))`` refuses a mosaic the model cannot tile
+    (:func:`check_tiles`).
+    """
     rasters = list_rasters(source)
     footprints = []
     for path in rasters:
@@ -674,9 +724,14 @@ def _plan(
         except RasterioIOError as exc:
             raise DataError(f"{path}: not a readable raster ({exc})") from None
         footprints.append(read_footprint(path))
+    mosaics = place_rasters(footprints)
+    if fits is not None:
+        for mosaic in mosaics:
+            first = mosaic.members[0].footprint.path
+            where = first if len(mosaic.members) == 1 else f"{first} (and its neighbours)"
+            fits(where, (mosaic.height, mosaic.width))
     probe_writable(folder / MANIFEST)
     check_manifest(folder, record, overwrite=overwrite)
-    mosaics = place_rasters(footprints)
     jobs = []
     skipped = 0
     for m, mosaic in enumerate(mosaics):

@@ -50,6 +50,36 @@ FLAIR2_METADATA_DROPOUT = 0.5
 
 #: How the metadata code reaches the deepest encoder feature (see the module docstring).
 MetadataFusion = Literal["projected", "ign-flair1", "ign-flair2"]
+#: Stride of the deepest feature of the U-Nets IGN's row tiling runs on (5 levels).
+ROW_TILING_STRIDE = 32
+#: The input side IGN's row tiling takes: one row of the deepest feature per metadata value.
+ROW_TILING_SIDE = METADATA_HIDDEN[-1] * ROW_TILING_STRIDE
+
+
+def row_tiling_fits(height: int, width: int) -> bool:
+    """Whether a ``height x width`` input, padded up to the stride, gives the deepest feature
+    the 16 rows IGN's row tiling needs. Both sides count: D4 TTA turns the tiles.
+
+    >>> row_tiling_fits(512, 512), row_tiling_fits(500, 512), row_tiling_fits(96, 96)
+    (True, True, False)
+    """
+    return all(
+        -(-side // ROW_TILING_STRIDE) * ROW_TILING_STRIDE == ROW_TILING_SIDE
+        for side in (height, width)
+    )
+
+
+def row_tiling_refusal(what: str, fix: str) -> ConfigError:
+    """The up-front refusal of an input that IGN's row-tiled metadata model cannot take.
+
+    ``what`` names the input and its actual size; ``fix`` is what applies to the command.
+    """
+    return ConfigError(
+        f"{what}, but the model fuses metadata with IGN's row tiling (model.variant 'ign'), "
+        f"which takes {ROW_TILING_SIDE}x{ROW_TILING_SIDE}-pixel inputs only: {fix}, or use a "
+        "model without metadata or with model.variant 'flair-kit'"
+    )
+
 
 _HUB_HOST = ("huggingface.co", 443)
 
@@ -99,11 +129,12 @@ class MetadataMLP(nn.Module):
         if self.project is not None:
             return code[:, :, None, None]
         if feature.shape[-2] != code.shape[-1]:
+            # A last resort: predict and map refuse such inputs before loading the model.
             raise ConfigError(
                 f"model.variant 'ign' adds the {code.shape[-1]} metadata values to the "
                 f"{code.shape[-1]} rows of the deepest encoder feature (IGN's tiling), but this "
-                f"input gives {feature.shape[-2]} rows: use 512-pixel patches or tiles (--tile "
-                "512), or a model without metadata or with model.variant 'flair-kit'"
+                f"input gives {feature.shape[-2]} rows; the model takes "
+                f"{ROW_TILING_SIDE}x{ROW_TILING_SIDE}-pixel inputs only"
             )
         return code[:, None, :, None]
 

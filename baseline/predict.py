@@ -31,9 +31,8 @@ from torch.utils.data import DataLoader
 
 from baseline.choices import CONTEXTS, Amp, Device, PredictContext
 from baseline.config import TrainConfig
-from baseline.contract import check_raster_file
-from baseline.data import FlairDataset
-from baseline.fusion import Segmenter, uses_sentinel
+from baseline.data import FlairDataset, InputCheck
+from baseline.fusion import Segmenter, row_tiled, uses_sentinel
 from baseline.inference import inference_amp, load_declared, predict_batch
 from baseline.inputs import discover_inputs, flair2_test_inputs, prediction_source
 from baseline.progress import Observer
@@ -244,8 +243,12 @@ def _predict_into(
     writers: PredictionWriters,
     times: LoopTimes,
     compile_model: bool = False,
+    check: InputCheck | None = None,
 ) -> int:
     """Predict every sample into ``folder``; return the number of patches written.
+
+    ``check``: the zone context checks every patch against the model before predicting any (the
+    patch context's dataset checks each patch it reads).
 
     Reading (DataLoader workers), the model (the device) and writing (``writers``) overlap: a
     batch's maps are copied to the host while the next batch is read and launched, then handed
@@ -267,6 +270,7 @@ def _predict_into(
             georeferenced=georeferenced,
             metadata_variant=cfg.model.metadata_encoding if cfg.model.use_metadata else None,
             observer=observer,
+            check=check,
         )
         return done
     clock = _ModelClock(device)
@@ -428,10 +432,9 @@ def predict(
             csv_root=csv_root,
             dataset=cfg.dataset,
         )
-    if samples:
-        # The contract's one check (bands, dtype, pixel size, CRS) on the first patch: the
-        # patches of one dataset share their format, and every read re-checks bands and dtype.
-        check_raster_file(contract, samples[0].image)
+    # Every patch is checked against the model (contract, and the size IGN's row tiling takes)
+    # on the header its reader opens anyway: a later 0.5 m or 3-band patch is refused too.
+    check = InputCheck(contract, row_tiled(cfg))
     torch_device = resolve_device(device)
     amp_dtype = inference_amp(amp, torch_device, contract)
     model.to(torch_device).to(memory_format=torch.channels_last)
@@ -444,6 +447,7 @@ def predict(
         with_masks=False,
         metadata_variant=cfg.model.metadata_encoding if cfg.model.use_metadata else None,
         sentinel=cfg.sentinel if uses_sentinel(cfg) else None,
+        check=check,
     )
     loader = DataLoader(
         dataset,
@@ -481,6 +485,7 @@ def predict(
                 writers=writers,
                 times=times,
                 compile_model=compile_model,
+                check=check,
             )
             seconds = max(time.perf_counter() - start, 1e-9)
             plural = {"thread": "threads", "process": "processes"}[writers.kind]

@@ -21,6 +21,7 @@ centre (or the nearest patch when the centre lies in a gap).
 from __future__ import annotations
 
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,10 +32,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import rasterio
 import torch
-from rasterio.errors import RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from baseline.blending import blend, make_grid
-from baseline.data import read_image
+from baseline.data import InputCheck, read_image
 from baseline.inference import model_scorer
 from baseline.metadata import MetadataVariant, encode_metadata
 from baseline.progress import Observer
@@ -98,9 +99,15 @@ class _Geometry:
     height: int
 
 
-def _geometry(sample: Sample) -> _Geometry:
+def _geometry(sample: Sample, check: InputCheck | None = None) -> _Geometry:
+    """The patch's grid, from its header; ``check`` refuses a patch the model cannot take."""
     try:
-        with rasterio.open(sample.image) as src:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(sample.image)
+        with src:
+            if check is not None:
+                check(src, sample.image)
             return _Geometry(str(src.crs), src.transform, src.width, src.height)
     except RasterioIOError as exc:
         if not sample.image.exists():
@@ -194,11 +201,15 @@ def _mosaic(patches: tuple[Placed, ...]) -> Mosaic:
     )
 
 
-def build_mosaics(samples: Sequence[Sample]) -> list[Mosaic]:
+def build_mosaics(samples: Sequence[Sample], check: InputCheck | None = None) -> list[Mosaic]:
     """Group patches by ``(domain, zone)`` and place each group into mosaics of touching patches.
+
+    ``check``: refuse, before any prediction, a patch the model cannot take (every header is
+    read here anyway).
 
     Raises:
         MissingFileError, DataError: an image is missing or unreadable.
+        ConfigError, DataError: a patch fails ``check``.
     """
     zones: dict[tuple[str, str], list[Sample]] = {}
     for sample in samples:
@@ -206,7 +217,7 @@ def build_mosaics(samples: Sequence[Sample]) -> list[Mosaic]:
     mosaics: list[Mosaic] = []
     for key in sorted(zones):
         members = zones[key]
-        mosaics.extend(place_patches(members, [_geometry(s) for s in members]))
+        mosaics.extend(place_patches(members, [_geometry(s, check) for s in members]))
     return mosaics
 
 
@@ -314,6 +325,7 @@ def predict_zones(
     overlap: int | None = None,
     margin: int | None = None,
     observer: Observer | None = None,
+    check: InputCheck | None = None,
 ) -> int:
     """Predict every patch with its zone around it; write one ``PRED_<id>.tif`` per patch.
 
@@ -328,12 +340,14 @@ def predict_zones(
         tile: tile side (default: the size of the first patch, the size the model was trained on).
         overlap, margin: as for :func:`baseline.mapping.map_raster` (default tile/4 and tile/8).
         observer: receives ``step("predict", patches written, patches, patches/s)``.
+        check: refuse, before predicting any, a patch the model cannot take
+            (:class:`baseline.data.InputCheck`).
 
     Returns:
         The number of PRED files written (one per sample).
     """
     observer = observer or Observer()
-    mosaics = build_mosaics(samples)
+    mosaics = build_mosaics(samples, check)
     if not mosaics:
         return 0
     if tile is None:

@@ -27,6 +27,7 @@ from baseline.weights.layout import (
     describe,
     layout_mismatch,
     shapes_of,
+    with_prefix,
 )
 from baseline.weights.readers import Source, read_source
 from scoring.errors import ConfigError, OutputExistsError
@@ -38,6 +39,15 @@ from starting_kit import __version__
 FAMILIES: dict[str, ModuleType] = {
     module.NAME: module for module in (ign_flair2, ign_flair1, flair_inc, flair_hub)
 }
+#: What a file of each family that ``--from`` can force is, for the hint of a refusal.
+FORCED_FAMILIES = {
+    ign_flair1.NAME: "an IGN FLAIR #1 checkpoint",
+    ign_flair2.NAME: "an IGN FLAIR #2 checkpoint",
+    flair_inc.NAME: "a FLAIR-INC smp model",
+}
+#: Families whose conversion (:mod:`baseline.ign_layout`) takes IGN's keys as the file has them,
+#: ``model.`` included, so that its refusals name them that way.
+FILE_KEYS_FAMILIES = (ign_flair1.NAME, ign_flair2.NAME)
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,25 @@ def expected_shapes(imported: Imported) -> Shapes:
     return shapes_of(network.state_dict())
 
 
+def conversion_refusal(exc: ConfigError, path: Path, name: str, *, forced: bool) -> ConfigError:
+    """A family's refusal with the file named and, when ``--from`` forced the family, the hint
+    that the file may be of another family.
+
+    >>> str(conversion_refusal(ConfigError("IGN FLAIR #2 weights: 3 key(s) match no known "
+    ...     "layer"), Path("w.ckpt"), "ign-flair2", forced=True))
+    'w.ckpt: IGN FLAIR #2 weights: 3 key(s) match no known layer; if w.ckpt is not an IGN FLAIR #2 checkpoint, try --from auto (detection from the keys)'
+    """
+    text = str(exc)
+    if not text.startswith(str(path)):
+        text = f"{path}: {text}"
+    if forced and name in FORCED_FAMILIES:
+        text += (
+            f"; if {path.name} is not {FORCED_FAMILIES[name]}, try --from auto (detection from "
+            "the keys)"
+        )
+    return ConfigError(text)
+
+
 def convert_source(
     source: Source, family: WeightsSource, options: ImportOptions
 ) -> tuple[str, Imported]:
@@ -104,7 +133,13 @@ def convert_source(
     """
     name = detect_family(shapes_of(source.tensors), source.path) if family == "auto" else family
     module = FAMILIES[name]
-    imported: Imported = module.convert(source, options)
+    given = source
+    if name in FILE_KEYS_FAMILIES:
+        given = replace(source, tensors=with_prefix(source.tensors, source.prefix))
+    try:
+        imported: Imported = module.convert(given, options)
+    except ConfigError as exc:
+        raise conversion_refusal(exc, source.path, name, forced=family != "auto") from None
     check_contract(imported.contract, str(source.path))
     layout_mismatch(
         source.path,

@@ -20,6 +20,14 @@ from scoring.errors import DataError, MissingFileError
 
 #: Suffixes read with ``torch.load``; ``.safetensors`` is read by the safetensors package.
 TORCH_SUFFIXES = (".ckpt", ".pth", ".pt", ".bin")
+#: First bytes of the files a failed download leaves instead of the weights, and what they are.
+NOT_WEIGHTS = (
+    (b"<!doctype", "an HTML page"),
+    (b"<html", "an HTML page"),
+    (b"version https://git-lfs.github.com/spec/", "a git-LFS pointer"),
+)
+#: How many leading bytes :func:`weights_kind` reads.
+MAGIC_BYTES = 64
 
 
 @dataclass(frozen=True)
@@ -33,12 +41,60 @@ class Source:
         criterion: the loss buffers that were dropped (``criterion.weight`` tells the active
             classes of FLAIR-INC models).
         epoch: the Lightning checkpoint's epoch, when present.
+        prefix: the prefix taken off every key (``model.`` of a Lightning checkpoint, or ""),
+            so that messages can show the keys as the file has them.
     """
 
     path: Path
     tensors: dict[str, torch.Tensor]
     criterion: dict[str, torch.Tensor] = field(default_factory=dict)
     epoch: int | None = None
+    prefix: str = ""
+
+
+def weights_kind(head: bytes) -> str | None:
+    """What a weights file's first bytes say it is: ``torch-zip`` (``torch.save``'s zip),
+    ``pickle`` (the legacy format, a pickle protocol byte), ``safetensors`` (an 8-byte
+    little-endian header length, then ``{``), a description of a non-weights file a failed
+    download leaves (``an HTML page``, ``a git-LFS pointer``), or None (unknown bytes).
+
+    >>> weights_kind(b"PK\\x03\\x04...."), weights_kind(b"\\x80\\x02}q"), weights_kind(b"<!DOCTYPE html>")
+    ('torch-zip', 'pickle', 'an HTML page')
+    """
+    if head.startswith(b"PK\x03\x04"):
+        return "torch-zip"
+    if head[:1] == b"\x80" and head[1:2] and 2 <= head[1] <= 5:
+        return "pickle"
+    if len(head) > 8 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") > 1:
+        return "safetensors"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return next((what for magic, what in NOT_WEIGHTS if text.startswith(magic)), None)
+
+
+def _check_magic(path: Path) -> None:
+    """Refuse a file that is not a weights file before any reader sees it (one line, the fix).
+
+    Raises:
+        DataError: an HTML page, a git-LFS pointer, or bytes of no weights format.
+    """
+    with path.open("rb") as stream:
+        head = stream.read(MAGIC_BYTES)
+    kind = weights_kind(head)
+    if kind in ("torch-zip", "pickle", "safetensors"):
+        return
+    if kind is None and path.suffix.lower() == ".safetensors":
+        return  # the safetensors reader names what is wrong with its header
+    download = (
+        "download the file itself again (e.g. with huggingface_hub's hf_hub_download, or "
+        "`git lfs pull` in a cloned repository)"
+    )
+    if kind is not None:
+        raise DataError(f"{path}: not a weights file: it looks like {kind}; {download}")
+    raise DataError(
+        f"{path}: not a weights file: its first bytes {head[:8]!r} are neither a torch zip "
+        "(PK\\x03\\x04) nor a legacy torch pickle (\\x80); the file is damaged or something "
+        f"else: {download}"
+    )
 
 
 def read_file(path: Path) -> Any:
@@ -46,11 +102,15 @@ def read_file(path: Path) -> Any:
 
     Raises:
         MissingFileError: no such file.
-        DataError: a pickle that needs code, a damaged file, or an unknown suffix; one line.
+        DataError: a pickle that needs code (only when the unpickler refused a global), an HTML
+            page or a git-LFS pointer (a failed download), bytes of no weights format, a
+            damaged file, or an unknown suffix; one line.
     """
     if not path.is_file():
         raise MissingFileError(f"{path}: weights file not found")
     suffix = path.suffix.lower()
+    if suffix == ".safetensors" or suffix in TORCH_SUFFIXES:
+        _check_magic(path)
     if suffix == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -70,7 +130,9 @@ def read_file(path: Path) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch.load raises many types on a bad file
         reason = load_failure(exc)
-        if "Unsupported global" in reason or "Unsupported operand" in reason:
+        # Only a refused global means code: an unknown opcode is a damaged file (the magic
+        # bytes were a weights format's, so a download went wrong part-way).
+        if "Unsupported global" in reason:
             raise DataError(
                 f"{path}: the file needs to execute pickled code to load ({reason}); flair-kit "
                 "never runs code from a weights file: save the state dict alone "
@@ -111,11 +173,13 @@ def unwrap(content: Any, path: Path) -> Source:
         )
     criterion = {k: v for k, v in state.items() if k.startswith("criterion.")}
     tensors = {k: v for k, v in state.items() if not k.startswith("criterion.")}
+    prefix = ""
     if tensors and all(k.startswith("model.") for k in tensors):
-        tensors = {k[len("model.") :]: v for k, v in tensors.items()}
+        prefix = "model."
+        tensors = {k[len(prefix) :]: v for k, v in tensors.items()}
     if not tensors:
         raise DataError(f"{path}: the state dict holds only loss buffers ({sorted(criterion)})")
-    return Source(path, tensors, criterion, epoch)
+    return Source(path, tensors, criterion, epoch, prefix)
 
 
 def read_source(path: Path) -> Source:

@@ -21,7 +21,6 @@ from baseline.contract import (
     FLAIR_INC_15_INACTIVE,
     ModelContract,
     challenge_contract,
-    check_raster_file,
     contract_from_dict,
     contract_to_dict,
     first_classes,
@@ -29,6 +28,7 @@ from baseline.contract import (
     flair_inc_statistics,
     parse_bands,
 )
+from baseline.data import InputCheck, read_image
 from baseline.inference import DeclaredModel, declared_model
 from scoring.classes import CLASS_NAMES, RAW_CLASSES
 from scoring.errors import ConfigError, DataError
@@ -138,6 +138,11 @@ def test_parse_bands() -> None:
         parse_bands("R,R")
     with pytest.raises(ConfigError, match=r"--bands 'SWIR'"):
         parse_bands("SWIR")
+
+
+def check_raster_file(contract: ModelContract, path: Path) -> None:
+    """The check every patch gets when predict's reader opens it."""
+    read_image(path, contract.flair_indices, InputCheck(contract))
 
 
 @pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")

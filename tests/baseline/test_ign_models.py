@@ -149,7 +149,10 @@ def test_ign_metadata_tiling_needs_16_rows(flair1: dict[str, Any]) -> None:
     model = build_model(
         "unet", "resnet18", 5, 13, use_metadata=True, metadata_fusion="ign-flair1"
     ).eval()
-    with torch.no_grad(), pytest.raises(ConfigError, match=r"gives 2 rows: use 512-pixel"):
+    with (
+        torch.no_grad(),
+        pytest.raises(ConfigError, match=r"gives 2 rows; the model takes 512x512-pixel"),
+    ):
         model(torch.rand(1, 5, 64, 64), torch.rand(1, 45))
 
 

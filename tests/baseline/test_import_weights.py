@@ -36,7 +36,6 @@ from scoring.errors import ConfigError, DataError, OutputExistsError
 from starting_kit.cli import app
 from tests.baseline.ign_oracle import key_list, load_oracle, unet_weights
 
-KEYS = Path(__file__).parents[1] / "data" / "ign"
 IGN_15_ACTIVE = [j for j in range(19) if j not in FLAIR_INC_15_INACTIVE]
 
 
@@ -53,9 +52,8 @@ def predict_cli(checkpoint: Path, data: Path, output: Path, *options: object) ->
 
 
 def key_shapes(name: str) -> dict[str, tuple[int, ...]]:
-    """IGN's key list: ``key<TAB>[shape]`` per line, in the checkpoint's order."""
-    lines = (KEYS / name).read_text(encoding="utf-8").splitlines()
-    return {k: tuple(json.loads(s)) for k, s in (line.split("\t") for line in lines if line)}
+    """IGN's key list as key -> shape, in the checkpoint's order (``ign_oracle.key_list``)."""
+    return dict(key_list(name))
 
 
 def filled(shapes: dict[str, tuple[int, ...]], seed: int = 0) -> OrderedDict[str, Any]:

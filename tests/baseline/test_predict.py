@@ -144,7 +144,7 @@ def test_bands_mismatch_names_both(checkpoint: Path, flair_root: Path, tmp_path:
 
 def test_images_with_too_few_bands(checkpoint: Path, make_tree, tmp_path: Path) -> None:
     three_bands = make_tree("rgb", bands=3)
-    # The contract's input check refuses the first patch before anything is read or written.
+    # The contract's input check refuses a patch as its reader opens it: nothing is written.
     with pytest.raises(
         ConfigError, match=r"has 3 band\(s\) but the model reads 5 bands \(1, 2, 3, 4, 5\)"
     ):
