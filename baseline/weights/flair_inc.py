@@ -14,6 +14,7 @@ they are renamed to smp 0.6's ``aspp``, ``conv`` and ``bn``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -66,7 +67,7 @@ MITS: dict[tuple[tuple[int, ...], int], str] = {
     ((3, 8, 27, 3), 64): "mit_b4",
     ((3, 6, 40, 3), 64): "mit_b5",
 }
-#: smp < 0.4 names of DeepLabV3's decoder parts -> smp 0.6 names.
+#: smp < 0.4 names of DeepLabV3's decoder parts -> the later names (smp 0.6's).
 OLD_DEEPLAB = {
     "decoder.0.": "decoder.aspp.",
     "decoder.1.": "decoder.conv.",
@@ -221,13 +222,30 @@ def choose_bands(source: Source, channels: int, options: ImportOptions) -> tuple
     return DEFAULT_BANDS[channels]
 
 
+@functools.cache
+def installed_deeplab_names() -> dict[str, str]:
+    """How the installed smp names DeepLabV3's decoder parts: :data:`OLD_DEEPLAB` (old -> new)
+    when it uses the new names, the reverse when it still uses the positional ones. Read from a
+    DeepLabV3 built on the meta device (no memory, no weights)."""
+    import segmentation_models_pytorch as smp
+
+    with torch.device("meta"):
+        keys = smp.DeepLabV3(encoder_name="resnet18", encoder_weights=None, classes=2).state_dict()
+    if any(key.startswith("decoder.aspp.") for key in keys):
+        return OLD_DEEPLAB
+    return {new: old for old, new in OLD_DEEPLAB.items()}
+
+
 def renamed(bare: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """smp < 0.4 DeepLabV3 decoder keys renamed to smp 0.6's (others unchanged)."""
-    if not any(key.startswith("decoder.0.convs.") for key in bare):
+    """DeepLabV3 decoder keys in the naming of the installed smp (< 0.4 positional, later
+    ``aspp``/``conv``/``bn``), whichever smp saved the file; other keys unchanged."""
+    deeplab = ("decoder.0.convs.", "decoder.aspp.")
+    if not any(key.startswith(deeplab) for key in bare):
         return bare
+    renames = installed_deeplab_names()
     out = {}
     for key, value in bare.items():
-        for old, new in OLD_DEEPLAB.items():
+        for old, new in renames.items():
             if key.startswith(old):
                 key = new + key[len(old) :]
                 break
@@ -261,6 +279,16 @@ def convert(source: Source, options: ImportOptions) -> Imported:
     logits = head_size(shapes)
     bands = choose_bands(source, channels, options)
     declared = class_declaration(source, logits, options)
+    if options.normalisation is None and logits == NUM_CLASSES:
+        # FLAIR-INC models have 19 or 12 logits and IGN's mean/std; a 13-logit smp model was
+        # trained on the challenge's classes, whose code feeds x / 255: the file cannot tell which.
+        raise missing_fact(
+            source.path,
+            "its input normalisation (13 logits: a challenge-class model, usually x / 255, not "
+            "FLAIR-INC's mean/std)",
+            "--normalisation",
+            "unit",
+        )
     normalisation = options.normalisation or "flair-inc"
     mean, std = flair_inc_statistics(bands) if normalisation == "flair-inc" else (None, None)
     contract = ModelContract(

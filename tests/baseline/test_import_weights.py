@@ -28,6 +28,7 @@ from baseline.config import ModelConfig, TrainConfig
 from baseline.contract import FLAIR_INC_15_INACTIVE, flair_inc_statistics
 from baseline.inference import load_declared
 from baseline.model import build_model
+from baseline.weights import flair_inc
 from baseline.weights.flair_inc import infer_arch, infer_encoder
 from baseline.weights.importer import detect_family, import_weights
 from baseline.weights.layout import ImportOptions, shapes_of
@@ -194,9 +195,16 @@ def test_a_bare_13_logit_unet_is_igns_challenge_network(tmp_path: Path) -> None:
     # must keep the challenge's inputs (/ 255), not get FLAIR-INC's mean/std.
     state = smp_state("unet", "resnet34", 5, 13)
     assert detect_family(shapes_of(state), Path("x")) == "ign-flair1"
-    assert detect_family(shapes_of(smp_state("deeplabv3", "resnet18", 5, 13)), Path("x")) == (
-        "flair-inc"
-    )  # not a U-Net: not IGN's challenge network
+    deeplab = smp_state("deeplabv3", "resnet18", 5, 13)
+    assert detect_family(shapes_of(deeplab), Path("x")) == "flair-inc"  # not IGN's U-Net
+    # ... and a 13-logit smp model does not say whether it takes x / 255 or FLAIR-INC's mean/std.
+    with pytest.raises(ConfigError, match=r"input normalisation .*pass --normalisation"):
+        import_weights(inc_file(tmp_path / "d.pth", deeplab, prefix=""), tmp_path / "d.pt")
+    unit = ImportOptions(normalisation="unit")
+    made = import_weights(
+        inc_file(tmp_path / "d.pth", deeplab, prefix=""), tmp_path / "d.pt", options=unit
+    )
+    assert made.contract.normalisation == "unit"
     path = inc_file(tmp_path / "weights.pth", state, prefix="")
     result = import_weights(path, tmp_path / "o.pt")
     assert result.family == "ign-flair1" and result.contract.normalisation == "unit"
@@ -377,6 +385,24 @@ def test_old_deeplabv3_decoder_names_are_renamed(tmp_path: Path) -> None:
         old[key] = value
     path = inc_file(tmp_path / "rgb_15cl_deeplab.pth", old, prefix="")
     assert import_weights(path, tmp_path / "o.pt").tensors == len(state)
+
+
+def test_deeplabv3_names_follow_the_installed_smp() -> None:
+    # Under an smp that still names the decoder by position, a file saved by a later smp is
+    # renamed the other way: the names always become the installed smp's.
+    newer = {"decoder.aspp.0.convs.0.0.weight": torch.ones(1), "decoder.bn.bias": torch.ones(1)}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            flair_inc,
+            "installed_deeplab_names",
+            lambda: {
+                "decoder.aspp.": "decoder.0.",
+                "decoder.conv.": "decoder.1.",
+                "decoder.bn.": "decoder.2.",
+            },
+        )
+        assert set(flair_inc.renamed(newer)) == {"decoder.0.0.convs.0.0.weight", "decoder.2.bias"}
+    assert flair_inc.renamed(newer) == newer  # smp 0.6 (installed here) uses these names
 
 
 def mit_shapes(depths: tuple[int, ...], width: int) -> dict[str, tuple[int, ...]]:
