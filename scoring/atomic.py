@@ -32,7 +32,7 @@ import secrets
 import shutil
 import signal
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any, Union
@@ -154,6 +154,35 @@ def make_parent_folder(target: StrPath) -> None:
         files = [p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()]
         blocker = files[0] if files else parent
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(blocker)) from exc
+
+
+def check_outputs_apart(outputs: Mapping[str, StrPath | None], inputs: Iterable[StrPath]) -> None:
+    """Refuse outputs that would overwrite an input or each other (``--json A.npz`` where A.npz
+    is being compared, ``--json X --html X``): a run must never destroy what it reads.
+
+    Args:
+        outputs: option name (``--json``) -> path asked for (None: not asked for).
+        inputs: the files and folders the run reads.
+
+    Raises:
+        OutputPathError: naming the option, the path and what it would overwrite.
+    """
+    seen: dict[str, str] = {}
+    for name, path in outputs.items():
+        if path is None:
+            continue
+        key = os.path.realpath(path)
+        if key in seen:
+            raise OutputPathError(
+                f"{path}: both {seen[key]} and {name} would write this file; give each its own path"
+            )
+        seen[key] = name
+    for source in inputs:
+        clash = seen.get(os.path.realpath(source))
+        if clash is not None:
+            raise OutputPathError(
+                f"{source}: {clash} would overwrite this input; write the output elsewhere"
+            )
 
 
 def check_target(target: StrPath, *, folder: bool = False) -> None:

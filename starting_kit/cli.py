@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from scoring.atomic import atomic_write_json, probe_writable, terminate_as_exception
+from scoring.atomic import atomic_write_json, terminate_as_exception
 from starting_kit import __version__
 from starting_kit.choices import Dataset
 from starting_kit.options import Workers, domain_errors_exit, fail, output_option, overwrite_option
@@ -172,12 +172,14 @@ def score(
     # Imported per command, for start-up speed: each command loads only the modules it runs.
     from scoring.evaluate import score_folders, score_folders_with_counts
     from scoring.render import render_text
+    from starting_kit.ranking.workflow import Outputs
 
     keep_counts = save_counts is not None or html_out is not None
-    for output in (json_out, save_counts, html_out):
-        if output is not None:
-            # A folder, FIFO, missing folder or read-only disk fails before the scoring, not after.
-            probe_writable(output, parent_must_exist=True)
+    # A folder, FIFO, missing folder, read-only disk or an output over an input (--save-counts
+    # run.zip) fails before the scoring, not after.
+    Outputs(json=json_out, html=html_out, counts=save_counts).probe(
+        [predictions, truth, *(p for p in (zones, images) if p is not None)]
+    )
     progress = StderrProgress("scoring")
     try:
         if keep_counts:
@@ -197,7 +199,7 @@ def score(
         atomic_write_json(json_out, report.to_dict())
         typer.echo(f"report written to {json_out}", err=True)
     if keep_counts:
-        from starting_kit.ranking.workflow import ErrorOptions, Outputs, write_score_outputs
+        from starting_kit.ranking.workflow import ErrorOptions, write_score_outputs
 
         outputs = Outputs(html=html_out, counts=save_counts)
         notes = write_score_outputs(

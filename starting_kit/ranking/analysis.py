@@ -19,9 +19,10 @@ from scoring import metrics
 from scoring.counts import PatchCounts
 from scoring.errors import ConfigError, DataError, summarize
 from starting_kit.ranking import bootstrap
+from starting_kit.ranking.defaults import MIN_REPLICATES
 from starting_kit.ranking.zones import cluster_labels, locate_recording
 
-#: Below this many zones a domain's interval is approximate (the report says so).
+#: Below this many zones an interval is approximate (the report says so); below 2 there is none.
 FEW_ZONES = 10
 
 
@@ -72,6 +73,24 @@ class Analysis:
     warnings: tuple[str, ...] = field(default=())
 
 
+def resampled_patches(zone_source: str) -> bool:
+    """Whether no zones were known, so the bootstrap resampled patches (see ``zones``)."""
+    return zone_source.startswith("none")
+
+
+def method_line(analysis: Analysis) -> str:
+    """How the intervals were made, in one line (printed under the text tables)."""
+    head = f"{analysis.replicates} paired bootstrap replicates over "
+    if resampled_patches(analysis.zone_source):
+        what = f"{analysis.n_patches} patches resampled one by one (no zones known)"
+    else:
+        what = (
+            f"{analysis.n_clusters} zones of {analysis.n_patches} patches; zones from "
+            f"{analysis.zone_source}"
+        )
+    return f"({head}{what}, seed {analysis.seed})"
+
+
 def check_same_truth(submissions: Sequence[Submission]) -> None:
     """Refuse counts made against different truths (their fingerprints differ).
 
@@ -93,11 +112,17 @@ def check_same_truth(submissions: Sequence[Submission]) -> None:
 
 
 def check_names(names: Sequence[str]) -> None:
-    """Refuse repeated names (every table and chart keys on them).
+    """Refuse empty or repeated names (every table and chart keys on them).
 
     Raises:
-        ConfigError: names the repeated ones.
+        ConfigError: names the empty positions or the repeated names.
     """
+    empty = [str(k + 1) for k, name in enumerate(names) if not name.strip()]
+    if empty:
+        raise ConfigError(
+            f"--names: name {', '.join(empty)} of {len(names)} is empty; give every submission a "
+            "name (comma-separated, in the order of the submissions)"
+        )
     repeated = sorted({name for name in names if list(names).count(name) > 1})
     if repeated:
         raise ConfigError(f"repeated submission names {', '.join(repeated)}; give distinct --names")
@@ -133,12 +158,17 @@ def analyse(
 
     Raises:
         DataError: different truths, or a zones csv that lacks ids.
-        ConfigError: no submission, repeated names, or fewer than 1 replicate.
+        ConfigError: no submission, repeated names, or fewer than :data:`~starting_kit.ranking.defaults.MIN_REPLICATES`
+            replicates.
     """
     if not submissions:
         raise ConfigError("no submission to analyse")
-    if replicates < 1:
-        raise ConfigError(f"--replicates {replicates}; expected at least 1")
+    if replicates < MIN_REPLICATES:
+        raise ConfigError(
+            f"--replicates {replicates}; expected at least {MIN_REPLICATES} (the 2.5 and 97.5 "
+            f"percentiles need that many to mean anything; the default is "
+            f"{bootstrap.DEFAULT_REPLICATES})"
+        )
     check_names([s.name for s in submissions])
     check_same_truth(submissions)
     located, zone_source, notes = _zoned(submissions, zones_csv)
@@ -154,6 +184,13 @@ def analyse(
     confusions = np.stack([s.counts.confusion() for s in submissions])
     exact = np.array([metrics.mean_iou_score(c) for c in confusions])
     domains = _domain_bootstraps(located, submissions, names, totals, replicates, seed)
+    if len(names) < FEW_ZONES:
+        unit = "patches" if resampled_patches(zone_source) else "zones"
+        notes = (
+            *notes,
+            f"only {len(names)} {unit} to resample: the 95% intervals are approximate"
+            + (" (with one, there is no interval)" if len(names) < 2 else ""),
+        )
     return Analysis(
         names=tuple(s.name for s in submissions),
         miou=exact,

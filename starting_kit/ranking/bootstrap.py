@@ -97,17 +97,21 @@ def replicate_scores(weights: NDArray[np.float64], totals: NDArray[np.float64]) 
     return Replicates(metrics.mean_of_ious(ious), ious)
 
 
-def percentile_interval(values: NDArray[np.float64]) -> tuple[float, float]:
-    """The central 95% interval of bootstrap values (NaN replicates left out).
+def percentile_interval(values: NDArray[np.float64], clusters: int = 2) -> tuple[float, float]:
+    """The central 95% interval of bootstrap values (NaN replicates left out), or none (NaN,
+    NaN) when fewer than 2 ``clusters`` were resampled: every replicate is then the same draw,
+    and a zero-width interval would claim a certainty the data cannot give.
 
     Percentiles of identical values are that value exactly, so a difference of exactly 0 in every
     replicate gives the interval [0, 0].
 
     >>> percentile_interval(np.zeros(10))
     (0.0, 0.0)
+    >>> percentile_interval(np.zeros(10), clusters=1)
+    (nan, nan)
     """
     finite = values[~np.isnan(values)]
-    if finite.size == 0:
+    if finite.size == 0 or clusters < 2:
         return float("nan"), float("nan")
     tail = (1 - CONFIDENCE) / 2 * 100
     low, high = np.percentile(finite, [tail, 100 - tail])

@@ -10,7 +10,12 @@ from typing import TYPE_CHECKING, Annotated, Protocol, TypeVar
 import typer
 
 from starting_kit.options import Workers, domain_errors_exit
-from starting_kit.ranking.defaults import DEFAULT_ERRORS, DEFAULT_REPLICATES, DEFAULT_SEED
+from starting_kit.ranking.defaults import (
+    DEFAULT_ERRORS,
+    DEFAULT_REPLICATES,
+    DEFAULT_SEED,
+    MIN_REPLICATES,
+)
 from starting_kit.ranking.naming import display_name
 
 if TYPE_CHECKING:
@@ -55,7 +60,14 @@ Truth = Annotated[
         show_default=False,
     ),
 ]
-Replicates = Annotated[int, typer.Option("--replicates", min=1, help="Bootstrap replicates.")]
+Replicates = Annotated[
+    int,
+    typer.Option(
+        "--replicates",
+        min=MIN_REPLICATES,
+        help=f"Bootstrap replicates (at least {MIN_REPLICATES}).",
+    ),
+]
 Seed = Annotated[
     int, typer.Option("--seed", min=0, help="Bootstrap seed (same seed, same result).")
 ]

@@ -11,7 +11,7 @@ import pandas as pd
 from scoring.classes import CLASS_NAMES, NUM_SCORED_CLASSES
 from scoring.report import finite_or_none
 from starting_kit.ranking import bootstrap
-from starting_kit.ranking.analysis import FEW_ZONES, Analysis
+from starting_kit.ranking.analysis import FEW_ZONES, Analysis, method_line
 
 
 def _interval(values: tuple[float, float]) -> list[float | None]:
@@ -192,7 +192,8 @@ def compare_analysis(analysis: Analysis, a: int = 0, b: int = 1) -> Comparison:
             iou_a=float(analysis.iou[a, k]),
             iou_b=float(analysis.iou[b, k]),
             ci95=bootstrap.percentile_interval(
-                analysis.replicate_iou[:, a, k] - analysis.replicate_iou[:, b, k]
+                analysis.replicate_iou[:, a, k] - analysis.replicate_iou[:, b, k],
+                analysis.n_clusters,
             ),
             scored=k < NUM_SCORED_CLASSES,
         )
@@ -205,7 +206,7 @@ def compare_analysis(analysis: Analysis, a: int = 0, b: int = 1) -> Comparison:
             n_patches=d.n_patches,
             miou_a=float(d.miou[a]),
             miou_b=float(d.miou[b]),
-            ci95=bootstrap.percentile_interval(d.replicates[:, a] - d.replicates[:, b]),
+            ci95=bootstrap.percentile_interval(d.replicates[:, a] - d.replicates[:, b], d.n_zones),
             p_a_better=bootstrap.share_better(d.replicates[:, a], d.replicates[:, b]),
         )
         for d in analysis.domains
@@ -215,7 +216,7 @@ def compare_analysis(analysis: Analysis, a: int = 0, b: int = 1) -> Comparison:
         name_b=analysis.names[b],
         miou_a=float(analysis.miou[a]),
         miou_b=float(analysis.miou[b]),
-        ci95=bootstrap.percentile_interval(rep_a - rep_b),
+        ci95=bootstrap.percentile_interval(rep_a - rep_b, analysis.n_clusters),
         p_a_better=bootstrap.share_better(rep_a, rep_b),
         per_class=per_class,
         per_domain=per_domain,
@@ -241,10 +242,7 @@ def render_comparison(comparison: Comparison) -> str:
             f"A - B: {_fmt(c.delta_miou, 5, True)}  95% CI [{_fmt(low, 5, True)}, "
             f"{_fmt(high, 5, True)}]  P(A better) {c.p_a_better:.3f}"
         ),
-        (
-            f"({analysis.replicates} paired bootstrap replicates over {analysis.n_clusters} zones of "
-            f"{analysis.n_patches} patches, seed {analysis.seed}; zones from {analysis.zone_source})"
-        ),
+        method_line(analysis),
         "",
         f"{'class':<24}{'IoU A':>8}{'IoU B':>8}{'A - B':>9}  95% CI",
     ]

@@ -6,3 +6,6 @@ DEFAULT_REPLICATES = 2000
 DEFAULT_SEED = 0
 #: Worst patches and confused pairs listed unless asked otherwise (``--errors``).
 DEFAULT_ERRORS = 20
+#: Fewest bootstrap replicates accepted: with fewer, the 2.5-97.5 percentile interval can
+#: exclude the exact value itself.
+MIN_REPLICATES = 100

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from scoring.report import finite_or_none
 from starting_kit.ranking import bootstrap
-from starting_kit.ranking.analysis import Analysis
+from starting_kit.ranking.analysis import Analysis, method_line
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def rank_analysis(analysis: Analysis) -> Leaderboard:
             name=analysis.names[k],
             miou=float(analysis.miou[k]),
             rank=int(ranks[k]),
-            ci95=bootstrap.percentile_interval(analysis.replicate_miou[:, k]),
+            ci95=bootstrap.percentile_interval(analysis.replicate_miou[:, k], analysis.n_clusters),
             rank_stability=float(stability[k]),
             column=k,
         )
@@ -145,10 +145,7 @@ def render_leaderboard(board: Leaderboard) -> str:
             f"{e.rank_stability:7.1%}"
         )
     analysis = board.analysis
-    lines.append(
-        f"({analysis.replicates} paired bootstrap replicates over {analysis.n_clusters} zones of "
-        f"{analysis.n_patches} patches, seed {analysis.seed}; zones from {analysis.zone_source})"
-    )
+    lines.append(method_line(analysis))
     if len(board.entries) > 1:
         lines += ["", "P(row beats column):"]
         short = [str(i + 1) for i in range(len(board.entries))]

@@ -12,8 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scoring.atomic import atomic_write_json, atomic_write_text, probe_writable
+from scoring.atomic import (
+    atomic_write_json,
+    atomic_write_text,
+    check_outputs_apart,
+    probe_writable,
+)
 from scoring.counts import PatchCounts, save_counts
+from scoring.errors import OutputPathError
 from scoring.pool import ProgressCallback
 from scoring.report import ScoreReport
 from scoring.tiles import format_id
@@ -29,6 +35,20 @@ if TYPE_CHECKING:
     from starting_kit.reports.gallery import GalleryTile
 
 
+def check_counts_name(path: Path | None) -> None:
+    """A counts file is named ``*.npz``, so that ``--save-counts run.zip`` cannot replace a
+    submission.
+
+    Raises:
+        OutputPathError: another suffix.
+    """
+    if path is not None and path.suffix.lower() != ".npz":
+        raise OutputPathError(
+            f"{path}: --save-counts writes a .npz file; name it FILE.npz (e.g. "
+            f"{path.with_suffix('.npz').name})"
+        )
+
+
 @dataclass(frozen=True)
 class Outputs:
     """Files a command writes (None: not asked for)."""
@@ -38,8 +58,12 @@ class Outputs:
     csv: Path | None = None
     counts: Path | None = None
 
-    def probe(self) -> None:
-        """Fail before any work when an output cannot be written (no folder, read-only disk)."""
+    def probe(self, inputs: Sequence[Path] = ()) -> None:
+        """Fail before any work when an output cannot be written (no folder, read-only disk),
+        would overwrite one of ``inputs`` or another output, or a counts file lacks ``.npz``."""
+        check_counts_name(self.counts)
+        options = {"--json": self.json, "--html": self.html, "--csv": self.csv}
+        check_outputs_apart({**options, "--save-counts": self.counts}, inputs)
         for path in (self.json, self.html, self.csv, self.counts):
             if path is not None:
                 probe_writable(path, parent_must_exist=True)
@@ -79,14 +103,33 @@ def _analysed(
     paths: Sequence[Path], truth: Path | None, outputs: Outputs, options: RankingOptions
 ) -> Analysis:
     """Check the outputs, load the inputs, run the paired bootstrap; scoring warnings first."""
-    outputs.probe()
+    read = (truth, options.zones_csv, options.errors.images)
+    outputs.probe([*paths, *(p for p in read if p is not None)])
     submissions, notes = load_submissions(
         paths, truth, names=options.names, workers=options.workers, progress=options.progress
     )
     analysis = analyse(
         submissions, replicates=options.replicates, seed=options.seed, zones_csv=options.zones_csv
     )
-    return dataclasses.replace(analysis, warnings=tuple(notes) + analysis.warnings)
+    return dataclasses.replace(
+        analysis, warnings=(*notes, *gallery_notes(submissions, options.errors), *analysis.warnings)
+    )
+
+
+def gallery_notes(submissions: Sequence[Submission], options: ErrorOptions) -> list[str]:
+    """Why ``--images`` will draw no gallery for some submissions (it is never silently dropped)."""
+    if options.images is None:
+        return []
+    if options.truth is None:
+        return ["--images: no gallery without --truth (the gallery draws the reference masks)"]
+    counts_only = [s.name for s in submissions if s.predictions is None]
+    if not counts_only:
+        return []
+    note = (
+        f"--images: no gallery for {', '.join(counts_only)}: saved counts hold no predictions "
+        "(give the zip or folder to draw them)"
+    )
+    return [note]
 
 
 def error_analyses(

@@ -188,7 +188,10 @@ def _method(analysis: Analysis) -> str:
 
 def _class_intervals(analysis: Analysis, k: int) -> NDArray[np.float64]:
     return np.array(
-        [percentile_interval(analysis.replicate_iou[:, k, c]) for c in range(len(CLASS_NAMES))]
+        [
+            percentile_interval(analysis.replicate_iou[:, k, c], analysis.n_clusters)
+            for c in range(len(CLASS_NAMES))
+        ]
     )
 
 
@@ -251,7 +254,10 @@ def comparison_page(
         miou = np.array([[d.miou_a, d.miou_b] for d in c.per_domain])
         intervals = np.array(
             [
-                [percentile_interval(d.replicates[:, 0]), percentile_interval(d.replicates[:, 1])]
+                [
+                    percentile_interval(d.replicates[:, 0], d.n_zones),
+                    percentile_interval(d.replicates[:, 1], d.n_zones),
+                ]
                 for d in analysis.domains
             ]
         )
@@ -354,7 +360,10 @@ def leaderboard_page(
         domains = [d.domain for d in analysis.domains]
         miou = np.array([[d.miou[k] for k in columns] for d in analysis.domains])
         intervals = np.array(
-            [[percentile_interval(d.replicates[:, k]) for k in columns] for d in analysis.domains]
+            [
+                [percentile_interval(d.replicates[:, k], d.n_zones) for k in columns]
+                for d in analysis.domains
+            ]
         )
         body += [
             "<h2>Per domain</h2>",

@@ -168,7 +168,7 @@ def test_zones_give_wider_intervals_than_patches_when_zones_are_correlated() -> 
     a, b, _ = simulate_pair(np.random.default_rng(5), 0.02, n_zones=40, patches_per_zone=6)
     by_zone = _width(a, b)
     flat = [c.with_zones([""] * c.n_patches, [""] * c.n_patches) for c in (a, b)]
-    fallback = analyse([Submission("a", flat[0]), Submission("b", flat[1])], replicates=10)
+    fallback = analyse([Submission("a", flat[0]), Submission("b", flat[1])], replicates=100)
     assert fallback.n_clusters == a.n_patches
     assert any("too narrow" in note for note in fallback.warnings)
     by_patch = _width(*flat)

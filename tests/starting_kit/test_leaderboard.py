@@ -76,14 +76,14 @@ def test_names_and_repeated_stems(entries: dict[str, Path], tmp_path: Path) -> N
     result = CliRunner().invoke(
         app,
         ["leaderboard", str(entries["good"]), str(entries["poor_folder"]), "--truth",
-         str(entries["truth"]), "--replicates", "50", "--json", str(out)],
+         str(entries["truth"]), "--replicates", "100", "--json", str(out)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert [e["name"] for e in json.loads(out.read_text())["entries"]] == ["x/good", "y/good"]
     result = CliRunner().invoke(
         app,
         ["leaderboard", str(entries["good"]), str(entries["poor"]), "--truth",
-         str(entries["truth"]), "--names", "mine,theirs", "--replicates", "50", "--json", str(out)],
+         str(entries["truth"]), "--names", "mine,theirs", "--replicates", "100", "--json", str(out)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert [e["name"] for e in json.loads(out.read_text())["entries"]] == ["mine", "theirs"]

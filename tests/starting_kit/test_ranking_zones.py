@@ -101,7 +101,7 @@ def test_score_save_counts_on_a_flat_truth_uses_zones_csv(tmp_path: Path) -> Non
     out = tmp_path / "c.json"
     result = CliRunner().invoke(
         app,
-        ["compare", str(preds), str(preds), "--truth", str(flat), "--replicates", "20",
+        ["compare", str(preds), str(preds), "--truth", str(flat), "--replicates", "100",
          "--json", str(out)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
