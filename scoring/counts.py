@@ -142,7 +142,8 @@ def load_counts(path: Path) -> PatchCounts:
 
     Raises:
         MissingFileError: the file does not exist.
-        DataError: the file is not a counts file of this format (the message says which key).
+        DataError: the file is not a counts file of this format (the message says which key),
+            holds no patch, or holds inconsistent arrays (the message names the file).
     """
     if not path.is_file():
         raise MissingFileError(f"{path}: counts file not found; write one with score --save-counts")
@@ -162,13 +163,23 @@ def load_counts(path: Path) -> PatchCounts:
             arrays = {key: data[key] for key in COUNTS_KEYS}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
         raise DataError(f"{path}: unreadable counts file ({exc}); {how}") from None
-    return PatchCounts(
-        np.asarray(arrays["ids"], dtype=np.int64),
-        tuple(str(d) for d in arrays["domains"]),
-        tuple(str(z) for z in arrays["zones"]),
-        _stored_counts(arrays["histograms"], path),
-        str(arrays["truth_fingerprint"]),
-    )
+    if arrays["ids"].size == 0:
+        # Nothing to score or resample: every later step would fail on empty sums.
+        raise DataError(f"{path}: counts of 0 patches; {how} on a non-empty prediction")
+    try:
+        return PatchCounts(
+            np.asarray(arrays["ids"], dtype=np.int64),
+            tuple(str(d) for d in arrays["domains"]),
+            tuple(str(z) for z in arrays["zones"]),
+            _stored_counts(arrays["histograms"], path),
+            str(arrays["truth_fingerprint"]),
+        )
+    except DataError as exc:
+        # The checks of PatchCounts know no file; the user needs to know which one is wrong.
+        message = str(exc)
+        raise type(exc)(
+            message if message.startswith(f"{path}:") else f"{path}: {message}"
+        ) from None
 
 
 def _stored_counts(histograms: NDArray[Any], path: Path) -> NDArray[Any]:

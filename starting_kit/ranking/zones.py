@@ -2,8 +2,8 @@
 
 The test sets are built from whole zones (areas of about 100 patches), so the patches of one zone
 are not independent samples: they share a landscape, a date and a camera. Zones come, in order of
-preference, from the truth folder's ``<DOMAIN>/<ZONE>/msk/`` layout (kept in the counts), a
-``--zones`` csv, or the built-in table of the FLAIR #1 test set (built from IGN's path list; see
+preference, from a ``--zones`` csv (an explicit choice wins), the truth folder's
+``<DOMAIN>/<ZONE>/msk/`` layout (kept in the counts), or the built-in table of the FLAIR #1 test set (built from IGN's path list; see
 ``starting_kit/data/README.md``). With none of these the bootstrap resamples patches and warns.
 """
 
@@ -86,33 +86,73 @@ def builtin_zone_table(file_name: str) -> dict[int, Location]:
 def read_zones_csv(path: Path) -> dict[int, Location]:
     """Read ``--zones``: an ``id,domain,zone`` csv (header optional) or an official path list.
 
+    An id listed twice with the same domain and zone is accepted; with another, refused.
+
     Raises:
         MissingFileError: the file does not exist.
-        DataError: a row is neither form, or a domain or zone is not named as FLAIR names them.
+        DataError: a row is neither form, a field is not named as FLAIR names it (the message
+            says which field and what it must look like), or an id is given two locations.
     """
     if not path.is_file():
         raise MissingFileError(f"{path}: zones csv not found")
     text = path.read_text("utf-8", errors="replace")
     first = next((line for line in text.splitlines() if line.strip()), "")
+    table: dict[int, tuple[Location, int]] = {}
     if "IMG_" in first:  # IGN's path list: the zone is read from each image path
-        return {
-            row.tile: Location(row.domain, row.zone)
-            for row in read_path_list(path)
-            if row.domain is not None and row.zone is not None
-        }
-    table: dict[int, Location] = {}
+        for row in read_path_list(path):
+            if row.domain is not None and row.zone is not None:
+                _add_location(table, row.tile, Location(row.domain, row.zone), path, row.line)
+        return {tile: location for tile, (location, _) in table.items()}
     for number, fields in enumerate(csv.reader(io.StringIO(text)), start=1):
         fields = [field.strip() for field in fields]
         if not any(fields) or (number == 1 and fields[:1] == ["id"]):
             continue
-        tile = _zone_row_id(fields[0]) if len(fields) == 3 else None
-        if tile is None or not DOMAIN_PATTERN.match(fields[1]) or not ZONE_PATTERN.match(fields[2]):
-            raise DataError(
-                f"{path}:{number}: {','.join(fields)!r}; expected id,domain,zone such as "
-                "061713,D012_2019,Z1_UU (or an official path list)"
-            )
-        table[tile] = Location(fields[1], fields[2])
-    return table
+        tile, location = _zone_row(fields, f"{path}:{number}")
+        _add_location(table, tile, location, path, number)
+    return {tile: location for tile, (location, _) in table.items()}
+
+
+def _zone_row(fields: Sequence[str], where: str) -> tuple[int, Location]:
+    """One ``id,domain,zone`` row, or a DataError that says which field is wrong and how."""
+    row = ",".join(fields)
+    if len(fields) != 3:
+        raise DataError(
+            f"{where}: {row!r} has {len(fields)} fields; expected id,domain,zone such as "
+            "061713,D012_2019,Z1_UU (or an official path list)"
+        )
+    tile = _zone_row_id(fields[0])
+    if tile is None:
+        raise DataError(
+            f"{where}: id {fields[0]!r} in {row!r}; expected id,domain,zone with the id six "
+            "digits such as 061713 (or an IMG_/MSK_/PRED_<id>.tif name)"
+        )
+    if not DOMAIN_PATTERN.match(fields[1]):
+        raise DataError(
+            f"{where}: domain {fields[1]!r} in {row!r}; expected id,domain,zone with the domain "
+            "D, three digits, _, a year, such as D012_2019"
+        )
+    if not ZONE_PATTERN.match(fields[2]):
+        raise DataError(
+            f"{where}: zone {fields[2]!r} in {row!r}; expected id,domain,zone with the zone "
+            "Z, a number, _, two capital letters, such as Z12_AU"
+        )
+    return tile, Location(fields[1], fields[2])
+
+
+def _add_location(
+    table: dict[int, tuple[Location, int]], tile: int, location: Location, path: Path, line: int
+) -> None:
+    """Record ``tile``'s location and line, refusing a second, different location for it."""
+    known = table.get(tile)
+    if known is not None and known[0] != location:
+        (domain, zone), first_line = known
+        raise DataError(
+            f"{path}: id {format_id(tile)} is listed twice with different locations: line "
+            f"{first_line} {domain}/{zone}, line {line} {location.domain}/{location.zone}; keep "
+            "one row per id"
+        )
+    if known is None:
+        table[tile] = (location, line)
 
 
 def _zone_row_id(text: str) -> int | None:
@@ -135,9 +175,10 @@ def _lookup(ids: Iterable[int], table: dict[int, Location]) -> list[Location] | 
 def locate_patches(counts: PatchCounts, zones_csv: Path | None = None) -> tuple[PatchCounts, str]:
     """Give every patch its (domain, zone), and say where they came from.
 
-    Order: the counts' own zones (the truth layout), then ``zones_csv``, then a built-in table
-    that holds every id. When none covers every patch, each patch is its own cluster and a
-    :class:`ZoneWarning` says the intervals are too narrow.
+    Order: ``zones_csv`` (what the user asked for explicitly wins, even over a truth layout;
+    the source then says which zones it replaced), then the counts' own zones (the truth
+    layout), then a built-in table that holds every id. When none covers every patch, each
+    patch is its own cluster and a :class:`ZoneWarning` says the intervals are too narrow.
 
     Returns:
         The counts with domains and zones filled in, and a phrase naming the source.
@@ -145,8 +186,7 @@ def locate_patches(counts: PatchCounts, zones_csv: Path | None = None) -> tuple[
     Raises:
         DataError: ``zones_csv`` lacks some of the ids (the message names them).
     """
-    if all(counts.zones) and all(counts.domains):
-        return counts, "the truth folder's <DOMAIN>/<ZONE> layout"
+    has_zones = all(counts.zones) and all(counts.domains)
     if zones_csv is not None:
         table = read_zones_csv(zones_csv)
         missing = [int(t) for t in counts.ids if int(t) not in table]
@@ -155,7 +195,18 @@ def locate_patches(counts: PatchCounts, zones_csv: Path | None = None) -> tuple[
                 f"{zones_csv}: no zone for {len(missing)} of {counts.n_patches} patch ids: "
                 f"{summarize([format_id(t) for t in missing])}; list every id"
             )
-        return _relocated(counts, [table[int(t)] for t in counts.ids]), f"{zones_csv}"
+        located = _relocated(counts, [table[int(t)] for t in counts.ids])
+        if not has_zones:
+            return located, f"{zones_csv}"
+        replaced = located.domains != counts.domains or located.zones != counts.zones
+        return located, (
+            f"{zones_csv} (--zones; it replaces the zones of the truth layout or saved counts, "
+            "which differ from it)"
+            if replaced
+            else f"{zones_csv} (--zones; the same as the truth layout's or saved counts' zones)"
+        )
+    if has_zones:
+        return counts, "the truth folder's <DOMAIN>/<ZONE> layout"
     for description, file_name in BUILTIN_ZONE_TABLES.items():
         found = _lookup(counts.ids, builtin_zone_table(file_name))
         if found is not None:

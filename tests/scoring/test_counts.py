@@ -5,6 +5,7 @@ numpy, Pillow and pytest only: these run in the CodaLab images' Python 3.9 too.
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 from typing import Callable
@@ -146,3 +147,38 @@ def test_vectorised_metric_equals_the_official_one(rng: np.random.Generator) -> 
         assert (np.isnan(score) and np.isnan(official)) or score == official
     # integral floats (weighted sums) give the same scores
     assert metrics.mean_iou_scores(folded.astype(float)).tolist()[:3] == scores.tolist()[:3]
+
+
+def _write_raw_counts(path: Path, ids: list[int], histograms: np.ndarray, n_zones: int) -> Path:
+    np.savez(
+        path,
+        format=np.array(COUNTS_FORMAT),
+        ids=np.array(ids, dtype=np.int64),
+        domains=np.array([""] * n_zones),
+        zones=np.array([""] * n_zones),
+        histograms=histograms,
+        truth_fingerprint=np.array("x"),
+    )
+    return path
+
+
+def test_load_counts_refuses_zero_patches_naming_the_file(tmp_path: Path) -> None:
+    empty = _write_raw_counts(tmp_path / "empty.npz", [], np.zeros((0, 196), np.uint32), 0)
+    with pytest.raises(DataError, match=r"empty\.npz: counts of 0 patches"):
+        load_counts(empty)
+
+
+@pytest.mark.parametrize(
+    ("ids", "shape", "n_zones", "message"),
+    [
+        ([1, 1], (2, 196), 2, "ids are not unique and increasing"),
+        ([1, 2], (2, 195), 2, r"histograms of shape \(2, 195\)"),
+        ([1, 2], (2, 196), 3, "hold 3 domains and 3 zones"),
+    ],
+)
+def test_inconsistent_counts_errors_name_the_file(
+    tmp_path: Path, ids: list[int], shape: tuple[int, int], n_zones: int, message: str
+) -> None:
+    path = _write_raw_counts(tmp_path / "bad.npz", ids, np.zeros(shape, np.uint32), n_zones)
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: .*{message}"):
+        load_counts(path)

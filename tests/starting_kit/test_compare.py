@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from scoring.counts import load_counts
+from scoring.counts import PatchCounts, load_counts, save_counts
 from scoring.evaluate import score_folders
 from starting_kit.cli import app
 from starting_kit.ranking.analysis import Submission, analyse
@@ -201,3 +201,37 @@ def test_a_submission_with_missing_ids_is_refused_without_the_score_only_hint(
     assert result.exit_code == 1
     assert "write one PRED_<id>.tif per reference mask" in result.output
     assert "--subset" not in result.output  # compare has no --subset: never suggest it
+
+
+def test_counts_of_the_same_truth_but_other_ids_are_refused(
+    tree: dict[str, Path], tmp_path: Path
+) -> None:
+    whole = load_counts(tree["root"] / "a.npz")
+    cut = tmp_path / "cut.npz"
+    save_counts(
+        cut,
+        PatchCounts(
+            whole.ids[:5], whole.domains[:5], whole.zones[:5], whole.histograms[:5],
+            whole.truth_fingerprint,
+        ),
+    )  # fmt: skip
+    b = tree["root"] / "b.npz"
+    runner = CliRunner()
+    result = runner.invoke(app, ["compare", str(cut), str(b), "--replicates", "10"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert f"{b} holds 24 patches and {cut} holds 5, not the same ids" in result.stderr
+    assert f"061718 in {b} against nothing in {cut}" in result.stderr
+    # with --truth the cut counts are checked against the truth's ids too
+    result = runner.invoke(
+        app, ["compare", str(cut), str(b), "--truth", str(tree["truth"]), "--replicates", "10"]
+    )
+    assert result.exit_code == 1
+    assert f"{cut} holds 5 patches and the truth {tree['truth']} holds 24" in result.stderr
+    empty = tmp_path / "empty.npz"
+    save_counts(
+        empty,
+        PatchCounts(whole.ids[:0], (), (), whole.histograms[:0], whole.truth_fingerprint),
+    )
+    result = runner.invoke(app, ["compare", str(empty), str(b), "--replicates", "10"])
+    assert result.exit_code == 1 and f"{empty}: counts of 0 patches" in result.stderr

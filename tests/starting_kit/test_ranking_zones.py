@@ -106,3 +106,62 @@ def test_score_save_counts_on_a_flat_truth_uses_zones_csv(tmp_path: Path) -> Non
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "built-in zone table" in json.loads(out.read_text())["zones_from"]
+
+
+def test_an_explicit_zones_csv_wins_over_the_layout_and_says_so(tmp_path: Path) -> None:
+    zoned = PatchCounts(
+        np.array([1, 2]), ("D001_2020",) * 2, ("Z1_AA", "Z2_AA"), np.zeros((2, 196), np.int64), "t"
+    )
+    other = tmp_path / "zones.csv"
+    other.write_text("1,D002_2021,Z7_BB\n2,D002_2021,Z7_BB\n")
+    located, source = locate_patches(zoned, other)
+    assert located.zones == ("Z7_BB", "Z7_BB") and located.domains == ("D002_2021",) * 2
+    assert source.startswith(str(other)) and "replaces the zones of the truth layout" in source
+    same = tmp_path / "same.csv"
+    same.write_text("1,D001_2020,Z1_AA\n2,D001_2020,Z2_AA\n")
+    assert "the same as the truth layout" in locate_patches(zoned, same)[1]
+    # from the CLI: score --save-counts on a <DOMAIN>/<ZONE> truth keeps the --zones zones
+    truth = write_truth(tmp_path / "truth")
+    zones = tmp_path / "flat-zones.csv"
+    zones.write_text("".join(f"{t},D099_2022,Z1_ZZ\n" for t, _, _ in layout_ids()))
+    preds = write_prediction(tmp_path / "pred", truth, 0.2, seed=1)
+    saved = tmp_path / "a.npz"
+    result = CliRunner().invoke(
+        app,
+        ["score", str(preds), str(tmp_path / "truth"), "--save-counts", str(saved),
+         "--zones", str(zones)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert set(load_counts(saved).domains) == {"D099_2022"}
+
+
+def test_zones_csv_refuses_an_id_given_two_locations(tmp_path: Path) -> None:
+    exact = tmp_path / "exact.csv"
+    exact.write_text("061713,D001_2020,Z1_AA\n061713,D001_2020,Z1_AA\n")
+    assert read_zones_csv(exact) == {61713: Location("D001_2020", "Z1_AA")}
+    clash = tmp_path / "clash.csv"
+    clash.write_text(
+        "id,domain,zone\n061713,D001_2020,Z1_AA\n2,D001_2020,Z1_AA\n61713,D002_2020,Z1_AA\n"
+    )
+    with pytest.raises(
+        DataError,
+        match=r"clash\.csv: id 061713 is listed twice with different locations: "
+        r"line 2 D001_2020/Z1_AA, line 4 D002_2020/Z1_AA",
+    ):
+        read_zones_csv(clash)
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("076311,D1,Z1", r"bad\.csv:2: domain 'D1' in .*such as D012_2019"),
+        ("076311,D012_2019,Z1", r"bad\.csv:2: zone 'Z1' in .*such as Z12_AU"),
+        ("76x311,D012_2019,Z12_AU", r"bad\.csv:2: id '76x311' in .*six digits such as 061713"),
+        ("076311,D012_2019", r"bad\.csv:2: .* has 2 fields; expected id,domain,zone"),
+    ],
+)
+def test_zones_csv_errors_say_which_field_is_wrong(tmp_path: Path, row: str, message: str) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"061713,D012_2019,Z1_UU\n{row}\n")
+    with pytest.raises(DataError, match=message):
+        read_zones_csv(bad)
