@@ -131,8 +131,11 @@ def check_names(names: Sequence[str]) -> None:
 def _zoned(
     submissions: Sequence[Submission], zones_csv: Path | None
 ) -> tuple[PatchCounts, str, tuple[str, ...]]:
-    """The counts whose zones the bootstrap uses (the first with zones, else located), where
-    the zones came from, and the warning when none are known."""
+    """The counts whose zones the bootstrap uses (``zones_csv`` when given: an explicit
+    ``--zones`` wins; else the first with zones; else located), where the zones came from, and
+    the warning when none are known."""
+    if zones_csv is not None:
+        return locate_recording(submissions[0].counts, zones_csv)
     for submission in submissions:
         counts = submission.counts
         if all(counts.zones) and all(counts.domains):

@@ -217,14 +217,14 @@ def test_counts_of_the_same_truth_but_other_ids_are_refused(
     )  # fmt: skip
     b = tree["root"] / "b.npz"
     runner = CliRunner()
-    result = runner.invoke(app, ["compare", str(cut), str(b), "--replicates", "10"])
+    result = runner.invoke(app, ["compare", str(cut), str(b), "--replicates", "100"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert f"{b} holds 24 patches and {cut} holds 5, not the same ids" in result.stderr
     assert f"061718 in {b} against nothing in {cut}" in result.stderr
     # with --truth the cut counts are checked against the truth's ids too
     result = runner.invoke(
-        app, ["compare", str(cut), str(b), "--truth", str(tree["truth"]), "--replicates", "10"]
+        app, ["compare", str(cut), str(b), "--truth", str(tree["truth"]), "--replicates", "100"]
     )
     assert result.exit_code == 1
     assert f"{cut} holds 5 patches and the truth {tree['truth']} holds 24" in result.stderr
@@ -233,5 +233,5 @@ def test_counts_of_the_same_truth_but_other_ids_are_refused(
         empty,
         PatchCounts(whole.ids[:0], (), (), whole.histograms[:0], whole.truth_fingerprint),
     )
-    result = runner.invoke(app, ["compare", str(empty), str(b), "--replicates", "10"])
+    result = runner.invoke(app, ["compare", str(empty), str(b), "--replicates", "100"])
     assert result.exit_code == 1 and f"{empty}: counts of 0 patches" in result.stderr

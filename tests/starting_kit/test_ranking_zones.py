@@ -133,6 +133,21 @@ def test_an_explicit_zones_csv_wins_over_the_layout_and_says_so(tmp_path: Path) 
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert set(load_counts(saved).domains) == {"D099_2022"}
+    # ... and compare of saved counts made on the layout's zones resamples the --zones ones
+    layout_counts = tmp_path / "b.npz"
+    result = CliRunner().invoke(
+        app, ["score", str(preds), str(tmp_path / "truth"), "--save-counts", str(layout_counts)]
+    )
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "c.json"
+    result = CliRunner().invoke(
+        app,
+        ["compare", str(layout_counts), str(layout_counts), "--names", "x,y", "--zones",
+         str(zones), "--replicates", "100", "--json", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["zones_from"].startswith(str(zones)) and data["n_zones"] == 1
 
 
 def test_zones_csv_refuses_an_id_given_two_locations(tmp_path: Path) -> None:
