@@ -36,6 +36,7 @@ from baseline.contract import (
     contract_from_dict,
     contract_to_dict,
 )
+from baseline.fusion import uses_sentinel
 from baseline.weights.layout import mismatch_details, shapes_of
 from scoring.atomic import atomic_path
 from scoring.classes import CLASS_NAMES
@@ -185,7 +186,7 @@ SENTINEL_PIPELINE = (
 
 def sentinel_pipeline(cfg: TrainConfig) -> dict[str, Any] | None:
     """The Sentinel-2 input pipeline of a U-T&T configuration (None for aerial-only models)."""
-    if cfg.dataset != "flair2" or not cfg.sentinel.enabled:
+    if not uses_sentinel(cfg):
         return None
     return {key: getattr(cfg.sentinel, key) for key in SENTINEL_PIPELINE}
 

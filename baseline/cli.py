@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -412,26 +412,25 @@ def baseline_map(
     from baseline.mapping import map_raster, map_rasters, render_area_result, render_map_result
     from baseline.progress import ConsoleObserver
 
+    # The options both the one-raster and the many-raster paths take.
+    options: dict[str, Any] = {
+        "tile": tile,
+        "overlap": overlap,
+        "margin": margin,
+        "output": product,
+        "cog": cog,
+        "tta": tta,
+        "batch_size": batch_size,
+        "device": device or "auto",
+        "amp": amp or "auto",
+        "overwrite": overwrite,
+        "observer": ConsoleObserver(sys.stderr, unit="tiles"),
+        "quicklook": quicklook_size if quicklook else None,
+        "challenge_classes": challenge_classes,
+        "metadata": metadata,
+    }
     if raster.is_dir() or raster.suffix.lower() in LIST_SUFFIXES:
-        area = map_rasters(
-            checkpoint,
-            raster,
-            required_output(output, out, "--out"),
-            tile=tile,
-            overlap=overlap,
-            margin=margin,
-            output=product,
-            cog=cog,
-            tta=tta,
-            batch_size=batch_size,
-            device=device or "auto",
-            amp=amp or "auto",
-            overwrite=overwrite,
-            observer=ConsoleObserver(sys.stderr, unit="tiles"),
-            quicklook=quicklook_size if quicklook else None,
-            challenge_classes=challenge_classes,
-            metadata=metadata,
-        )
+        area = map_rasters(checkpoint, raster, required_output(output, out, "--out"), **options)
         if area.is_main:
             typer.echo(render_area_result(area), nl=False)
         return
@@ -442,25 +441,7 @@ def baseline_map(
             f"{output.name} (e.g. --output {output.name}.tif --product {output.name})",
             param_hint="'--output'",
         )
-    result = map_raster(
-        checkpoint,
-        raster,
-        required_output(output, out, "--out"),
-        tile=tile,
-        overlap=overlap,
-        margin=margin,
-        output=product,
-        cog=cog,
-        tta=tta,
-        batch_size=batch_size,
-        device=device or "auto",
-        amp=amp or "auto",
-        overwrite=overwrite,
-        observer=ConsoleObserver(sys.stderr, unit="tiles"),
-        quicklook=quicklook_size if quicklook else None,
-        challenge_classes=challenge_classes,
-        metadata=metadata,
-    )
+    result = map_raster(checkpoint, raster, required_output(output, out, "--out"), **options)
     typer.echo(render_map_result(result), nl=False)
 
 
