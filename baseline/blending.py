@@ -374,37 +374,22 @@ def blend_strips(
     Returns:
         The number of tiles predicted (``grid.n_tiles`` when no tile is predicted twice).
     """
-    strips = plan_strips(grid, strip_width, margin)
-    progress = _Progress(observer or Observer(), sum(len(s.cols) for s in strips) * len(grid.rows))
-    done = 0
-    for strip in strips:
-        right = strip.cols[-1] + grid.tile_w
-
-        def crop(
-            y0: int,
-            probs: NDArray[np.float32],
-            covered: NDArray[np.bool_],
-            strip: Strip = strip,
-        ) -> None:
-            lo, hi = strip.x0 - strip.left, strip.x1 - strip.left
-            sink(y0, strip.x0, probs[:, :, lo:hi], covered[:, lo:hi])
-
-        done += _sweep(
-            grid,
-            strip.cols,
-            strip.left,
-            right,
-            read,
-            scores,
-            crop,
-            num_classes=num_classes,
-            batch_size=batch_size,
-            device=device,
-            floor=floor,
-            margin=margin,
-            progress=progress,
-        )
-    return done
+    # The whole grid is the widest window: every tile has a positive weight somewhere on it
+    # (an overlap of at least twice the margin leaves each tile some pixels of its own).
+    return blend_window(
+        grid,
+        (0, 0, grid.height, grid.width),
+        read,
+        scores,
+        sink,
+        strip_width=strip_width,
+        num_classes=num_classes,
+        batch_size=batch_size,
+        device=device,
+        floor=floor,
+        margin=margin,
+        observer=observer,
+    )
 
 
 def blend_window(

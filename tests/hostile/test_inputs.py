@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -657,19 +658,27 @@ def test_one_based_is_warned_by_pack(tmp_path: Path, scratch_tmp: Path) -> None:
 # --- special files in a folder submission ---------------------------------------------------------
 
 
-def _fifo(folder: Path) -> None:
+def _fifo(folder: Path, short: Path) -> None:
     os.mkfifo(folder / FIRST)
 
 
-def _dev_zero(folder: Path) -> None:
+def _dev_zero(folder: Path, short: Path) -> None:
     (folder / FIRST).symlink_to("/dev/zero")
 
 
-def _socket(folder: Path) -> None:
-    short = Path(tempfile.mkdtemp(prefix="fk-", dir="/tmp"))
-    server = socket.socket(socket.AF_UNIX)
-    server.bind(str(short / "s"))
+def _socket(folder: Path, short: Path) -> None:
+    with socket.socket(socket.AF_UNIX) as server:
+        # The bound name stays a socket in the file system after the server closes.
+        server.bind(str(short / "s"))
     (folder / FIRST).symlink_to(short / "s")
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A folder with a short path (a socket's path is limited to 107 bytes), removed afterwards."""
+    short = Path(tempfile.mkdtemp(prefix="fk-", dir="/tmp"))
+    yield short
+    shutil.rmtree(short, ignore_errors=True)
 
 
 @pytest.mark.parametrize(
@@ -678,15 +687,16 @@ def _socket(folder: Path) -> None:
     ids=["fifo", "symlink-to-dev-zero", "socket"],
 )
 def test_special_files_are_refused_unread(
-    make: Callable[[Path], None],
+    make: Callable[[Path, Path], None],
     kind: str,
     tmp_path: Path,
+    short_tmp: Path,
     reference: Path,
     scratch_tmp: Path,
     no_hang: None,
 ) -> None:
     folder = write_folder(tmp_path / "preds", {k: v for k, v in good_files().items() if k != FIRST})
-    make(folder)
+    make(folder, short_tmp)
     assert_validate(folder, 1, f"is a {kind}")
     out = tmp_path / "out"
     out.mkdir()
