@@ -112,6 +112,16 @@ def folder_ids(folder: Path) -> frozenset[int]:
     return images or masks
 
 
+def check_expect_source(source: str | Path) -> None:
+    """Refuse an empty ``--expect``: ``Path("")`` is the current folder, which nobody means.
+
+    Raises:
+        ConfigError: the source is empty or blank.
+    """
+    if not str(source).strip():
+        raise ConfigError(f"--expect is empty; {SOURCE_HINT}")
+
+
 def expected_ids(source: str | Path) -> frozenset[int]:
     """Resolve an ``--expect`` source into the set of ids a complete submission must hold.
 
@@ -121,7 +131,9 @@ def expected_ids(source: str | Path) -> frozenset[int]:
     Raises:
         MissingFileError: the source is neither a built-in name nor an existing path.
         DataError: the csv or folder holds no id (or is malformed; the message names the line).
+        ConfigError: the source is empty.
     """
+    check_expect_source(source)
     if isinstance(source, str) and source in BUILTIN_ID_LISTS:
         return builtin_ids(source)
     path = Path(source)

@@ -16,8 +16,9 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from scoring.errors import DataError
-from scoring.masks import PATCH_SIZE
+from scoring.masks import PATCH_SIZE, open_regular
 from scoring.tiles import index_tiles
+from starting_kit.expect import check_expect_source
 
 #: FLAIR's patch side, pixels: the size without ``--size`` or an ``--expect`` folder.
 FLAIR_PATCH_SIZE = PATCH_SIZE
@@ -39,6 +40,8 @@ def expected_patch_size(expect: str | Path | None, size: int | None = None) -> i
     """
     if size is not None:
         return size
+    if expect is not None:
+        check_expect_source(expect)
     if expect is None or not Path(expect).is_dir():
         return FLAIR_PATCH_SIZE
     for kind in ("image", "mask"):
@@ -46,6 +49,8 @@ def expected_patch_size(expect: str | Path | None, size: int | None = None) -> i
         if not found:
             continue
         first = found[min(found)]
+        # GDAL would block forever on a FIFO named IMG_<id>.tif: refuse special files unread.
+        open_regular(first).close()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)

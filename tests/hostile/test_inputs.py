@@ -714,6 +714,31 @@ def test_special_file_as_reference_mask_is_the_reference_fault(
     assert code == 1 and err.count("\n") == 1 and "MSK_061713.tif: is a FIFO" in err
 
 
+@pytest.mark.parametrize("command", ["validate", "pack"])
+def test_special_file_in_the_expect_folder_is_refused_unread(
+    command: str, tmp_path: Path, scratch_tmp: Path, no_hang: None
+) -> None:
+    # The patch size comes from the --expect folder's first image: GDAL would block on a FIFO.
+    expect = tmp_path / "test"
+    expect.mkdir()
+    os.mkfifo(expect / "IMG_000001.tif")
+    preds = write_folder(tmp_path / "preds", good_files())
+    out = ["-o", str(tmp_path / "s.zip")] if command == "pack" else []
+    code, stdout, err = run_cli([command, str(preds), "--expect", str(expect), *out])
+    assert code == 1 and "Traceback" not in stdout + err, stdout + err
+    assert err.count("\n") == 1 and "IMG_000001.tif: is a FIFO" in err, err
+    assert not (tmp_path / "s.zip").exists()
+
+
+def test_an_empty_expect_is_refused_not_taken_as_the_current_folder(
+    tmp_path: Path, scratch_tmp: Path
+) -> None:
+    preds = write_folder(tmp_path / "preds", good_files())
+    code, stdout, err = run_cli(["validate", str(preds), "--expect", ""])
+    assert code == 1 and "Traceback" not in stdout + err, stdout + err
+    assert err.startswith("error: --expect is empty;") and err.count("\n") == 1, err
+
+
 # --- score's own traps ----------------------------------------------------------------------------
 
 
