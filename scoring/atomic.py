@@ -69,18 +69,21 @@ def temporary_path(target: StrPath) -> Path:
 def owner_pid(entry: StrPath, target: StrPath | None = None) -> int | None:
     """The pid encoded in a kit temporary's name, or None if the name is not one.
 
-    With ``target``, only temporaries of that target count.
+    With ``target``, only temporaries of that target count, including a temporary of one of its
+    temporaries (a writer of :func:`write_together` that itself writes atomically).
 
     >>> owner_pid(".a.zip.flair-kit-123-0123abcd.partial", "a.zip")
     123
     >>> owner_pid(".b.zip.flair-kit-123-0123abcd.partial", "a.zip") is None
     True
+    >>> owner_pid("..a.zip.flair-kit-12-0123abcd.partial.flair-kit-12-4567cdef.partial", "a.zip")
+    12
     """
     match = _TEMP_NAME.match(Path(entry).name)
     if match is None:
         return None
     if target is not None and match.group("name") != Path(target).name:
-        return None
+        return owner_pid(match.group("name"), target)
     return int(match.group("pid"))
 
 
@@ -115,8 +118,8 @@ def _remove_entry(path: Path) -> None:
 def remove_stale_temporaries(target: StrPath) -> list[Path]:
     """Remove the kit's temporaries of ``target`` left by processes that no longer exist.
 
-    Only entries named ``.<NAME>.flair-kit-<pid>-<hex>.partial`` beside the target, with a pid that
-    is not alive and not this process, are removed. Errors are ignored: cleaning is best effort and
+    Only entries named ``.<NAME>.flair-kit-<pid>-<hex>.partial`` beside the target (or temporaries
+    of those), with a pid that is not alive and not this process, are removed. Errors are ignored: cleaning is best effort and
     never stops the write that follows.
 
     Returns:
@@ -126,7 +129,10 @@ def remove_stale_temporaries(target: StrPath) -> list[Path]:
     removed: list[Path] = []
     prefix = f".{target.name}.{TEMP_MARKER}-"
     try:
-        entries = [e for e in os.scandir(target.parent) if e.name.startswith(prefix)]
+        # "." + prefix: a temporary of one of the target's temporaries (see owner_pid)
+        entries = [
+            e for e in os.scandir(target.parent) if e.name.startswith((prefix, "." + prefix))
+        ]
     except OSError:
         return removed
     for entry in entries:

@@ -371,3 +371,17 @@ def test_write_together_writes_all_or_none(tmp_path: Path) -> None:
     write_together({first: json_writer({"a": 1}), third: text_writer("new")})
     assert listing(tmp_path) == ["a.json", "c.html"]
     assert json.loads(first.read_text()) == {"a": 1} and third.read_text() == "new"
+
+
+def test_a_killed_write_together_leaves_nothing_the_next_run_keeps(tmp_path: Path) -> None:
+    """A writer that itself writes atomically (save_counts onto write_together's temporary) makes
+    a temporary of a temporary; one left by kill -9 is removed by the next run too."""
+    target = tmp_path / "a.npz"
+    gone = dead_pid()
+    outer = f".a.npz.flair-kit-{gone}-89abcdef.partial"
+    nested = tmp_path / f".{outer}.flair-kit-{gone}-0123abcd.partial"
+    nested.write_bytes(b"half")
+    other = tmp_path / f"..b.npz.flair-kit-{gone}-0123abcd.partial"
+    other.write_bytes(b"not a temporary of a.npz")
+    write_together({target: text_writer("whole")})
+    assert listing(tmp_path) == sorted([other.name, "a.npz"])
