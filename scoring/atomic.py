@@ -119,8 +119,8 @@ def remove_stale_temporaries(target: StrPath) -> list[Path]:
     """Remove the kit's temporaries of ``target`` left by processes that no longer exist.
 
     Only entries named ``.<NAME>.flair-kit-<pid>-<hex>.partial`` beside the target (or temporaries
-    of those), with a pid that is not alive and not this process, are removed. Errors are ignored: cleaning is best effort and
-    never stops the write that follows.
+    of those), with a pid that is not alive and not this process, are removed. Errors are ignored:
+    cleaning is best effort and never stops the write that follows.
 
     Returns:
         The removed entries.
