@@ -32,7 +32,7 @@ import secrets
 import shutil
 import signal
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any, Union
@@ -69,18 +69,21 @@ def temporary_path(target: StrPath) -> Path:
 def owner_pid(entry: StrPath, target: StrPath | None = None) -> int | None:
     """The pid encoded in a kit temporary's name, or None if the name is not one.
 
-    With ``target``, only temporaries of that target count.
+    With ``target``, only temporaries of that target count, including a temporary of one of its
+    temporaries (a writer of :func:`write_together` that itself writes atomically).
 
     >>> owner_pid(".a.zip.flair-kit-123-0123abcd.partial", "a.zip")
     123
     >>> owner_pid(".b.zip.flair-kit-123-0123abcd.partial", "a.zip") is None
     True
+    >>> owner_pid("..a.zip.flair-kit-12-0123abcd.partial.flair-kit-12-4567cdef.partial", "a.zip")
+    12
     """
     match = _TEMP_NAME.match(Path(entry).name)
     if match is None:
         return None
     if target is not None and match.group("name") != Path(target).name:
-        return None
+        return owner_pid(match.group("name"), target)
     return int(match.group("pid"))
 
 
@@ -115,9 +118,9 @@ def _remove_entry(path: Path) -> None:
 def remove_stale_temporaries(target: StrPath) -> list[Path]:
     """Remove the kit's temporaries of ``target`` left by processes that no longer exist.
 
-    Only entries named ``.<NAME>.flair-kit-<pid>-<hex>.partial`` beside the target, with a pid that
-    is not alive and not this process, are removed. Errors are ignored: cleaning is best effort and
-    never stops the write that follows.
+    Only entries named ``.<NAME>.flair-kit-<pid>-<hex>.partial`` beside the target (or temporaries
+    of those), with a pid that is not alive and not this process, are removed. Errors are ignored:
+    cleaning is best effort and never stops the write that follows.
 
     Returns:
         The removed entries.
@@ -126,7 +129,10 @@ def remove_stale_temporaries(target: StrPath) -> list[Path]:
     removed: list[Path] = []
     prefix = f".{target.name}.{TEMP_MARKER}-"
     try:
-        entries = [e for e in os.scandir(target.parent) if e.name.startswith(prefix)]
+        # "." + prefix: a temporary of one of the target's temporaries (see owner_pid)
+        entries = [
+            e for e in os.scandir(target.parent) if e.name.startswith((prefix, "." + prefix))
+        ]
     except OSError:
         return removed
     for entry in entries:
@@ -157,15 +163,19 @@ def make_parent_folder(target: StrPath) -> None:
 
 
 def check_outputs_apart(outputs: Mapping[str, StrPath | None], inputs: Iterable[StrPath]) -> None:
-    """Refuse outputs that would overwrite an input or each other (``--json A.npz`` where A.npz
-    is being compared, ``--json X --html X``): a run must never destroy what it reads.
+    """Refuse outputs that would overwrite an input, write into an input folder, or overwrite each
+    other (``--json A.npz`` where A.npz is being compared, ``--html truth/MSK_1.tif``,
+    ``--json X --html X``): a run must never destroy or change what it reads.
+
+    Paths are compared after resolving symbolic links, so a link to an input is the input.
 
     Args:
         outputs: option name (``--json``) -> path asked for (None: not asked for).
         inputs: the files and folders the run reads.
 
     Raises:
-        OutputPathError: naming the option, the path and what it would overwrite.
+        OutputPathError: naming the option, the path and the input it would overwrite or write
+            into.
     """
     seen: dict[str, str] = {}
     for name, path in outputs.items():
@@ -177,12 +187,29 @@ def check_outputs_apart(outputs: Mapping[str, StrPath | None], inputs: Iterable[
                 f"{path}: both {seen[key]} and {name} would write this file; give each its own path"
             )
         seen[key] = name
+    asked = {name: path for name, path in outputs.items() if path is not None}
     for source in inputs:
-        clash = seen.get(os.path.realpath(source))
-        if clash is not None:
-            raise OutputPathError(
-                f"{source}: {clash} would overwrite this input; write the output elsewhere"
-            )
+        read = os.path.realpath(source)
+        for name, path in asked.items():
+            written = os.path.realpath(path)
+            if written == read:
+                raise OutputPathError(
+                    f"{source}: {name} would overwrite this input; write the output elsewhere"
+                )
+            if _inside(written, read):
+                what = "overwrite a file of" if os.path.lexists(written) else "write into"
+                raise OutputPathError(
+                    f"{path}: {name} would {what} the input folder {source}; "
+                    "write the output outside the inputs"
+                )
+
+
+def _inside(path: str, folder: str) -> bool:
+    """Whether the resolved ``path`` lies anywhere below the resolved ``folder``."""
+    try:
+        return path != folder and os.path.commonpath([path, folder]) == folder
+    except ValueError:  # paths on different drives (Windows)
+        return False
 
 
 def check_target(target: StrPath, *, folder: bool = False) -> None:
@@ -348,6 +375,59 @@ def publish(scratch: StrPath, target: StrPath, *, overwrite: bool = True) -> Non
     with _failures_name_target(scratch, target, remove_scratch=False):
         _fsync_path(scratch)
         _commit(scratch, target, overwrite=overwrite)
+
+
+#: Writes one output to the (not yet existing) path it is given, as a regular file.
+Writer = Callable[[Path], None]
+
+
+def text_writer(text: str, *, encoding: str = "utf-8") -> Writer:
+    """A :data:`Writer` of ``text`` (newlines written as given)."""
+
+    def write(path: Path) -> None:
+        # "x": the temporary is ours alone, never an existing file or a link planted there.
+        with open(path, "x", encoding=encoding, newline="") as sink:
+            sink.write(text)
+
+    return write
+
+
+def json_writer(data: Any, *, indent: int | None = 2) -> Writer:
+    """A :data:`Writer` of ``data`` as JSON (UTF-8, a final newline), like :func:`atomic_write_json`."""
+    return text_writer(json.dumps(data, indent=indent) + "\n")
+
+
+def write_together(writers: Mapping[StrPath, Writer]) -> None:
+    """Write several outputs: all of them, or none.
+
+    Each output is written to its own temporary first; the renames start only once every one is
+    written, in reverse order of ``writers``, so the first target appears last. On any exception
+    (a full disk, a writer's own failure, SIGTERM) the temporaries and the targets already renamed
+    are removed, so a failed run leaves no mixed set. Only ``kill -9`` between two renames can
+    leave some targets, each of them whole; the next run removes the temporaries.
+
+    Raises:
+        IsADirectoryError, OutputPathError: see :func:`check_target` (before anything is written).
+        OSError: a write, flush or rename failed (the error names the target, not the temporary).
+    """
+    targets = [Path(target) for target in writers]
+    for target in targets:
+        check_target(target)
+        remove_stale_temporaries(target)
+    scratches: list[Path] = []
+    published: list[Path] = []
+    try:
+        for target, write in zip(targets, writers.values()):
+            scratches.append(temporary_path(target))
+            with _failures_name_target(scratches[-1], target, remove_scratch=False):
+                write(scratches[-1])
+        for scratch, target in reversed(list(zip(scratches, targets))):
+            publish(scratch, target)
+            published.append(target)
+    except BaseException:
+        for path in scratches + published:
+            _remove_entry(path)
+        raise
 
 
 @contextlib.contextmanager

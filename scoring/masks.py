@@ -135,13 +135,40 @@ def check_header(image: Image.Image, path: object, expected_size: Size | None = 
         DataError: the declared image would take more than :func:`decode_budget` bytes.
     """
     width, height = image.size
-    need = decoded_bytes(image)
+    check_declared_size(path, (width, height), decoded_bytes(image), image.mode, expected_size)
+
+
+def check_declared_size(
+    path: object,
+    size: Size,
+    need: int,
+    layout: str,
+    expected_size: Size | None = None,
+    *,
+    expected: str = "uint8",
+    kind: str = "a FLAIR mask",
+) -> None:
+    """Refuse an image whose header (read by any library) declares more than decoding may cost.
+
+    Args:
+        path: the file, for the message.
+        size: (width, height) declared.
+        need: bytes the decoded image would take.
+        layout: the declared bands and sample format (Pillow's mode, or e.g. ``3 bands of uint8``).
+        expected_size: (width, height) expected; it sets the budget (:func:`decode_budget`).
+        expected: the expected sample format, for the message.
+        kind: what the file should be, for the message.
+
+    Raises:
+        OversizeImageError: more than :data:`MAX_PIXELS` pixels or the decode budget.
+    """
+    width, height = size
     if width * height > MAX_PIXELS or need > decode_budget(expected_size):
-        expected = "x".join(map(str, expected_size)) if expected_size else "512x512"
+        shape = "x".join(map(str, expected_size)) if expected_size else "512x512"
         raise OversizeImageError(
-            f"{path}: header declares {width}x{height} pixels of mode {image.mode} "
-            f"({need / 2**20:.0f} MiB once decoded), far larger than a FLAIR mask; "
-            f"expected {expected} uint8 (refused before decoding)"
+            f"{path}: header declares {width}x{height} pixels of mode {layout} "
+            f"({need / 2**20:.0f} MiB once decoded), far larger than {kind}; "
+            f"expected {shape} {expected} (refused before decoding)"
         )
 
 

@@ -17,18 +17,10 @@ Standard library, numpy and Pillow only; Python 3.9 with numpy 1.22 and Pillow 9
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 from pathlib import Path
 
-from scoring.atomic import (
-    check_target,
-    publish,
-    remove_stale_temporaries,
-    temporary_path,
-    terminate_as_exception,
-)
+from scoring.atomic import check_target, terminate_as_exception, text_writer, write_together
 from scoring.errors import (
     DataError,
     FlairKitError,
@@ -49,40 +41,10 @@ ORGANISER_PREFIX = "Scoring program error (organiser's reference data, not your 
 def write_outputs(output_dir: Path, files: dict[str, str]) -> None:
     """Write every ``name -> text`` file into ``output_dir``: all of them, or none.
 
-    Each file goes to its own temporary first; the renames start only once all are written and
-    flushed, in reverse order of ``files``, so the first name (``scores.txt``) appears last. On
-    any exception (a full disk, SIGTERM) the temporaries and the files already renamed are removed.
-    Only ``kill -9`` between two renames can leave some of the files, each of them whole, without
-    ``scores.txt``; the next run removes its temporaries.
+    See :func:`scoring.atomic.write_together`: the first name (``scores.txt``) appears last, and
+    on any exception (a full disk, SIGTERM) nothing is left.
     """
-    targets = [output_dir / name for name in files]
-    for target in targets:
-        check_target(target)
-        remove_stale_temporaries(target)
-    scratches: list[Path] = []
-    published: list[Path] = []
-    try:
-        for target, text in zip(targets, files.values()):
-            scratches.append(temporary_path(target))
-            try:
-                with open(scratches[-1], "x", encoding="utf-8", newline="") as sink:
-                    sink.write(text)
-                    sink.flush()
-                    os.fsync(sink.fileno())
-            except OSError as exc:  # name the file the user knows, not our temporary
-                raise OSError(exc.errno, exc.strerror, str(target)) from exc
-        for scratch, target in reversed(list(zip(scratches, targets))):
-            publish(scratch, target)
-            published.append(target)
-    except BaseException:
-        _discard(scratches + published)
-        raise
-
-
-def _discard(paths: list[Path]) -> None:
-    for path in paths:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+    write_together({output_dir / name: text_writer(text) for name, text in files.items()})
 
 
 def run(input_dir: Path, output_dir: Path) -> str:

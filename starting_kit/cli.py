@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from scoring.atomic import atomic_write_json, terminate_as_exception
+from scoring.atomic import terminate_as_exception
 from starting_kit import __version__
 from starting_kit.choices import Dataset
 from starting_kit.options import Workers, domain_errors_exit, fail, output_option, overwrite_option
@@ -165,21 +165,21 @@ def score(
     ] = None,
     html_out: ranking_commands.Html = None,
     zones: ranking_commands.Zones = None,
-    errors: ranking_commands.Errors = ranking_commands.DEFAULT_ERRORS,
+    errors: ranking_commands.Errors = None,
     images: ranking_commands.Images = None,
 ) -> None:
     """Score predictions against reference masks with the official FLAIR metric (CodaLab-exact)."""
     # Imported per command, for start-up speed: each command loads only the modules it runs.
     from scoring.evaluate import score_folders, score_folders_with_counts
     from scoring.render import render_text
-    from starting_kit.ranking.workflow import Outputs
+    from starting_kit.ranking.workflow import Outputs, write_score_outputs
 
     keep_counts = save_counts is not None or html_out is not None
-    # A folder, FIFO, missing folder, read-only disk or an output over an input (--save-counts
-    # run.zip) fails before the scoring, not after.
-    Outputs(json=json_out, html=html_out, counts=save_counts).probe(
-        [predictions, truth, *(p for p in (zones, images) if p is not None)]
-    )
+    outputs = Outputs(json=json_out, html=html_out, counts=save_counts)
+    # An option no output uses, a folder, FIFO, missing folder, read-only disk or an output over
+    # or inside an input (--save-counts run.zip, --html truth/MSK_1.tif) fails before the scoring.
+    outputs.check_used(images=images, errors=errors, zones=zones)
+    outputs.probe([predictions, truth, *(p for p in (zones, images) if p is not None)])
     progress = StderrProgress("scoring")
     try:
         if keep_counts:
@@ -187,26 +187,26 @@ def score(
                 predictions, truth, workers=workers, subset=subset, progress=progress
             )
         else:
-            report = score_folders(
-                predictions, truth, workers=workers, subset=subset, progress=progress
+            report, counts = (
+                score_folders(
+                    predictions, truth, workers=workers, subset=subset, progress=progress
+                ),
+                None,
             )
     finally:
         progress.close()
     typer.echo(render_text(report), nl=False)
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)
+    # All the outputs are published together at the end, or none of them.
+    notes = write_score_outputs(
+        report, counts, ranking_commands.display_name(predictions), outputs=outputs,
+        zones_csv=zones, errors=ranking_commands.error_options(errors, images, truth),
+        predictions=predictions,
+    )  # fmt: skip
     if json_out is not None:
-        atomic_write_json(json_out, report.to_dict())
         typer.echo(f"report written to {json_out}", err=True)
-    if keep_counts:
-        from starting_kit.ranking.workflow import ErrorOptions, write_score_outputs
-
-        outputs = Outputs(html=html_out, counts=save_counts)
-        notes = write_score_outputs(
-            report, counts, ranking_commands.display_name(predictions), outputs=outputs,
-            zones_csv=zones, errors=ErrorOptions(errors, images, truth), predictions=predictions,
-        )  # fmt: skip
-        ranking_commands.echo_outcome("", notes, outputs.written())
+    ranking_commands.echo_outcome("", notes, [html_out, save_counts])
 
 
 @app.command()

@@ -19,7 +19,7 @@ from starting_kit.ranking.defaults import (
 from starting_kit.ranking.naming import display_name
 
 if TYPE_CHECKING:
-    from starting_kit.ranking.workflow import RankingOptions
+    from starting_kit.ranking.workflow import ErrorOptions, RankingOptions
 
 Result = TypeVar("Result")
 
@@ -35,9 +35,15 @@ Zones = Annotated[
         show_default=False,
     ),
 ]
+#: None: not given (the default count, :data:`DEFAULT_ERRORS`); given without ``--html``, refused.
 Errors = Annotated[
-    int,
-    typer.Option("--errors", min=0, help="Worst patches and confused class pairs in the HTML."),
+    int | None,
+    typer.Option(
+        "--errors",
+        min=0,
+        help=f"Worst patches and confused class pairs in the HTML [default: {DEFAULT_ERRORS}].",
+        show_default=False,
+    ),
 ]
 Images = Annotated[
     Path | None,
@@ -84,6 +90,13 @@ SUBMISSION_HELP = (
 )
 
 
+def error_options(errors: int | None, images: Path | None, truth: Path | None) -> ErrorOptions:
+    """What the HTML's error analysis shows, from the command's options."""
+    from starting_kit.ranking.workflow import ErrorOptions
+
+    return ErrorOptions(DEFAULT_ERRORS if errors is None else errors, images, truth)
+
+
 def _names(value: str | None) -> list[str] | None:
     return None if value is None else [name.strip() for name in value.split(",")]
 
@@ -124,12 +137,12 @@ def register(app: typer.Typer, make_progress: Callable[[str], Progress]) -> None
         replicates: int,
         seed: int,
         zones: Path | None,
-        errors: int,
+        errors: int | None,
         images: Path | None,
         workers: int | None,
     ) -> Result:
         """Run ``work`` with the options both commands share, a progress bar while scoring."""
-        from starting_kit.ranking.workflow import ErrorOptions, RankingOptions
+        from starting_kit.ranking.workflow import RankingOptions
 
         progress = make_progress("scoring")
         try:
@@ -139,7 +152,7 @@ def register(app: typer.Typer, make_progress: Callable[[str], Progress]) -> None
                     replicates=replicates,
                     seed=seed,
                     zones_csv=zones,
-                    errors=ErrorOptions(errors, images, truth),
+                    errors=error_options(errors, images, truth),
                     workers=workers,
                     progress=progress,
                 )
@@ -159,7 +172,7 @@ def register(app: typer.Typer, make_progress: Callable[[str], Progress]) -> None
         replicates: Replicates = DEFAULT_REPLICATES,
         seed: Seed = DEFAULT_SEED,
         zones: Zones = None,
-        errors: Errors = DEFAULT_ERRORS,
+        errors: Errors = None,
         images: Images = None,
         workers: Workers = None,
     ) -> None:
@@ -168,6 +181,7 @@ def register(app: typer.Typer, make_progress: Callable[[str], Progress]) -> None
         from starting_kit.ranking.workflow import Outputs, run_compare
 
         outputs = Outputs(json=json_out, html=html_out)
+        outputs.check_used(images=images, errors=errors)
         result = with_progress(
             lambda options: run_compare(a, b, truth, outputs=outputs, options=options),
             truth=truth, names=names, replicates=replicates, seed=seed, zones=zones,
@@ -191,7 +205,7 @@ def register(app: typer.Typer, make_progress: Callable[[str], Progress]) -> None
         replicates: Replicates = DEFAULT_REPLICATES,
         seed: Seed = DEFAULT_SEED,
         zones: Zones = None,
-        errors: Errors = DEFAULT_ERRORS,
+        errors: Errors = None,
         images: Images = None,
         workers: Workers = None,
     ) -> None:
@@ -200,6 +214,7 @@ def register(app: typer.Typer, make_progress: Callable[[str], Progress]) -> None
         from starting_kit.ranking.workflow import Outputs, run_leaderboard
 
         outputs = Outputs(json=json_out, html=html_out, csv=csv_out)
+        outputs.check_used(images=images, errors=errors)
         board = with_progress(
             lambda options: run_leaderboard(submissions, truth, outputs=outputs, options=options),
             truth=truth, names=names, replicates=replicates, seed=seed, zones=zones,

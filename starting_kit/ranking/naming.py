@@ -32,11 +32,13 @@ def display_names(paths: Sequence[Path]) -> list[str]:
     ['x/a.npz', 'x/a']
     >>> display_names([Path("a.zip"), Path("a.zip")])
     ['a.zip #1', 'a.zip #2']
+    >>> display_names([Path("a.npz"), Path("d2/a.npz")])
+    ['a', 'd2/a']
     """
     candidates = [
         [display_name(p) for p in paths],
-        [f"{p.parent.name}/{display_name(p)}" for p in paths],
-        [f"{p.parent.name}/{p.name}" for p in paths],
+        [_under_parent(p, display_name(p)) for p in paths],
+        [_under_parent(p, p.name) for p in paths],
         [str(p) for p in paths],
     ]
     names = candidates[0]
@@ -52,3 +54,9 @@ def display_names(paths: Sequence[Path]) -> list[str]:
         f"{name} #{names[:i].count(name) + 1}" if names.count(name) > 1 else name
         for i, name in enumerate(names)
     ]
+
+
+def _under_parent(path: Path, name: str) -> str:
+    """``name`` after the parent folder's name; alone for a path without one (``a.npz``), never
+    ``/a``, which reads as an absolute path."""
+    return f"{path.parent.name}/{name}" if path.parent.name else name

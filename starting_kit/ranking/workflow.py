@@ -13,13 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scoring.atomic import (
-    atomic_write_json,
-    atomic_write_text,
+    Writer,
     check_outputs_apart,
+    json_writer,
     probe_writable,
+    text_writer,
+    write_together,
 )
 from scoring.counts import PatchCounts, save_counts
-from scoring.errors import OutputPathError
+from scoring.errors import ConfigError, OutputPathError
 from scoring.pool import ProgressCallback
 from scoring.report import ScoreReport
 from scoring.tiles import format_id
@@ -71,6 +73,38 @@ class Outputs:
     def written(self) -> list[Path]:
         """The outputs asked for."""
         return [p for p in (self.json, self.html, self.csv, self.counts) if p is not None]
+
+    def check_used(
+        self, *, images: Path | None, errors: int | None, zones: Path | None = None
+    ) -> None:
+        """Refuse an option that no requested output uses: silently ignoring it would hide a
+        mistake (``score --zones z.csv`` without ``--html`` or ``--save-counts``).
+
+        Args:
+            images: ``--images`` (the HTML report's gallery).
+            errors: ``--errors`` as given (None: not given; the HTML report's error analysis).
+            zones: ``score --zones`` (the HTML report and the saved counts); compare and
+                leaderboard always use theirs, so they pass None.
+
+        Raises:
+            ConfigError: naming the option and the outputs that use it.
+        """
+        asked = {"--html": self.html, "--save-counts": self.counts}
+        needs = (
+            ("--images", images, ("--html",)),
+            ("--errors", errors, ("--html",)),
+            ("--zones", zones, ("--html", "--save-counts")),
+        )
+        for option, value, users in needs:
+            if value is not None and all(asked[user] is None for user in users):
+                wanted = " or ".join(users)
+                raise ConfigError(
+                    f"{option} is used only by {wanted}; add {wanted}, or leave {option} out"
+                )
+
+    def write(self, contents: dict[Path | None, Writer]) -> None:
+        """Write the outputs asked for, all of them or none (see ``write_together``)."""
+        write_together({path: writer for path, writer in contents.items() if path is not None})
 
 
 @dataclass(frozen=True)
@@ -168,13 +202,13 @@ def run_compare(
     options = options or RankingOptions()
     analysis = _analysed([a, b], truth, outputs, options)
     comparison = compare_analysis(analysis)
-    if outputs.json is not None:
-        atomic_write_json(outputs.json, comparison.to_dict())
+    contents: dict[Path | None, Writer] = {outputs.json: json_writer(comparison.to_dict())}
     if outputs.html is not None:
         from starting_kit.reports.pages import comparison_page
 
         found, galleries = error_analyses(analysis.submissions, options.errors)
-        atomic_write_text(outputs.html, comparison_page(comparison, found, galleries))
+        contents[outputs.html] = text_writer(comparison_page(comparison, found, galleries))
+    outputs.write(contents)
     return comparison
 
 
@@ -189,22 +223,23 @@ def run_leaderboard(
     options = options or RankingOptions()
     analysis = _analysed(paths, truth, outputs, options)
     board = rank_analysis(analysis)
-    if outputs.json is not None:
-        atomic_write_json(outputs.json, board.to_dict())
+    contents: dict[Path | None, Writer] = {outputs.json: json_writer(board.to_dict())}
     if outputs.csv is not None:
-        atomic_write_text(outputs.csv, board.frame().to_csv(index=False, lineterminator="\n"))
+        table = board.frame().to_csv(index=False, lineterminator="\n")
+        contents[outputs.csv] = text_writer(table)
     if outputs.html is not None:
         from starting_kit.reports.pages import leaderboard_page
 
         ranked = [analysis.submissions[entry.column] for entry in board.entries]
         found, galleries = error_analyses(ranked, options.errors)
-        atomic_write_text(outputs.html, leaderboard_page(board, found, galleries))
+        contents[outputs.html] = text_writer(leaderboard_page(board, found, galleries))
+    outputs.write(contents)
     return board
 
 
 def write_score_outputs(
     report: ScoreReport,
-    counts: PatchCounts,
+    counts: PatchCounts | None,
     name: str,
     *,
     outputs: Outputs,
@@ -212,15 +247,27 @@ def write_score_outputs(
     errors: ErrorOptions | None = None,
     predictions: Path | None = None,
 ) -> tuple[str, ...]:
-    """Write ``score --save-counts`` and ``score --html``; returns warnings to show."""
+    """Write ``score --json``, ``--save-counts`` and ``--html``, all of them or none; returns
+    warnings to show.
+
+    Args:
+        counts: each patch's counts; needed (not None) for ``--save-counts`` and ``--html``.
+    """
+    contents: dict[Path | None, Writer] = {outputs.json: json_writer(report.to_dict())}
+    if counts is None:
+        if outputs.counts is not None or outputs.html is not None:
+            raise ValueError("score --save-counts and --html need the patch counts")
+        outputs.write(contents)
+        return ()
     located, _, notes = locate_recording(counts, zones_csv)
     if outputs.counts is not None:
-        save_counts(outputs.counts, located)
+        contents[outputs.counts] = lambda path: save_counts(path, located)
     if outputs.html is not None:
         from starting_kit.reports.pages import score_page
 
         submission = Submission(name, located, predictions)
         found, galleries = error_analyses([submission], errors or ErrorOptions())
         page = score_page(report, name, found[0], galleries.get(name, ()))
-        atomic_write_text(outputs.html, page)
+        contents[outputs.html] = text_writer(page)
+    outputs.write(contents)
     return notes

@@ -8,6 +8,7 @@ official scorer drops (prediction values outside 0..12) in white.
 from __future__ import annotations
 
 import io
+import warnings
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from PIL import Image
 
 from scoring.classes import CLASS_COLOURS, NUM_CLASSES, TRUTH_LUT, colour_rgb
 from scoring.errors import DataError
+from scoring.masks import Size, check_declared_size, load_image, open_regular
 from scoring.tiles import format_id, index_tiles, tile_id
 
 #: Side of each panel in the gallery, in pixels (a 512 patch is shown at half size).
@@ -65,11 +67,37 @@ class PredictionReader:
         return None
 
 
-def _rgb_image(path: Path) -> NDArray[np.uint8]:
-    """Bands 1-3 (red, green, blue) of an aerial ``IMG_<id>.tif``, HWC uint8."""
+def _rgb_image(path: Path, mask: Path, mask_size: Size) -> NDArray[np.uint8]:
+    """Bands 1-3 (red, green, blue) of an aerial ``IMG_<id>.tif``, HWC uint8.
+
+    The file is checked before any pixel is decoded: a FIFO, socket or device is refused unread,
+    and the header must declare the size of the patch's reference mask (``mask``, ``mask_size``)
+    within the kit's decode budget.
+
+    Raises:
+        DataError: not a regular file, unreadable, or another size than its mask.
+    """
+    with open_regular(path):  # refuses special files without blocking on them
+        pass
     try:
-        with rasterio.open(path) as src:
-            bands = src.read(indexes=[1, 2, 3] if src.count >= 3 else [1, 1, 1])
+        with warnings.catch_warnings():
+            # rasterio warns about images without georeferencing: irrelevant to a picture, and
+            # stderr must stay one line.
+            warnings.simplefilter("ignore")
+            with rasterio.open(path) as src:
+                size = (int(src.width), int(src.height))
+                if size != mask_size:
+                    raise DataError(
+                        f"{path}: {size[0]}x{size[1]} pixels, its mask {mask.name} is "
+                        f"{mask_size[0]}x{mask_size[1]}; --images must be the test images of "
+                        "this truth"
+                    )
+                itemsize = np.dtype(src.dtypes[0]).itemsize
+                check_declared_size(
+                    path, size, 3 * itemsize * size[0] * size[1], f"{src.count} bands of "
+                    f"{src.dtypes[0]}", mask_size, expected="bands of uint8", kind="its mask",
+                )  # fmt: skip
+                bands = src.read(indexes=[1, 2, 3] if src.count >= 3 else [1, 1, 1])
     except rasterio.errors.RasterioError as exc:
         raise DataError(
             f"{path}: unreadable aerial image ({exc}); expected a 5-band GeoTIFF"
@@ -127,7 +155,8 @@ def gallery(
         prediction = reader.read(tile)
         if prediction is None or tile not in mask_files:
             continue
-        raw_truth = np.asarray(Image.open(mask_files[tile]), dtype=np.uint8)
-        png = compose_tile(_rgb_image(image_files[tile]), raw_truth, prediction)
+        mask = load_image(mask_files[tile])
+        image = _rgb_image(image_files[tile], mask_files[tile], mask.size)
+        png = compose_tile(image, np.asarray(mask, dtype=np.uint8), prediction)
         result.append(GalleryTile(tile, caption, png))
     return tuple(result)

@@ -22,13 +22,17 @@ from scoring.atomic import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
+    check_outputs_apart,
     check_target,
+    json_writer,
     make_parent_folder,
     owner_pid,
     pid_alive,
     publish,
     remove_stale_temporaries,
     temporary_path,
+    text_writer,
+    write_together,
 )
 from scoring.errors import OutputExistsError, OutputPathError, describe_os_error, os_error_advice
 
@@ -283,10 +287,11 @@ def test_the_scoring_program_output_is_all_or_none(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail_at: int
 ) -> None:
     """A failure at any rename (disk error, SIGTERM) removes the files already renamed too."""
+    import scoring.atomic
     import scoring.program
 
     calls = []
-    real_publish = scoring.program.publish
+    real_publish = scoring.atomic.publish
 
     def flaky_publish(scratch: Path, target: Path) -> None:
         calls.append(target)
@@ -294,7 +299,7 @@ def test_the_scoring_program_output_is_all_or_none(
             raise OSError(errno.EIO, "Input/output error", str(target))
         real_publish(scratch, target)
 
-    monkeypatch.setattr(scoring.program, "publish", flaky_publish)
+    monkeypatch.setattr(scoring.atomic, "publish", flaky_publish)  # write_together's
     files = {"scores.txt": "miou: 0.5\n", "scores.json": "{}\n", "detailed_results.html": "<html>"}
     with pytest.raises(OSError):
         scoring.program.write_outputs(tmp_path, files)
@@ -302,7 +307,7 @@ def test_the_scoring_program_output_is_all_or_none(
     assert [p.name for p in calls][-1] == ["detailed_results.html", "scores.json", "scores.txt"][
         fail_at - 1
     ]
-    monkeypatch.setattr(scoring.program, "publish", real_publish)
+    monkeypatch.setattr(scoring.atomic, "publish", real_publish)
     scoring.program.write_outputs(tmp_path, files)
     assert listing(tmp_path) == ["detailed_results.html", "scores.json", "scores.txt"]
 
@@ -319,3 +324,64 @@ def test_a_scratch_folder_is_always_removed_and_errors_name_the_target(tmp_path:
         raise OSError(errno.ENOSPC, "No space left on device", str(scratch / "inner.zip"))
     assert caught.value.filename == str(target) and caught.value.errno == errno.ENOSPC
     assert listing(tmp_path) == []
+
+
+def test_outputs_inside_an_input_folder_are_refused(tmp_path: Path) -> None:
+    """Not only the inputs themselves: nothing may be written anywhere under an input folder,
+    even through a symbolic link to it."""
+    truth = tmp_path / "truth"
+    (truth / "D1" / "msk").mkdir(parents=True)
+    mask = truth / "D1" / "msk" / "MSK_1.tif"
+    mask.write_bytes(b"mask")
+    (tmp_path / "link").symlink_to(truth)
+    counts = tmp_path / "a.npz"
+    counts.write_bytes(b"counts")
+    cases = [
+        ({"--html": mask}, "--html would overwrite a file of the input folder"),
+        ({"--json": truth / "new.json"}, "--json would write into the input folder"),
+        ({"--csv": tmp_path / "link" / "D1" / "x.csv"}, "--csv would write into the input folder"),
+        ({"--json": tmp_path / "c.npz"}, None),
+        ({"--json": counts}, "--json would overwrite this input"),
+    ]
+    for outputs, message in cases:
+        if message is None:
+            check_outputs_apart(outputs, [truth, counts])
+            continue
+        with pytest.raises(OutputPathError) as caught:
+            check_outputs_apart(outputs, [truth, counts])
+        assert message in str(caught.value), outputs
+        if "input folder" in message:  # the output named first, then the folder it would change
+            path = str(next(iter(outputs.values())))
+            assert str(caught.value).startswith(f"{path}: ") and str(truth) in str(caught.value)
+    assert mask.read_bytes() == b"mask" and listing(truth / "D1" / "msk") == ["MSK_1.tif"]
+
+
+def test_write_together_writes_all_or_none(tmp_path: Path) -> None:
+    first, second, third = (tmp_path / name for name in ("a.json", "b.npz", "c.html"))
+    third.write_text("old page")
+
+    def failing(path: Path) -> None:
+        path.write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    with pytest.raises(OSError) as caught:
+        write_together({first: json_writer({"a": 1}), second: failing, third: text_writer("new")})
+    assert caught.value.filename == str(second)  # the target, not our temporary
+    assert listing(tmp_path) == ["c.html"] and third.read_text() == "old page"
+    write_together({first: json_writer({"a": 1}), third: text_writer("new")})
+    assert listing(tmp_path) == ["a.json", "c.html"]
+    assert json.loads(first.read_text()) == {"a": 1} and third.read_text() == "new"
+
+
+def test_a_killed_write_together_leaves_nothing_the_next_run_keeps(tmp_path: Path) -> None:
+    """A writer that itself writes atomically (save_counts onto write_together's temporary) makes
+    a temporary of a temporary; one left by kill -9 is removed by the next run too."""
+    target = tmp_path / "a.npz"
+    gone = dead_pid()
+    outer = f".a.npz.flair-kit-{gone}-89abcdef.partial"
+    nested = tmp_path / f".{outer}.flair-kit-{gone}-0123abcd.partial"
+    nested.write_bytes(b"half")
+    other = tmp_path / f"..b.npz.flair-kit-{gone}-0123abcd.partial"
+    other.write_bytes(b"not a temporary of a.npz")
+    write_together({target: text_writer("whole")})
+    assert listing(tmp_path) == sorted([other.name, "a.npz"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import warnings
 from pathlib import Path
@@ -235,3 +236,48 @@ def test_counts_of_the_same_truth_but_other_ids_are_refused(
     )
     result = runner.invoke(app, ["compare", str(empty), str(b), "--replicates", "100"])
     assert result.exit_code == 1 and f"{empty}: counts of 0 patches" in result.stderr
+
+
+def fail_on_html(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the publication of any ``.html`` output fail like a full disk (after the others are
+    written, whatever their order)."""
+    import scoring.atomic
+
+    real_commit = scoring.atomic._commit
+
+    def commit(scratch: Path, target: Path, *, overwrite: bool = True) -> None:
+        if target.suffix == ".html":
+            raise OSError(errno.ENOSPC, "No space left on device", str(target))
+        real_commit(scratch, target, overwrite=overwrite)
+
+    monkeypatch.setattr(scoring.atomic, "_commit", commit)
+
+
+def test_a_failed_run_leaves_all_its_outputs_or_none(
+    tree: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review7-B L3: the JSON (and saved counts) written before the HTML failed were left."""
+    fail_on_html(monkeypatch)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = CliRunner().invoke(
+        app,
+        ["compare", str(tree["root"] / "a.npz"), str(tree["root"] / "b.npz"), "--replicates",
+         "100", "--json", str(out / "c.json"), "--html", str(out / "c.html")],
+    )  # fmt: skip
+    assert result.exit_code == 1 and "c.html: the disk is full" in result.output, result.output
+    result = CliRunner().invoke(
+        app,
+        ["score", str(tree["a"]), str(tree["truth"]), "--json", str(out / "s.json"),
+         "--save-counts", str(out / "s.npz"), "--html", str(out / "s.html")],
+    )  # fmt: skip
+    assert result.exit_code == 1 and "s.html: the disk is full" in result.output, result.output
+    assert sorted(p.name for p in out.iterdir()) == []  # no output, no temporary
+    monkeypatch.undo()
+    result = CliRunner().invoke(
+        app,
+        ["score", str(tree["a"]), str(tree["truth"]), "--json", str(out / "s.json"),
+         "--save-counts", str(out / "s.npz"), "--html", str(out / "s.html")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["s.html", "s.json", "s.npz"]

@@ -152,3 +152,20 @@ def test_help_lists_the_options(command: str, options: list[str]) -> None:
     for option in options:
         assert option in result.stdout, option
     assert command in CliRunner().invoke(app, ["--help"]).stdout
+
+
+def test_a_file_beside_its_namesake_in_a_folder_is_not_named_like_an_absolute_path(
+    entries: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review7-B L5: a.npz beside d2/a.npz was shown as "/a"."""
+    assert display_names([Path("a.npz"), Path("d2/a.npz")]) == ["a", "d2/a"]
+    (tmp_path / "d2").mkdir()
+    for name in ("a.npz", "d2/a.npz"):
+        (tmp_path / name).write_bytes(entries["poor"].read_bytes())
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        app, ["leaderboard", "a.npz", "d2/a.npz", "--replicates", "100", "--csv", "dd.csv"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "dd.csv").read_text())))
+    assert sorted(row["name"] for row in rows) == ["a", "d2/a"]

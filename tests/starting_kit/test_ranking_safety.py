@@ -16,7 +16,7 @@ from scoring.errors import ConfigError
 from starting_kit.cli import app
 from starting_kit.ranking.analysis import Submission, analyse, method_line
 from starting_kit.ranking.compare import compare_analysis
-from tests.starting_kit.ranking_data import write_prediction, write_truth
+from tests.starting_kit.ranking_data import write_images, write_prediction, write_truth
 
 
 def run(*args: object) -> Result:
@@ -100,11 +100,10 @@ def test_fewer_than_100_replicates_are_refused(tree: dict[str, Path]) -> None:
 def test_images_with_saved_counts_warn_instead_of_vanishing(
     tree: dict[str, Path], tmp_path: Path
 ) -> None:
-    images = tmp_path / "images"
-    images.mkdir()
+    images = write_images(tmp_path / "images")  # --images draws b's gallery in the HTML
     result = run(
         "compare", tree["root"] / "a.npz", tree["b"], "--truth", tree["truth"],
-        "--images", images, "--replicates", "100",
+        "--images", images, "--replicates", "100", "--html", tmp_path / "c.html",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "--images: no gallery for a: saved counts hold no predictions" in result.output
@@ -143,3 +142,73 @@ def test_method_line_names_zones_and_their_source(tree: dict[str, Path]) -> None
     a = load_counts(tree["root"] / "a.npz")
     line = method_line(analyse([Submission("a", a)], replicates=100))
     assert line.startswith("(100 paired bootstrap replicates over ") and "zones from" in line
+
+
+def snapshot(folder: Path) -> dict[Path, str]:
+    return {p: digest(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_an_output_never_goes_inside_an_input_folder(tree: dict[str, Path], tmp_path: Path) -> None:
+    """review7-B H1: an output aimed inside the truth, predictions or --images folder (or through
+    a link to one) is refused before anything is written; every file stays as it was."""
+    root, truth, b = tree["root"], tree["truth"], tree["b"]
+    mask = min(truth.rglob("MSK_*.tif"))
+    prediction = min(b.glob("PRED_*.tif"))
+    images = tmp_path / "images"
+    images.mkdir()
+    (tmp_path / "truth-link").symlink_to(truth)
+    counts = (root / "a.npz", root / "b.npz")
+    cases = [
+        (("score", b, truth, "--html", mask), mask, "--html would overwrite a file of the input folder"),
+        (("score", b, truth, "--json", prediction), prediction, "--json would overwrite a file"),
+        (("score", b, truth, "--save-counts", b / "new.npz"), b / "new.npz", "would write into"),
+        (("score", b, truth, "--html", images / "p.html", "--images", images), images / "p.html",
+         "--html would write into the input folder"),
+        (("compare", *counts, "--json", tmp_path / "truth-link" / "c.json", "--truth", truth),
+         tmp_path / "truth-link" / "c.json", "--json would write into the input folder"),
+        (("leaderboard", *counts, "--truth", truth, "--replicates", "100", "--csv", mask), mask,
+         "--csv would overwrite a file of the input folder"),
+    ]  # fmt: skip
+    before = {folder: snapshot(folder) for folder in (truth, b, images)}
+    for args, output, message in cases:
+        result = run(*args)
+        assert result.exit_code == 1, args
+        assert result.output.startswith(f"error: {output}: ") and message in result.output, (
+            result.output
+        )
+        assert "write the output outside the inputs" in result.output
+        assert result.output.count("\n") == 1
+    assert {folder: snapshot(folder) for folder in (truth, b, images)} == before
+
+
+def test_options_without_the_output_that_uses_them_are_refused(
+    tree: dict[str, Path], tmp_path: Path
+) -> None:
+    """review7-B L2: --zones, --images and --errors are refused, not ignored, when no requested
+    output uses them (even a missing path was accepted), in score, compare and leaderboard alike."""
+    counts = (tree["root"] / "a.npz", tree["root"] / "b.npz")
+    missing = tmp_path / "nonexist"
+    cases = [
+        (("score", tree["b"], tree["truth"], "--zones", missing), "--zones is used only by --html or --save-counts"),
+        (("score", tree["b"], tree["truth"], "--json", tmp_path / "s.json", "--images", missing),
+         "--images is used only by --html"),
+        (("score", tree["b"], tree["truth"], "--save-counts", tmp_path / "s.npz", "--errors", "3"),
+         "--errors is used only by --html"),
+        (("compare", *counts, "--errors", "3", "--replicates", "100"), "--errors is used only by --html"),
+        (("leaderboard", *counts, "--images", missing, "--replicates", "100"),
+         "--images is used only by --html"),
+    ]  # fmt: skip
+    for args, message in cases:
+        result = run(*args)
+        assert result.exit_code == 1, args
+        assert message in result.output and result.output.count("\n") == 1, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    # With the output that uses them they are taken (--zones in score: by --save-counts).
+    zones = tmp_path / "zones.csv"
+    rows = [f"{int(p.stem[4:])},D001_2020,Z9_UU" for p in sorted(tree["truth"].rglob("MSK_*.tif"))]
+    zones.write_text("id,domain,zone\n" + "\n".join(rows) + "\n")
+    result = run(
+        "score", tree["b"], tree["truth"], "--zones", zones, "--save-counts", tmp_path / "z.npz"
+    )
+    assert result.exit_code == 0, result.output
+    assert set(load_counts(tmp_path / "z.npz").zones) == {"Z9_UU"}

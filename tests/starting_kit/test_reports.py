@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import base64
+import os
+import re
+import shutil
+import subprocess
+import sys
+import warnings
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
+from click.testing import Result
+from PIL import Image
 from typer.testing import CliRunner
 
 from starting_kit.cli import app
@@ -155,3 +164,70 @@ def test_a_score_report_gives_pandas_tables(data: dict[str, Path]) -> None:
     domains = per_domain_frame(report)
     assert list(domains.index) == [d.domain for d in report.per_domain]
     assert domains["miou"].tolist() == [d.miou for d in report.per_domain]
+
+
+def copy_images(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target)
+    return target
+
+
+def test_an_image_that_is_a_fifo_is_refused_unread(data: dict[str, Path], tmp_path: Path) -> None:
+    """review7-B H3: a FIFO named IMG_<id>.tif hung the gallery forever (run in a child process so
+    that a hang is a timeout, not a stuck test run)."""
+    images = copy_images(data["images"], tmp_path / "images")
+    for image in images.rglob("IMG_*.tif"):  # whichever patches are the worst
+        image.unlink()
+        os.mkfifo(image)
+    command = [sys.executable, "-m", "starting_kit", "score", str(data["b"]), str(data["truth"]),
+               "--html", str(tmp_path / "s.html"), "--images", str(images), "--errors", "1"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert lines[-1].startswith("error: ") and "is a FIFO (named pipe)" in lines[-1], result.stderr
+    assert "refused unread" in lines[-1] and "Traceback" not in result.stderr
+    assert not (tmp_path / "s.html").exists()
+
+
+def score_with_images(
+    data: dict[str, Path], images: Path, page: Path, *, errors: int
+) -> tuple[Result, list[warnings.WarningMessage]]:
+    """``score b truth --html page --images images``, and every warning it emitted."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = CliRunner().invoke(
+            app,
+            ["score", str(data["b"]), str(data["truth"]), "--html", str(page),
+             "--images", str(images), "--errors", str(errors)],
+        )  # fmt: skip
+    return result, caught
+
+
+def test_an_image_of_another_size_than_its_mask_is_one_line(
+    data: dict[str, Path], tmp_path: Path
+) -> None:
+    """review7-B H3: an IMG of another size gave an IndexError traceback after decoding it."""
+    images = copy_images(data["images"], tmp_path / "images")
+    for image in images.rglob("IMG_*.tif"):
+        Image.fromarray(np.zeros((64, 48, 3), np.uint8)).save(image)  # no georeferencing
+    result, caught = score_with_images(data, images, tmp_path / "s.html", errors=1)
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert re.search(
+        r"IMG_\d{6}\.tif: 48x64 pixels, its mask MSK_\d{6}\.tif is 16x16; --images must be the "
+        r"test images of this truth",
+        result.stderr,
+    ), result.stderr
+    assert not (tmp_path / "s.html").exists()
+    assert [str(w.message) for w in caught] == []
+
+
+def test_images_without_georeferencing_print_no_warning(
+    data: dict[str, Path], tmp_path: Path
+) -> None:
+    """review7-B H3: rasterio's NotGeoreferencedWarning added two lines to stderr."""
+    images = copy_images(data["images"], tmp_path / "images")
+    for image in images.rglob("IMG_*.tif"):
+        Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(image)
+    result, caught = score_with_images(data, images, tmp_path / "s.html", errors=2)
+    assert result.exit_code == 0, result.output
+    assert sum(alt.startswith("patch ") for alt in _alts(parse_page(tmp_path / "s.html"))) == 2
+    assert [str(w.message) for w in caught] == []
