@@ -374,38 +374,26 @@ def _zipped(folder: Path) -> Path:
     return archive
 
 
-KILLABLE = {
-    "pack": Killable(
-        lambda d: [
-            *KIT,
-            "pack",
-            str(_big_predictions(d)),
-            "--output",
-            "submission.zip",
-            "--size",
-            "128",
-            "--workers",
-            "1",
-        ],
+def _pack_big(data: Path) -> list[str]:
+    return [
+        *KIT,
+        "pack",
+        str(_big_predictions(data)),
+        "--output",
         "submission.zip",
-        _zip_whole(60),
-    ),
+        "--size",
+        "128",
+        "--workers",
+        "1",
+    ]
+
+
+KILLABLE = {
+    "pack": Killable(_pack_big, "submission.zip", _zip_whole(60)),
     # --fix re-encodes in a scratch folder beside the output: a killed run's is removed by the next.
     "pack-fix": Killable(
-        lambda d: [
-            "env",
-            "TMPDIR=.",  # were the scratch put in TMPDIR, a killed run's would show here
-            *KIT,
-            "pack",
-            str(_big_predictions(d)),
-            "--output",
-            "submission.zip",
-            "--size",
-            "128",
-            "--workers",
-            "1",
-            "--fix",
-        ],
+        # were the scratch put in TMPDIR, a killed run's would show here
+        lambda d: ["env", "TMPDIR=.", *_pack_big(d), "--fix"],
         "submission.zip",
         _zip_whole(60),
     ),

@@ -139,14 +139,10 @@ def test_a_pred_file_in_macosx_counts_as_the_official_glob_lists_it(
 def test_zip_submission_scores_like_the_folder(
     tmp_path: Path, truth_tree: Masks, write_preds: Callable, rng: np.random.Generator
 ) -> None:
-    pred_dir = write_preds(preds_from_truth(truth_tree, rng))
-    archive = tmp_path / "submission.zip"
-    with zipfile.ZipFile(archive, "w") as handle:
-        for path in sorted(pred_dir.iterdir()):
-            handle.write(path, path.name)
+    archive = _zipped_predictions(tmp_path, truth_tree, write_preds, rng)
     assert (
         score_folders(archive, tmp_path / "truth").to_dict()
-        == score_folders(pred_dir, tmp_path / "truth").to_dict()
+        == score_folders(tmp_path / "pred", tmp_path / "truth").to_dict()
     )
 
 
@@ -413,12 +409,29 @@ def test_first_error_stops_the_pool(tmp_path: Path) -> None:
 def _zipped_predictions(
     tmp_path: Path, truth_tree: Masks, write_preds: Callable, rng: np.random.Generator
 ) -> Path:
+    """Predictions written to tmp/pred, zipped as tmp/submission.zip."""
     pred_dir = write_preds(preds_from_truth(truth_tree, rng))
     archive = tmp_path / "submission.zip"
     with zipfile.ZipFile(archive, "w") as handle:
         for path in sorted(pred_dir.iterdir()):
             handle.write(path, path.name)
     return archive
+
+
+@pytest.fixture
+def zipped(
+    tmp_path: Path, truth_tree: Masks, write_preds: Callable, rng: np.random.Generator
+) -> Path:
+    return _zipped_predictions(tmp_path, truth_tree, write_preds, rng)
+
+
+@pytest.fixture
+def system_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private folder standing for the system's temporary folder (TMPDIR)."""
+    folder = tmp_path / "system-tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
 
 
 def _record_extractions(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
@@ -446,19 +459,15 @@ def _stale_scratch(beside: Path) -> Path:
 def test_a_zip_is_extracted_beside_the_output_and_a_killed_runs_scratch_is_removed(
     tmp_path: Path,
     truth_tree: Masks,
-    write_preds: Callable,
-    rng: np.random.Generator,
+    zipped: Path,
+    system_tmp: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    archive = _zipped_predictions(tmp_path, truth_tree, write_preds, rng)
     (tmp_path / "out").mkdir()
     output = tmp_path / "out" / "report.json"
     stale = _stale_scratch(output)
-    system_tmp = tmp_path / "system-tmp"
-    system_tmp.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
     seen = _record_extractions(monkeypatch)
-    report = score_folders(archive, tmp_path / "truth", scratch_beside=output)
+    report = score_folders(zipped, tmp_path / "truth", scratch_beside=output)
     assert report.n_patches == len(truth_tree)
     assert len(seen) == 1 and seen[0].parent == output.parent
     assert owner_pid(seen[0], output) == os.getpid()  # a kit temporary, recognised when stale
@@ -469,19 +478,15 @@ def test_a_zip_is_extracted_beside_the_output_and_a_killed_runs_scratch_is_remov
 def test_without_output_a_zip_is_extracted_in_tmpdir_whose_stale_scratch_is_removed(
     tmp_path: Path,
     truth_tree: Masks,
-    write_preds: Callable,
-    rng: np.random.Generator,
+    zipped: Path,
+    system_tmp: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    archive = _zipped_predictions(tmp_path, truth_tree, write_preds, rng)
-    system_tmp = tmp_path / "system-tmp"
-    system_tmp.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
     stale = _stale_scratch(system_tmp / SUBMISSION_SCRATCH)
     live = system_tmp / f".{SUBMISSION_SCRATCH}.flair-kit-{os.getppid()}-0123abcd.partial"
     live.mkdir()  # a running process's scratch is never touched
     seen = _record_extractions(monkeypatch)
-    assert score_folders(archive, tmp_path / "truth").n_patches == len(truth_tree)
+    assert score_folders(zipped, tmp_path / "truth").n_patches == len(truth_tree)
     assert len(seen) == 1 and seen[0].parent == system_tmp
     assert not stale.exists() and not seen[0].exists()
     assert list(system_tmp.iterdir()) == [live]
@@ -512,17 +517,13 @@ def test_without_output_a_zip_is_extracted_in_tmpdir_whose_stale_scratch_is_remo
 def test_a_failure_to_extract_names_the_scratch_folder_and_how_to_move_it(
     tmp_path: Path,
     truth_tree: Masks,
-    write_preds: Callable,
-    rng: np.random.Generator,
+    zipped: Path,
+    system_tmp: Path,
     monkeypatch: pytest.MonkeyPatch,
     code: int,
     beside: bool,
     fragments: list[str],
 ) -> None:
-    archive = _zipped_predictions(tmp_path, truth_tree, write_preds, rng)
-    system_tmp = tmp_path / "system-tmp"
-    system_tmp.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
     output = tmp_path / "report.json"
 
     def failing(path: Path, destination: Path) -> None:
@@ -531,10 +532,10 @@ def test_a_failure_to_extract_names_the_scratch_folder_and_how_to_move_it(
 
     monkeypatch.setattr(evaluate, "extract_zip_safely", failing)
     with pytest.raises(ScratchSpaceError) as caught:
-        score_folders(archive, tmp_path / "truth", scratch_beside=output if beside else None)
+        score_folders(zipped, tmp_path / "truth", scratch_beside=output if beside else None)
     message = str(caught.value)
     for fragment in fragments:
-        assert fragment.format(tmp=system_tmp, out=output, zip=archive) in message, message
+        assert fragment.format(tmp=system_tmp, out=output, zip=zipped) in message, message
     assert isinstance(caught.value, OSError)  # still an OSError for callers that catch those
     assert list(system_tmp.iterdir()) == [] and not output.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".report.json.")]
