@@ -13,17 +13,21 @@ Standard library + numpy, Python 3.9: the scorer keeps what it needs here.
 from __future__ import annotations
 
 import hashlib
+import io
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
 from scoring import metrics
 from scoring.atomic import atomic_file
-from scoring.errors import DataError, MissingFileError
+from scoring.errors import DataError, FlairKitError, MissingFileError
+from scoring.masks import open_regular
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -137,61 +141,224 @@ def save_counts(path: Path, counts: PatchCounts) -> None:
         )
 
 
+#: Most patches a counts file may declare. FLAIR's largest split holds about 62,000 patches; the
+#: cap bounds what a hostile file can make the loader allocate (784 MB of uint32 histograms).
+MAX_PATCHES = 1_000_000
+#: Longest domain or zone name accepted (FLAIR's are like ``D064_2021`` and ``Z1_UU``).
+MAX_NAME_CHARS = 256
+#: Longest ``.npy`` header read (numpy's own default cap since 1.24; older numpy has none).
+MAX_NPY_HEADER = 10_000
+_HOW = "write it with flair-kit score PRED TRUTH --save-counts FILE.npz"
+#: Everything a broken zip or ``.npy`` stream raises while being read.
+_UNREADABLE = (
+    OSError,
+    EOFError,
+    ValueError,
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    NotImplementedError,
+    RuntimeError,
+)
+
+
+@dataclass(frozen=True)
+class NpyMember:
+    """What one ``.npy`` member of a counts file declares, read from its header only."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    header_bytes: int
+    stored_bytes: int
+
+    @property
+    def data_bytes(self) -> int:
+        """Bytes the array's data takes once loaded."""
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+    def describe(self) -> str:
+        """``dtype uint32 and shape (2, 196)``, as messages show it."""
+        return f"dtype {self.dtype} and shape {self.shape}"
+
+
+def read_npy_member(archive: zipfile.ZipFile, name: str) -> NpyMember:
+    """Read the header of the ``.npy`` member ``name``, never its data.
+
+    At most ``12 + MAX_NPY_HEADER`` bytes are decompressed, whatever the member declares.
+
+    Raises:
+        DataError: the header is not a ``.npy`` header of version 1 or 2, or is too long.
+    """
+    with archive.open(name) as stream:
+        prefix = stream.read(12)
+        try:
+            version = np.lib.format.read_magic(io.BytesIO(prefix))
+        except ValueError:
+            raise DataError(f"{name}: not a .npy array (no NUMPY magic)") from None
+        if version == (1, 0):
+            start, length = 10, struct.unpack("<H", prefix[8:10])[0]
+        elif version == (2, 0) and len(prefix) == 12:
+            start, length = 12, struct.unpack("<I", prefix[8:12])[0]
+        else:
+            raise DataError(f"{name}: .npy format version {version}; expected 1.0 or 2.0")
+        if length > MAX_NPY_HEADER:
+            raise DataError(f"{name}: .npy header of {length} bytes, over {MAX_NPY_HEADER}")
+        header = io.BytesIO(prefix + stream.read(start + length - len(prefix)))
+    np.lib.format.read_magic(header)
+    read = (
+        np.lib.format.read_array_header_1_0
+        if version == (1, 0)
+        else np.lib.format.read_array_header_2_0
+    )
+    shape, _, dtype = read(header)
+    return NpyMember(
+        tuple(int(n) for n in shape), dtype, start + length, archive.getinfo(name).file_size
+    )
+
+
+def _declared_problem(key: str, member: NpyMember, n_ids: int | None) -> str | None:
+    """Why a member's declared shape and dtype cannot be this key's (None: it can).
+
+    ``n_ids`` is the number of patches the ids declare (None while checking the ids).
+    """
+    kind, ndim = member.dtype.kind, len(member.shape)
+    if key in ("format", "truth_fingerprint"):
+        if kind != "U" or ndim != 0 or member.dtype.itemsize > 4 * 128:
+            return f"{member.describe()}; expected one string (0-d unicode array)"
+    elif key == "ids":
+        if kind not in "iu" or ndim != 1:
+            return f"{member.describe()}; expected a 1-d array of integer patch ids"
+        if member.shape[0] > MAX_PATCHES:
+            return f"{member.shape[0]} ids; at most {MAX_PATCHES} patches are accepted"
+    elif key in ("domains", "zones"):
+        if kind != "U" or member.shape != (n_ids,):
+            return f"{member.describe()}; expected ({n_ids},) strings, one per id"
+        if member.dtype.itemsize > 4 * MAX_NAME_CHARS:
+            return f"names of {member.dtype.itemsize // 4} characters; at most {MAX_NAME_CHARS}"
+    elif key == "histograms":
+        if member.dtype not in (np.dtype(np.uint32), np.dtype(np.int64)):
+            return f"{member.describe()}; expected uint32 or int64 pixel counts"
+        if member.shape != (n_ids, CODES):
+            return (
+                f"histograms of shape {member.shape}; expected ({n_ids}, {CODES}), one row of "
+                "counts per id"
+            )
+    if member.stored_bytes != member.header_bytes + member.data_bytes:
+        return (
+            f"{member.stored_bytes} bytes once decompressed, where its header declares "
+            f"{member.header_bytes + member.data_bytes}"
+        )
+    return None
+
+
+def read_declarations(handle: BinaryIO, path: Path) -> dict[str, NpyMember]:
+    """Read and check every member's header against the ids before any array is loaded.
+
+    Raises:
+        DataError: a key is missing or a member's declared shape, dtype or size does not fit
+            (naming the file, the member, what was found and what was expected).
+    """
+    try:
+        with zipfile.ZipFile(handle) as archive:
+            names = set(archive.namelist())
+            missing = [key for key in COUNTS_KEYS if f"{key}.npy" not in names]
+            if missing:
+                raise DataError(
+                    f"{path}: not a flair-kit counts file (no {', '.join(missing)}); {_HOW}"
+                )
+            members: dict[str, NpyMember] = {}
+            n_ids = None
+            for key in COUNTS_KEYS:
+                try:
+                    members[key] = read_npy_member(archive, f"{key}.npy")
+                except DataError as exc:
+                    raise DataError(f"{path}: member {exc}; {_HOW}") from None
+                problem = _declared_problem(key, members[key], n_ids)
+                if problem is not None:
+                    raise DataError(f"{path}: member {key}.npy holds {problem}; {_HOW}")
+                if key == "format":
+                    # Another format is named as such, before its members are judged by ours.
+                    with archive.open("format.npy") as stream:
+                        found = str(np.lib.format.read_array(stream, allow_pickle=False))
+                    if found != COUNTS_FORMAT:
+                        raise DataError(
+                            f"{path}: counts format {found!r}, expected {COUNTS_FORMAT!r}; {_HOW}"
+                        )
+                if key == "ids":
+                    n_ids = members[key].shape[0]
+                    if n_ids == 0:
+                        # Nothing to score or resample: every later step would fail on empty sums.
+                        raise DataError(
+                            f"{path}: counts of 0 patches; {_HOW} on a non-empty prediction"
+                        )
+    except FlairKitError:
+        raise
+    except _UNREADABLE as exc:
+        raise DataError(f"{path}: unreadable counts file ({exc}); {_HOW}") from None
+    return members
+
+
 def load_counts(path: Path) -> PatchCounts:
     """Read counts written by :func:`save_counts` (``flair-kit score --save-counts``).
 
+    Every member's header (shape, dtype, decompressed size) is checked against the ids before
+    anything is loaded, so a small file cannot make the loader allocate gigabytes.
+
     Raises:
         MissingFileError: the file does not exist.
-        DataError: the file is not a counts file of this format (the message says which key),
-            holds no patch, or holds inconsistent arrays (the message names the file).
+        DataError: the path is not a regular file (a FIFO, a folder: refused unread), not a
+            counts file of this format (the message says which member), holds no patch, or holds
+            inconsistent arrays; the message names the file and how to fix it.
     """
-    if not path.is_file():
+    if not path.exists():
         raise MissingFileError(f"{path}: counts file not found; write one with score --save-counts")
-    how = "write it with flair-kit score PRED TRUTH --save-counts FILE.npz"
+    with open_regular(path, "a counts .npz file written by score --save-counts") as handle:
+        read_declarations(handle, path)
+        handle.seek(0)
+        try:
+            with np.load(handle, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in COUNTS_KEYS}
+        except _UNREADABLE as exc:
+            raise DataError(f"{path}: unreadable counts file ({exc}); {_HOW}") from None
     try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [key for key in COUNTS_KEYS if key not in data.files]
-            if missing:
-                raise DataError(
-                    f"{path}: not a flair-kit counts file (no {', '.join(missing)}); {how}"
-                )
-            found = str(data["format"])
-            if found != COUNTS_FORMAT:
-                raise DataError(
-                    f"{path}: counts format {found!r}, expected {COUNTS_FORMAT!r}; {how}"
-                )
-            arrays = {key: data[key] for key in COUNTS_KEYS}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"{path}: unreadable counts file ({exc}); {how}") from None
-    if arrays["ids"].size == 0:
-        # Nothing to score or resample: every later step would fail on empty sums.
-        raise DataError(f"{path}: counts of 0 patches; {how} on a non-empty prediction")
-    try:
-        return PatchCounts(
-            np.asarray(arrays["ids"], dtype=np.int64),
+        counts = PatchCounts(
+            _stored_ids(arrays["ids"]),
             tuple(str(d) for d in arrays["domains"]),
             tuple(str(z) for z in arrays["zones"]),
-            _stored_counts(arrays["histograms"], path),
+            arrays["histograms"],
             str(arrays["truth_fingerprint"]),
         )
+        check_stored_counts(counts)
+        return counts
     except DataError as exc:
-        # The checks of PatchCounts know no file; the user needs to know which one is wrong.
-        message = str(exc)
-        raise type(exc)(
-            message if message.startswith(f"{path}:") else f"{path}: {message}"
-        ) from None
+        # The checks here and in PatchCounts know no file; the user needs to know which one.
+        raise DataError(f"{path}: {exc}; {_HOW}") from None
 
 
-def _stored_counts(histograms: NDArray[Any], path: Path) -> NDArray[Any]:
-    """The stored histograms as uint32 or int64, refusing anything but non-negative integers."""
-    if histograms.dtype in (np.uint32, np.int64) and (
-        histograms.dtype == np.uint32 or histograms.size == 0 or int(histograms.min()) >= 0
-    ):
-        return histograms
-    raise DataError(
-        f"{path}: histograms of dtype {histograms.dtype} (or negative counts); expected uint32 or "
-        "int64 pixel counts as score --save-counts writes them"
-    )
+def _stored_ids(ids: NDArray[Any]) -> NDArray[np.int64]:
+    """The stored ids as int64, refusing negative ones and values beyond int64."""
+    if ids.dtype.kind == "u" and ids.size and int(ids.max()) > np.iinfo(np.int64).max:
+        raise DataError(f"ids up to {int(ids.max())}; expected patch ids 0..999999")
+    if ids.size and int(ids.min()) < 0:
+        raise DataError(f"ids down to {int(ids.min())}; expected patch ids 0..999999")
+    return ids.astype(np.int64)
+
+
+def check_stored_counts(counts: PatchCounts) -> None:
+    """Refuse negative counts and patches of no pixel at all (no scored mask is empty)."""
+    histograms = counts.histograms
+    if histograms.dtype == np.int64 and int(histograms.min()) < 0:
+        raise DataError(
+            f"histograms hold negative counts (down to {int(histograms.min())}); expected "
+            "pixel counts as score --save-counts writes them"
+        )
+    empty = np.flatnonzero(~histograms.any(axis=1))
+    if empty.size:
+        shown = ", ".join(f"{int(counts.ids[i]):06d}" for i in empty[:5])
+        raise DataError(
+            f"{empty.size} patches count no pixel at all (all-zero histograms: {shown}); every "
+            "scored patch counts each pixel of its mask"
+        )
 
 
 def is_counts_file(path: Path) -> bool:

@@ -44,6 +44,11 @@ class OutputPathError(FlairKitError, ValueError):
     """The requested output path cannot hold the output (a FIFO, a socket, a device)."""
 
 
+class ScratchSpaceError(FlairKitError, OSError):
+    """Intermediate files (an extracted submission zip) could not be written to their temporary
+    folder: a full or read-only disk; the message names that folder and how to choose another."""
+
+
 class FlairKitWarning(UserWarning):
     """Root of the warnings flair-kit emits for recoverable oddities."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import functools
 import os
 import tempfile
@@ -21,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageChops
 
 from scoring import metrics
+from scoring.atomic import scratch_directory
 from scoring.classes import NUM_CLASSES
 from scoring.counts import PatchCounts, PatchResult, counts_from_patches, mask_digest
 from scoring.errors import (
@@ -28,7 +30,9 @@ from scoring.errors import (
     DataError,
     FlairKitError,
     MissingFileError,
+    ScratchSpaceError,
     SubmissionError,
+    os_error_advice,
     summarize,
 )
 from scoring.masks import (
@@ -502,6 +506,7 @@ def score_folders(
     workers: int | None = None,
     subset: bool = False,
     progress: ProgressCallback | None = None,
+    scratch_beside: Path | None = None,
 ) -> ScoreReport:
     """Score a folder or zip of predictions against a folder of reference masks.
 
@@ -511,6 +516,8 @@ def score_folders(
         workers: worker processes; default all usable cores.
         subset: score only the matched ids instead of refusing missing or extra ids.
         progress: called with (pairs done, pairs total) as the work advances.
+        scratch_beside: an output file of the command: a zip is extracted beside it (see
+            :func:`submission_folder`).
 
     Returns:
         The frozen report; its ``warnings`` say what a user should know (subset, dropped pixels).
@@ -519,7 +526,14 @@ def score_folders(
         SubmissionError, DataError, MissingFileError: see :func:`pair_predictions` and
             :func:`count_pair`.
     """
-    return _score_folders(predictions, truth, workers=workers, subset=subset, progress=progress)
+    return _score_folders(
+        predictions,
+        truth,
+        workers=workers,
+        subset=subset,
+        progress=progress,
+        scratch_beside=scratch_beside,
+    )
 
 
 def score_folders_with_counts(
@@ -530,11 +544,13 @@ def score_folders_with_counts(
     subset: bool = False,
     progress: ProgressCallback | None = None,
     subset_hint: bool = True,
+    scratch_beside: Path | None = None,
 ) -> tuple[ScoreReport, PatchCounts]:
     """:func:`score_folders`, also keeping every patch's counts (``score --save-counts``).
 
     ``subset_hint``: missing/extra-id errors suggest ``--subset`` (False for commands without it:
-    ``compare`` and ``leaderboard`` always compare whole test sets).
+    ``compare`` and ``leaderboard`` always compare whole test sets). ``scratch_beside``: see
+    :func:`score_folders`.
 
     Returns:
         The report, and each patch's code counts with its id, domain and zone (from the truth's
@@ -549,6 +565,7 @@ def score_folders_with_counts(
         progress=progress,
         patches=patches,
         subset_hint=subset_hint,
+        scratch_beside=scratch_beside,
     )
     return report, counts_from_patches(patches)
 
@@ -562,8 +579,9 @@ def _score_folders(
     progress: ProgressCallback | None,
     patches: list[PatchResult] | None = None,
     subset_hint: bool = True,
+    scratch_beside: Path | None = None,
 ) -> ScoreReport:
-    with submission_folder(predictions) as pred_dir:
+    with submission_folder(predictions, scratch_beside) as pred_dir:
         try:
             pairing = pair_predictions(pred_dir, truth, subset=subset, cli=subset_hint)
             notes = subset_warnings(pairing) if subset else ()
@@ -585,21 +603,71 @@ def _in_zip(message: str, scratch: Path, archive: Path) -> str:
     return message.replace(f"{scratch}{os.sep}", f"{archive}:").replace(str(scratch), str(archive))
 
 
+#: The scratch folder of an extracted zip when the command writes no file: in the system's
+#: temporary folder, named ``.flair-kit-submission.flair-kit-<pid>-<hex>.partial``.
+SUBMISSION_SCRATCH = "flair-kit-submission"
+
+
 @contextlib.contextmanager
-def submission_folder(path: Path) -> Iterator[Path]:
+def submission_folder(path: Path, scratch_beside: Path | None = None) -> Iterator[Path]:
     """Yield a folder holding the submission: the folder itself, or a zip extracted safely.
 
-    A zip is checked and extracted into a private temporary folder that is removed afterwards.
+    A zip is checked and extracted into a private scratch folder that is removed afterwards:
+    beside ``scratch_beside`` (an output file of the command, so nothing is written outside the
+    requested output's folder) or, when the command writes no file, in the system's temporary
+    folder (``TMPDIR``). Either way it is named like every kit temporary, so one left by
+    ``kill -9`` is removed by the next run (:func:`scoring.atomic.scratch_directory`).
 
     Raises:
         MissingFileError: the path does not exist.
         SubmissionError: the zip is unsafe or corrupt.
+        ScratchSpaceError: the scratch folder cannot be created or filled (full or read-only
+            disk); the message names the folder and how to choose another.
     """
     if path.is_dir():
         yield path
         return
     if not path.exists():
         raise MissingFileError(f"{path}: not found; expected a folder of PRED files or a .zip")
-    with tempfile.TemporaryDirectory(prefix="flair-kit-submission-") as scratch:
-        extract_zip_safely(path, Path(scratch))
-        yield Path(scratch)
+    target = scratch_beside
+    if target is None:
+        target = Path(tempfile.gettempdir()) / SUBMISSION_SCRATCH
+    with contextlib.ExitStack() as stack:
+        try:
+            scratch = stack.enter_context(scratch_directory(target))
+            extract_zip_safely(path, scratch)
+        except FlairKitError:
+            raise
+        except OSError as exc:
+            raise extraction_failure(exc, path, target, system_temp=scratch_beside is None) from exc
+        yield scratch
+
+
+def extraction_failure(
+    exc: OSError, archive: Path, target: Path, *, system_temp: bool
+) -> ScratchSpaceError:
+    """One line for a failure to write the extracted copy of ``archive``: which folder, and how
+    to choose another (``TMPDIR`` for the system's temporary folder).
+
+    >>> import errno
+    >>> full = OSError(errno.ENOSPC, "No space left on device")
+    >>> print(extraction_failure(full, Path("s.zip"), Path("/tmp/x"), system_temp=True))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    /tmp: the disk is full (No space left on device) in this temporary folder while extracting
+    s.zip; free space there, or set TMPDIR to a folder on a disk with room (TMPDIR chooses the
+    temporary folder)
+    """
+    what, fix = os_error_advice(exc.errno)
+    strerror = f" ({exc.strerror})" if exc.strerror else ""
+    if not system_temp:
+        return ScratchSpaceError(
+            f"{target}: {what}{strerror} while extracting {archive} beside this output; {fix}"
+        )
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "free space there, or set TMPDIR to a folder on a disk with room"
+    else:
+        fix = f"{fix}, or set TMPDIR to another folder"
+    return ScratchSpaceError(
+        f"{target.parent}: {what}{strerror} in this temporary folder while extracting {archive}; "
+        f"{fix} (TMPDIR chooses the temporary folder)"
+    )

@@ -67,12 +67,14 @@ def decode_budget(expected_size: Size | None = None) -> int:
     return max(MAX_DECODED_BYTES, 4 * expected_size[0] * expected_size[1])
 
 
-def open_regular(path: Path) -> BinaryIO:
+def open_regular(path: Path, expected: str = "a TIFF file") -> BinaryIO:
     """Open a file for binary reading only if it is a regular file (symbolic links followed).
 
     A FIFO, socket or device is refused before it is opened, and the open itself never blocks
     (``O_NONBLOCK``), so a FIFO named ``PRED_<id>.tif`` or a link to ``/dev/zero`` cannot hang or
     flood the reader.
+
+    ``expected`` names what the file should be, for the message (``"a TIFF file"``).
 
     Raises:
         DataError: the path is not a regular file, or cannot be opened (the message says why).
@@ -88,7 +90,7 @@ def open_regular(path: Path) -> BinaryIO:
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     raise DataError(
-        f"{path}: is a {kind}, not a regular file; expected a TIFF file (refused unread)"
+        f"{path}: is a {kind}, not a regular file; expected {expected} (refused unread)"
     )
 
 

@@ -181,18 +181,22 @@ def score(
     outputs.check_used(images=images, errors=errors, zones=zones)
     outputs.probe([predictions, truth, *(p for p in (zones, images) if p is not None)])
     progress = StderrProgress("scoring")
+    # A zip is extracted beside an output when there is one: nothing written outside its folder.
+    beside = next((p for p in (json_out, save_counts, html_out) if p is not None), None)
     try:
         if keep_counts:
             report, counts = score_folders_with_counts(
-                predictions, truth, workers=workers, subset=subset, progress=progress
-            )
+                predictions, truth, workers=workers, subset=subset, progress=progress,
+                scratch_beside=beside,
+            )  # fmt: skip
         else:
             report, counts = (
                 score_folders(
-                    predictions, truth, workers=workers, subset=subset, progress=progress
+                    predictions, truth, workers=workers, subset=subset, progress=progress,
+                    scratch_beside=beside,
                 ),
                 None,
-            )
+            )  # fmt: skip
     finally:
         progress.close()
     typer.echo(render_text(report), nl=False)

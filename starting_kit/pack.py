@@ -6,8 +6,8 @@ flat (every file at the root, where the platform looks) and *stored*: the TIFFs 
 so recompressing them would only cost time. With ``fix``, files that are valid in content but not
 in form (other compression, ``PRED_IMG_`` or unpadded names, integer dtypes other than uint8, one
 band repeated in a 3-D array, non-TIFF data) are re-encoded into exactly the official format by
-:func:`starting_kit.predictions.write_prediction`, in a temporary folder: the originals are never
-touched.
+:func:`starting_kit.predictions.write_prediction`, in a temporary folder beside the output: the
+originals are never touched.
 
 The archive is written to a hidden temporary file beside the output, checked with the same zip
 reader the scorer uses, flushed to disk and only then renamed into place, so an interrupted or
@@ -21,14 +21,13 @@ import dataclasses
 import os
 import shutil
 import stat
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from scoring import zipsafe
-from scoring.atomic import atomic_path, check_target, make_parent_folder
+from scoring.atomic import atomic_path, check_target, make_parent_folder, scratch_directory
 from scoring.errors import ConfigError, MissingFileError, OutputExistsError, SubmissionError
 from starting_kit.expect import expected_ids
 from starting_kit.validate import (
@@ -244,11 +243,12 @@ def pack_submission(
     listing = list_folder(pred_dir, pack=True)
     total = 2 * len(listing.members)
     with contextlib.ExitStack() as stack:
-        fix_dir = (
-            Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="flair-kit-fix-")))
-            if fix
-            else None
-        )
+        fix_dir = None
+        if fix:
+            # Re-encoded files go beside the output, named like every kit temporary: removed
+            # afterwards, and by the next run if this one is killed (kill -9).
+            make_parent_folder(output)
+            fix_dir = stack.enter_context(scratch_directory(output))
         options = CheckOptions(expected_size, strict, fix_dir=fix_dir, limits=limits)
         results = check_members(
             listing.members, options, workers=workers, progress=progress, total=total

@@ -63,7 +63,7 @@ from typing import Any
 
 import numpy as np
 
-from scoring.atomic import atomic_directory, make_parent_folder
+from scoring.atomic import atomic_directory, make_parent_folder, remove_stale_temporaries
 from scoring.errors import ConfigError, OutputExistsError, summarize
 from scoring.tiles import format_id
 from starting_kit.choices import Dataset
@@ -432,6 +432,9 @@ def generate_toy_dataset(
     _check_parameters(dataset, seed, size)
     train, test = layout.plan_patches(dataset, n_train, n_test)
     parameters = _parameters(dataset, seed, size, len(train), len(test))
+    # What a killed run (kill -9) left beside ``out`` goes on every run, the one that finds the
+    # dataset already there and writes nothing included.
+    remove_stale_temporaries(out)
     existing = _existing(out, parameters)
     if existing is not None:
         return existing

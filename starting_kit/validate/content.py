@@ -171,6 +171,9 @@ class ContentFindings:
     #: (smallest value, largest value) of an integer-valued prediction, for the whole-submission
     #: checks (:func:`one_based_problem`); None when the values could not be judged.
     value_range: tuple[int, int] | None = None
+    #: (smallest, largest) of the values outside 0..12, for the message of a file ``--fix``
+    #: cannot re-encode; None when every value is a class index.
+    outside_range: tuple[int, int] | None = None
 
 
 def array_findings(array: np.ndarray, *, expected_size: int, strict: bool) -> ContentFindings:
@@ -264,9 +267,12 @@ def array_findings(array: np.ndarray, *, expected_size: int, strict: bool) -> Co
 
     values = array.astype(np.uint8) if array.dtype == np.bool_ else array
     low, high = int(values.min()), int(values.max())
+    outside_range = None
     if low < 0 or high >= NUM_CLASSES:
         valid = False
-        outside = int(np.count_nonzero((values < 0) | (values >= NUM_CLASSES)))
+        out_of_range = values[(values < 0) | (values >= NUM_CLASSES)]
+        outside = out_of_range.size
+        outside_range = (int(out_of_range.min()), int(out_of_range.max()))
         problems.append(
             (
                 "error" if strict else "warning",
@@ -291,7 +297,23 @@ def array_findings(array: np.ndarray, *, expected_size: int, strict: bool) -> Co
         problems.append(
             ("warning", f"every pixel is {low}: a constant mask; is this prediction empty?")
         )
-    return ContentFindings(problems, form, array if valid else None, (low, high))
+    return ContentFindings(problems, form, array if valid else None, (low, high), outside_range)
+
+
+def unrepairable_hint(outside_range: tuple[int, int] | None) -> str:
+    """Why ``--fix`` left a file of the wrong form as it is (replaces :data:`FIX_HINT`).
+
+    >>> unrepairable_hint((256, 268))
+    'values 256..268 (outside 0..12) cannot be re-encoded as uint8; write class indices 0..12'
+    """
+    top = NUM_CLASSES - 1
+    if outside_range is None:
+        return "only a file of valid content can be re-encoded: fix the other problems of this file"
+    low, high = outside_range
+    values = f"value {low}" if low == high else f"values {low}..{high}"
+    return (
+        f"{values} (outside 0..{top}) cannot be re-encoded as uint8; write class indices 0..{top}"
+    )
 
 
 class _LabelledBuffer(io.BytesIO):

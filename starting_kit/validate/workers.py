@@ -13,7 +13,14 @@ from scoring.errors import DataError, SubmissionError
 from scoring.masks import open_regular
 from scoring.pool import ProgressCallback, run_chunked
 from starting_kit.predictions import prediction_name, write_prediction
-from starting_kit.validate.content import file_findings, name_findings, strip_location
+from starting_kit.validate.content import (
+    FIX_HINT,
+    RENAME_HINT,
+    file_findings,
+    name_findings,
+    strip_location,
+    unrepairable_hint,
+)
 from starting_kit.validate.listing import CheckOptions, Member, MemberResult
 from starting_kit.validate.report import Problem
 
@@ -87,6 +94,13 @@ def check_member(member: Member, options: CheckOptions) -> MemberResult:
         fixed = options.fix_dir / prediction_name(member.tile)
         write_prediction(fixed, found.classes)
         form = []  # repaired: the archive holds the official re-encoding
+    elif options.fix_dir is not None:
+        # --fix was given and could not repair it: say why, never "run --fix".
+        hint = unrepairable_hint(found.outside_range)
+        form = [
+            (severity, message.replace(FIX_HINT, hint).replace(RENAME_HINT, hint))
+            for severity, message in form
+        ]
     problems = tuple(
         Problem(severity, member.name, message) for severity, message in form + blocking
     )

@@ -364,21 +364,70 @@ def _big_predictions(root: Path) -> Path:
     return folder
 
 
+def _zipped(folder: Path) -> Path:
+    """``folder``'s PRED files as a submission zip beside it (made once)."""
+    archive = folder.with_suffix(".zip")
+    if not archive.is_file():
+        with zipfile.ZipFile(archive, "w") as handle:
+            for path in sorted(folder.iterdir()):
+                handle.write(path, path.name)
+    return archive
+
+
+def _pack_big(data: Path) -> list[str]:
+    return [
+        *KIT,
+        "pack",
+        str(_big_predictions(data)),
+        "--output",
+        "submission.zip",
+        "--size",
+        "128",
+        "--workers",
+        "1",
+    ]
+
+
 KILLABLE = {
-    "pack": Killable(
+    "pack": Killable(_pack_big, "submission.zip", _zip_whole(60)),
+    # --fix re-encodes in a scratch folder beside the output: a killed run's is removed by the next.
+    "pack-fix": Killable(
+        # were the scratch put in TMPDIR, a killed run's would show here
+        lambda d: ["env", "TMPDIR=.", *_pack_big(d), "--fix"],
+        "submission.zip",
+        _zip_whole(60),
+    ),
+    # A zip is extracted beside the output...
+    "score-zip-json": Killable(
         lambda d: [
+            "env",
+            "TMPDIR=.",
             *KIT,
-            "pack",
-            str(_big_predictions(d)),
-            "--output",
-            "submission.zip",
-            "--size",
-            "128",
+            "score",
+            str(_zipped(d / "pred")),
+            str(d / "ref"),
+            "--json",
+            "report.json",
             "--workers",
             "1",
         ],
-        "submission.zip",
-        _zip_whole(60),
+        "report.json",
+        lambda p: p.read_text("utf-8").rstrip().endswith("}"),
+    ),
+    # ... or, with no output, in TMPDIR (here the run's folder), named like every kit temporary.
+    "score-zip": Killable(
+        lambda d: [
+            "env",
+            "TMPDIR=.",
+            *KIT,
+            "score",
+            str(_zipped(_big_predictions(d))),
+            str(d / "ref"),
+            "--workers",
+            "1",
+        ],
+        "flair-kit-submission",
+        lambda p: not p.exists(),  # never an output: only the scratch folder is named so
     ),
     "toy-data": Killable(
         lambda d: [*KIT, "toy-data", "toy", "--size", "16", "--train", "20", "--test", "6"],
@@ -450,12 +499,15 @@ def test_kill_9_leaves_a_whole_output_or_stale_temporaries_the_next_run_removes(
         p.name.startswith(f".{spec.output}.flair-kit-") or p.parent == target for p in leftovers
     ), leftovers
     # The next run cleans what the killed one left (and does its job).
-    if target.exists() and name == "pack":
+    if target.exists() and name.startswith("pack"):
         argv = [*argv, "--overwrite"]
     run = run_command(argv, work)
-    assert run.returncode == 0, run.stderr
+    # score-zip's big predictions have no reference: its run fails after the extraction
+    assert run.returncode == (1 if name == "score-zip" else 0), run.stderr
     assert kit_temporaries(work) == []
     assert spec.whole(work / spec.output)
+    # nothing named by tempfile either (a TemporaryDirectory a kill -9 leaves forever)
+    assert sorted(p.name for p in work.iterdir() if p.name.startswith(("tmp", "flair-kit-"))) == []
 
 
 @pytest.mark.parametrize("name", sorted(KILLABLE))
@@ -477,6 +529,26 @@ def test_sigterm_removes_the_temporaries_at_once(data: Path, work: Path, name: s
             assert _scores_all_or_none(target)
     else:
         assert snapshot(work) == before
+
+
+def test_a_full_temporary_folder_is_named_with_tmpdir(
+    tmpfs_available: None, data: Path, work: Path
+) -> None:
+    mount = Mount(work / "tmp", size="64k")  # room to be chosen, not to extract 60 predictions
+    mount.path.mkdir()
+    before = snapshot(work)
+    archive = _zipped(_big_predictions(data))
+    argv = ["env", f"TMPDIR={mount.path}", *KIT, "score", str(archive), str(data / "ref")]
+    run = run_command(argv, work, mounts=[mount])
+    assert_one_line_error(
+        run,
+        f"error: {mount.path}: the disk is full (No space left on device) in this temporary folder "
+        f"while extracting {archive}",
+        "free space there, or set TMPDIR to a folder on a disk with room",
+        "TMPDIR chooses the temporary folder",
+    )
+    assert run.inside[str(mount.path)] == []  # the partial extraction is removed
+    assert_untouched(work, before)
 
 
 # -- baseline map: the GeoTIFF and its COG scratch ---------------------------------------------

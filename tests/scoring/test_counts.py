@@ -5,7 +5,11 @@ numpy, Pillow and pytest only: these run in the CodaLab images' Python 3.9 too.
 
 from __future__ import annotations
 
+import io
+import os
 import re
+import struct
+import tracemalloc
 import zipfile
 from pathlib import Path
 from typing import Callable
@@ -173,7 +177,7 @@ def test_load_counts_refuses_zero_patches_naming_the_file(tmp_path: Path) -> Non
     [
         ([1, 1], (2, 196), 2, "ids are not unique and increasing"),
         ([1, 2], (2, 195), 2, r"histograms of shape \(2, 195\)"),
-        ([1, 2], (2, 196), 3, "hold 3 domains and 3 zones"),
+        ([1, 2], (2, 196), 3, r"member domains\.npy holds .*shape \(3,\); expected \(2,\) strings"),
     ],
 )
 def test_inconsistent_counts_errors_name_the_file(
@@ -181,4 +185,145 @@ def test_inconsistent_counts_errors_name_the_file(
 ) -> None:
     path = _write_raw_counts(tmp_path / "bad.npz", ids, np.zeros(shape, np.uint32), n_zones)
     with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: .*{message}"):
+        load_counts(path)
+
+
+def _valid_arrays(n: int = 3) -> dict[str, np.ndarray]:
+    """The members of a valid counts file of ``n`` patches, to spoil one at a time."""
+    histograms = np.zeros((n, 196), np.uint32)
+    histograms[:, 0] = 16
+    return {
+        "format": np.array(COUNTS_FORMAT),
+        "ids": np.arange(1, n + 1, dtype=np.int64),
+        "domains": np.array(["D1"] * n),
+        "zones": np.array(["Z1"] * n),
+        "histograms": histograms,
+        "truth_fingerprint": np.array("f" * 64),
+    }
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (
+            "ids",
+            np.array(["1x", "2x", "3x"]),
+            r"member ids\.npy holds dtype <U2 .*integer patch ids",
+        ),
+        ("ids", np.array([1.0, 2.5, 3.0]), r"member ids\.npy holds dtype float64 .*integer"),
+        ("ids", np.array([[1, 2, 3]]), r"member ids\.npy holds .*shape \(1, 3\); expected a 1-d"),
+        ("ids", np.array([-1, 2, 3]), "ids down to -1; expected patch ids 0..999999"),
+        ("domains", np.array("D1"), r"member domains\.npy holds .*shape \(\); expected \(3,\)"),
+        ("zones", np.array(["Z1"] * 2), r"member zones\.npy holds .*shape \(2,\); expected \(3,\)"),
+        ("zones", np.array([1, 2, 3]), r"member zones\.npy holds dtype int64 .*expected \(3,\)"),
+        ("domains", np.array(["D" * 300] * 3), "names of 300 characters; at most 256"),
+        ("format", np.array([COUNTS_FORMAT]), r"member format\.npy holds .*expected one string"),
+        ("truth_fingerprint", np.array(7), r"member truth_fingerprint\.npy holds dtype int64"),
+        ("histograms", np.zeros((3, 196), np.uint32), "3 patches count no pixel at all"),
+        ("histograms", np.ones((3, 196), np.uint16), "dtype uint16 .*expected uint32 or int64"),
+    ],
+)
+def test_each_spoilt_member_is_one_data_error_naming_file_member_and_fix(
+    tmp_path: Path, key: str, value: np.ndarray, message: str
+) -> None:
+    arrays = _valid_arrays()
+    arrays[key] = value
+    path = tmp_path / "spoilt.npz"
+    np.savez(path, **arrays)  # type: ignore[arg-type]
+    with pytest.raises(DataError) as caught:
+        load_counts(path)
+    text = str(caught.value)
+    assert re.search(rf"^{re.escape(str(path))}: .*{message}", text), text
+    # said once: no re-wrapping that repeats the path or the advice
+    assert text.count(str(path)) == 1 and text.count("--save-counts") == 1, text
+
+
+def test_a_missing_member_is_named_once(tmp_path: Path) -> None:
+    arrays = _valid_arrays()
+    del arrays["zones"]
+    path = tmp_path / "nozones.npz"
+    np.savez(path, **arrays)  # type: ignore[arg-type]
+    with pytest.raises(DataError, match=r"not a flair-kit counts file \(no zones\)") as caught:
+        load_counts(path)
+    assert str(caught.value).count(str(path)) == 1
+    assert str(caught.value).count("--save-counts") == 1
+
+
+def _raw_npz(path: Path, members: dict[str, bytes]) -> Path:
+    """A zip of ``.npy`` members given as raw bytes (headers that lie, data that is missing)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for key, data in members.items():
+            archive.writestr(f"{key}.npy", data)
+    return path
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _npy_header_only(shape: tuple[int, ...], dtype: str) -> bytes:
+    """A ``.npy`` header declaring ``shape`` with none of the data (a bomb's declaration)."""
+    buffer = io.BytesIO()
+    header = {"descr": dtype, "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(buffer, header)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("key", "shape", "dtype", "message"),
+    [
+        ("histograms", (1_000_000, 196), "<u4", r"shape \(1000000, 196\); expected \(3, 196\)"),
+        ("ids", (1_000_001,), "<i8", "1000001 ids; at most 1000000 patches"),
+        ("zones", (10**9,), "<U8", r"member zones\.npy holds .*expected \(3,\) strings"),
+    ],
+)
+def test_a_counts_bomb_is_refused_from_its_header_without_allocating_it(
+    tmp_path: Path, key: str, shape: tuple[int, ...], dtype: str, message: str
+) -> None:
+    members = {name: _npy_bytes(array) for name, array in _valid_arrays().items()}
+    members[key] = _npy_header_only(shape, dtype)
+    path = _raw_npz(tmp_path / "bomb.npz", members)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: .*{message}"):
+            load_counts(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20, f"{peak / 2**20:.0f} MiB allocated to refuse a bomb"
+
+
+def test_a_member_larger_than_its_header_declares_is_refused(tmp_path: Path) -> None:
+    members = {name: _npy_bytes(array) for name, array in _valid_arrays().items()}
+    members["histograms"] += bytes(1 << 20)  # a megabyte of data no header accounts for
+    path = _raw_npz(tmp_path / "padded.npz", members)
+    with pytest.raises(
+        DataError, match=r"member histograms\.npy holds \d+ bytes once decompressed"
+    ):
+        load_counts(path)
+
+
+def test_a_huge_npy_header_is_refused_unread(tmp_path: Path) -> None:
+    members = {name: _npy_bytes(array) for name, array in _valid_arrays().items()}
+    members["ids"] = b"\x93NUMPY\x02\x00" + struct.pack("<I", 2**31) + b" " * 100
+    path = _raw_npz(tmp_path / "header.npz", members)
+    with pytest.raises(DataError, match=r"member ids\.npy: \.npy header of 2147483648 bytes"):
+        load_counts(path)
+
+
+def test_the_valid_arrays_load(tmp_path: Path) -> None:
+    path = tmp_path / "fine.npz"
+    np.savez_compressed(path, **_valid_arrays())  # type: ignore[arg-type]
+    assert load_counts(path).n_patches == 3
+
+
+@pytest.mark.parametrize(("make", "kind"), [(os.mkfifo, "FIFO"), (os.mkdir, "folder")])
+def test_a_fifo_or_folder_as_counts_is_named_so_unread(
+    tmp_path: Path, make: Callable[[Path], None], kind: str
+) -> None:
+    path = tmp_path / "special.npz"
+    make(path)
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: is a {kind}.*refused unread"):
         load_counts(path)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Callable
@@ -11,9 +16,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scoring.errors import DataError, MissingFileError, SubmissionError
-from scoring.evaluate import pair_predictions, score_folders
+from scoring import evaluate
+from scoring.atomic import owner_pid
+from scoring.errors import DataError, MissingFileError, ScratchSpaceError, SubmissionError
+from scoring.evaluate import SUBMISSION_SCRATCH, pair_predictions, score_folders
 from scoring.render import LEADERBOARD_KEYS, render_html, render_text, scores_txt
+from scoring.zipsafe import extract_zip_safely
 from tests.scoring.conftest import save_tif
 from tests.scoring.official import official_miou, official_patch_matrix, official_score_folders
 
@@ -131,14 +139,10 @@ def test_a_pred_file_in_macosx_counts_as_the_official_glob_lists_it(
 def test_zip_submission_scores_like_the_folder(
     tmp_path: Path, truth_tree: Masks, write_preds: Callable, rng: np.random.Generator
 ) -> None:
-    pred_dir = write_preds(preds_from_truth(truth_tree, rng))
-    archive = tmp_path / "submission.zip"
-    with zipfile.ZipFile(archive, "w") as handle:
-        for path in sorted(pred_dir.iterdir()):
-            handle.write(path, path.name)
+    archive = _zipped_predictions(tmp_path, truth_tree, write_preds, rng)
     assert (
         score_folders(archive, tmp_path / "truth").to_dict()
-        == score_folders(pred_dir, tmp_path / "truth").to_dict()
+        == score_folders(tmp_path / "pred", tmp_path / "truth").to_dict()
     )
 
 
@@ -400,3 +404,138 @@ def test_first_error_stops_the_pool(tmp_path: Path) -> None:
     (tmp_path / "p" / "PRED_000003.tif").write_bytes(b"broken")
     with pytest.raises(SubmissionError, match=r"PRED_000003.tif: cannot be decoded"):
         score_folders(tmp_path / "p", tmp_path / "t", workers=2)
+
+
+def _zipped_predictions(
+    tmp_path: Path, truth_tree: Masks, write_preds: Callable, rng: np.random.Generator
+) -> Path:
+    """Predictions written to tmp/pred, zipped as tmp/submission.zip."""
+    pred_dir = write_preds(preds_from_truth(truth_tree, rng))
+    archive = tmp_path / "submission.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        for path in sorted(pred_dir.iterdir()):
+            handle.write(path, path.name)
+    return archive
+
+
+@pytest.fixture
+def zipped(
+    tmp_path: Path, truth_tree: Masks, write_preds: Callable, rng: np.random.Generator
+) -> Path:
+    return _zipped_predictions(tmp_path, truth_tree, write_preds, rng)
+
+
+@pytest.fixture
+def system_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private folder standing for the system's temporary folder (TMPDIR)."""
+    folder = tmp_path / "system-tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def _record_extractions(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Where each zip is extracted (the real extraction still runs)."""
+    seen: list[Path] = []
+
+    def recording(path: Path, destination: Path) -> None:
+        seen.append(destination)
+        extract_zip_safely(path, destination)
+
+    monkeypatch.setattr(evaluate, "extract_zip_safely", recording)
+    return seen
+
+
+def _stale_scratch(beside: Path) -> Path:
+    """A scratch folder beside ``beside`` as a killed (kill -9) run leaves it."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    stale = beside.with_name(f".{beside.name}.flair-kit-{child.pid}-0123abcd.partial")
+    stale.mkdir()
+    (stale / "PRED_000001.tif").write_bytes(b"left by kill -9")
+    return stale
+
+
+def test_a_zip_is_extracted_beside_the_output_and_a_killed_runs_scratch_is_removed(
+    tmp_path: Path,
+    truth_tree: Masks,
+    zipped: Path,
+    system_tmp: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "out").mkdir()
+    output = tmp_path / "out" / "report.json"
+    stale = _stale_scratch(output)
+    seen = _record_extractions(monkeypatch)
+    report = score_folders(zipped, tmp_path / "truth", scratch_beside=output)
+    assert report.n_patches == len(truth_tree)
+    assert len(seen) == 1 and seen[0].parent == output.parent
+    assert owner_pid(seen[0], output) == os.getpid()  # a kit temporary, recognised when stale
+    assert list(output.parent.iterdir()) == []  # the stale one removed, ours too
+    assert not stale.exists() and list(system_tmp.iterdir()) == []
+
+
+def test_without_output_a_zip_is_extracted_in_tmpdir_whose_stale_scratch_is_removed(
+    tmp_path: Path,
+    truth_tree: Masks,
+    zipped: Path,
+    system_tmp: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stale = _stale_scratch(system_tmp / SUBMISSION_SCRATCH)
+    live = system_tmp / f".{SUBMISSION_SCRATCH}.flair-kit-{os.getppid()}-0123abcd.partial"
+    live.mkdir()  # a running process's scratch is never touched
+    seen = _record_extractions(monkeypatch)
+    assert score_folders(zipped, tmp_path / "truth").n_patches == len(truth_tree)
+    assert len(seen) == 1 and seen[0].parent == system_tmp
+    assert not stale.exists() and not seen[0].exists()
+    assert list(system_tmp.iterdir()) == [live]
+
+
+@pytest.mark.parametrize(
+    ("code", "beside", "fragments"),
+    [
+        (
+            errno.ENOSPC,
+            False,
+            ["{tmp}: the disk is full (No space left on device) in this temporary folder",
+             "free space there, or set TMPDIR", "TMPDIR chooses the temporary folder"],
+        ),
+        (
+            errno.EROFS,
+            False,
+            ["{tmp}: the file system is read-only", "or set TMPDIR to another folder"],
+        ),
+        (
+            errno.ENOSPC,
+            True,
+            ["{out}: the disk is full (No space left on device) while extracting {zip} beside",
+             "free space on that disk"],
+        ),
+    ],
+)  # fmt: skip
+def test_a_failure_to_extract_names_the_scratch_folder_and_how_to_move_it(
+    tmp_path: Path,
+    truth_tree: Masks,
+    zipped: Path,
+    system_tmp: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    code: int,
+    beside: bool,
+    fragments: list[str],
+) -> None:
+    output = tmp_path / "report.json"
+
+    def failing(path: Path, destination: Path) -> None:
+        (destination / "PRED_000001.tif").write_bytes(b"partly")
+        raise OSError(code, os.strerror(code))  # as a write on a full disk: no file name
+
+    monkeypatch.setattr(evaluate, "extract_zip_safely", failing)
+    with pytest.raises(ScratchSpaceError) as caught:
+        score_folders(zipped, tmp_path / "truth", scratch_beside=output if beside else None)
+    message = str(caught.value)
+    for fragment in fragments:
+        assert fragment.format(tmp=system_tmp, out=output, zip=zipped) in message, message
+    assert isinstance(caught.value, OSError)  # still an OSError for callers that catch those
+    assert list(system_tmp.iterdir()) == [] and not output.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".report.json.")]

@@ -7,6 +7,9 @@ import os
 import re
 import shutil
 import stat
+import subprocess
+import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 import starting_kit.pack
+from scoring.atomic import owner_pid
 from scoring.errors import ConfigError, MissingFileError, OutputExistsError, SubmissionError
 from starting_kit.cli import app
 from starting_kit.submission import (
@@ -23,6 +27,7 @@ from starting_kit.submission import (
     pack_submission,
     validate_submission,
 )
+from starting_kit.validate.listing import CheckOptions
 from tests.starting_kit.corpus import (
     CORPUS_IDS,
     CORPUS_SIZE,
@@ -239,6 +244,62 @@ def test_fix_does_not_touch_invalid_content(good_prediction_folder: Path, tmp_pa
     (good_prediction_folder / "PRED_061714.tif").write_bytes(small)
     with pytest.raises(InvalidSubmissionError, match="16x16 pixels; expected 32x32"):
         pack(good_prediction_folder, tmp_path / "t.zip", fix=True)
+
+
+def test_fix_refuses_values_it_cannot_re_encode_naming_them_without_advising_fix(
+    good_prediction_folder: Path, tmp_path: Path
+) -> None:
+    wide = corpus_classes(CORPUS_IDS[0]).astype(np.uint16)
+    wide[:8] += 256  # classes 256..268: no uint8 can keep them
+    outside = wide[wide > 12]
+    (good_prediction_folder / "PRED_061713.tif").write_bytes(pillow_bytes(wide))
+    expected = (
+        f"values {outside.min()}..{outside.max()} (outside 0..12) cannot be re-encoded as uint8; "
+        "write class indices 0..12"
+    )
+    with pytest.raises(InvalidSubmissionError) as caught:
+        pack(good_prediction_folder, tmp_path / "s.zip", fix=True)
+    assert expected in str(caught.value) and "--fix" not in str(caught.value)
+    args = ["pack", str(good_prediction_folder), "-o", str(tmp_path / "s.zip")]
+    result = runner.invoke(app, [*args, "--size", str(CORPUS_SIZE), "--fix"])
+    assert result.exit_code == 1
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("error: PRED_061713.tif: dtype uint16") and expected in first, first
+    assert "--fix" not in result.stderr, result.stderr
+    assert not (tmp_path / "s.zip").exists()
+    # without --fix the same file is still said to need it
+    plain = runner.invoke(app, [*args, "--size", str(CORPUS_SIZE)])
+    assert "flair-kit pack --fix re-encodes it" in plain.stderr
+
+
+def test_fix_works_in_a_scratch_folder_beside_the_output_that_a_rerun_cleans(
+    good_prediction_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _broken_in_form(good_prediction_folder)
+    output = tmp_path / "out" / "fixed.zip"
+    output.parent.mkdir()
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    stale = output.with_name(f".fixed.zip.flair-kit-{child.pid}-0123abcd.partial")
+    stale.mkdir()  # as a kill -9 of pack --fix leaves it
+    (stale / "PRED_061713.tif").write_bytes(b"left by kill -9")
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    seen: list[Path | None] = []
+    real = starting_kit.pack.check_members
+
+    def recording(members: object, options: CheckOptions, **kwargs: object) -> object:
+        seen.append(options.fix_dir)
+        return real(members, options, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(starting_kit.pack, "check_members", recording)
+    result = pack(good_prediction_folder, output, fix=True)
+    assert len(result.fixed) == 4
+    assert seen[0] is not None and seen[0].parent == output.parent
+    assert owner_pid(seen[0], output) == os.getpid()
+    assert leftovers(output.parent) == ["fixed.zip"]  # ours removed, the stale one too
+    assert list(system_tmp.iterdir()) == []
 
 
 # --- paths, overwriting, atomic writing ---------------------------------------------------------

@@ -11,7 +11,10 @@ import csv
 import datetime as dt
 import hashlib
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -505,6 +508,21 @@ def test_same_parameters_reuse_the_dataset_without_writing(tmp_path: Path) -> No
         first.n_bytes,
     )
     assert {p: p.stat().st_mtime_ns for p in first.root.rglob("*")} == stamps
+
+
+def test_a_rerun_that_finds_the_dataset_still_removes_a_killed_runs_scratch(
+    tmp_path: Path,
+) -> None:
+    _tiny(tmp_path / "d")
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    stale = tmp_path / f".d.flair-kit-{child.pid}-0123abcd.partial"
+    stale.mkdir()  # as kill -9 of a toy-data run leaves it
+    (stale / "flair-kit-toy.json").write_text("{}", "utf-8")
+    live = tmp_path / f".d.flair-kit-{os.getppid()}-0123abcd.partial"
+    live.mkdir()  # a running process's scratch is never touched
+    assert _tiny(tmp_path / "d").reused
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["d", live.name])
 
 
 def test_an_empty_existing_folder_is_filled(tmp_path: Path) -> None:
