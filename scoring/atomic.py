@@ -596,3 +596,19 @@ def terminate_as_exception() -> None:
         signal.signal(signal.SIGTERM, _raise_terminated)
     except ValueError:  # not the main thread
         return
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """:func:`terminate_as_exception` for the block (an entry point's work); after it, SIGTERM
+    ends the process the default way again.
+
+    A SIGTERM that lands once the work is done (while the interpreter shuts down) must not raise
+    :class:`Terminated` where nothing catches it: that printed a traceback after a complete run.
+    """
+    terminate_as_exception()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):  # not the main thread: nothing was installed
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)

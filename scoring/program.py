@@ -20,7 +20,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from scoring.atomic import check_target, terminate_as_exception, text_writer, write_together
+from scoring.atomic import check_target, sigterm_raises, text_writer, write_together
 from scoring.errors import (
     DataError,
     FlairKitError,
@@ -84,10 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 2:
         print(USAGE, file=sys.stderr)
         return 2
-    terminate_as_exception()  # SIGTERM raises, so no temporary survives it
     try:
-        check_target(args[1], folder=True)  # a FIFO or a file as OUTPUT: refused, never opened
-        text = run(Path(args[0]), Path(args[1]))
+        with sigterm_raises():  # SIGTERM raises, so no temporary survives it
+            check_target(args[1], folder=True)  # a FIFO or a file as OUTPUT: refused, never opened
+            text = run(Path(args[0]), Path(args[1]))
     except OutputPathError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from scoring.atomic import terminate_as_exception
+from scoring.atomic import sigterm_raises
 from starting_kit import __version__
 from starting_kit.choices import Dataset
 from starting_kit.options import Workers, domain_errors_exit, fail, output_option, overwrite_option
@@ -477,5 +477,5 @@ register_plugins(app)
 
 def main() -> None:
     """Console-script entry point."""
-    terminate_as_exception()  # SIGTERM raises, so interrupted writes clean up after themselves
-    app()
+    with sigterm_raises():  # SIGTERM raises, so interrupted writes clean up after themselves
+        app()
