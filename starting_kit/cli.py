@@ -182,7 +182,7 @@ def score(
     outputs.probe([predictions, truth, *(p for p in (zones, images) if p is not None)])
     progress = StderrProgress("scoring")
     # A zip is extracted beside an output when there is one: nothing written outside its folder.
-    beside = next((p for p in (json_out, save_counts, html_out) if p is not None), None)
+    beside = outputs.scratch_beside()
     try:
         if keep_counts:
             report, counts = score_folders_with_counts(

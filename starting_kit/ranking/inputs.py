@@ -71,8 +71,12 @@ def load_submission(
     *,
     workers: int | None = None,
     progress: ProgressCallback | None = None,
+    scratch_beside: Path | None = None,
 ) -> tuple[PatchCounts, tuple[str, ...]]:
     """The per-patch counts of one input, and the warnings of its scoring.
+
+    ``scratch_beside``: an output of the command, beside which a zip is extracted (see
+    :func:`scoring.evaluate.submission_folder`).
 
     Raises:
         ConfigError: a zip or folder without ``--truth``.
@@ -86,7 +90,12 @@ def load_submission(
             "saved counts (score --save-counts FILE.npz) can be compared without it"
         )
     report, counts = score_folders_with_counts(
-        path, truth, workers=workers, progress=progress, subset_hint=False
+        path,
+        truth,
+        workers=workers,
+        progress=progress,
+        subset_hint=False,
+        scratch_beside=scratch_beside,
     )
     return counts, report.warnings
 
@@ -98,6 +107,7 @@ def load_submissions(
     names: Sequence[str] | None = None,
     workers: int | None = None,
     progress: ProgressCallback | None = None,
+    scratch_beside: Path | None = None,
 ) -> tuple[list[Submission], list[str]]:
     """Load every input, named by ``names`` or by its stem (see :func:`display_names`).
 
@@ -127,7 +137,9 @@ def load_submissions(
     notes: list[str] = []
     first: tuple[Path, PatchCounts] | None = None
     for path, label in zip(paths, labels, strict=False):
-        counts, warnings = load_submission(path, truth, workers=workers, progress=progress)
+        counts, warnings = load_submission(
+            path, truth, workers=workers, progress=progress, scratch_beside=scratch_beside
+        )
         if expected is not None and counts.truth_fingerprint != expected:
             raise DataError(
                 f"{path}: these counts were made against another truth than {truth} (other ids "

@@ -74,6 +74,10 @@ class Outputs:
         """The outputs asked for."""
         return [p for p in (self.json, self.html, self.csv, self.counts) if p is not None]
 
+    def scratch_beside(self) -> Path | None:
+        """The output beside which a zip input is extracted (None: the system's temporary folder)."""
+        return next(iter(self.written()), None)
+
     def check_used(
         self, *, images: Path | None, errors: int | None, zones: Path | None = None
     ) -> None:
@@ -140,7 +144,12 @@ def _analysed(
     read = (truth, options.zones_csv, options.errors.images)
     outputs.probe([*paths, *(p for p in read if p is not None)])
     submissions, notes = load_submissions(
-        paths, truth, names=options.names, workers=options.workers, progress=options.progress
+        paths,
+        truth,
+        names=options.names,
+        workers=options.workers,
+        progress=options.progress,
+        scratch_beside=outputs.scratch_beside(),
     )
     analysis = analyse(
         submissions, replicates=options.replicates, seed=options.seed, zones_csv=options.zones_csv

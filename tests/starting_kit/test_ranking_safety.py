@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -11,8 +12,11 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
+from scoring import evaluate
+from scoring.atomic import owner_pid
 from scoring.counts import PatchCounts, load_counts
 from scoring.errors import ConfigError
+from scoring.zipsafe import extract_zip_safely
 from starting_kit.cli import app
 from starting_kit.ranking.analysis import Submission, analyse, method_line
 from starting_kit.ranking.compare import compare_analysis
@@ -212,3 +216,26 @@ def test_options_without_the_output_that_uses_them_are_refused(
     )
     assert result.exit_code == 0, result.output
     assert set(load_counts(tmp_path / "z.npz").zones) == {"Z9_UU"}
+
+
+@pytest.mark.parametrize("command", ["compare", "leaderboard"])
+def test_a_zip_is_extracted_beside_the_output_not_in_the_system_temporary_folder(
+    command: str, tree: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A kill -9 cannot remove what it leaves: beside the output it is the user's own folder (and
+    # the next run's to clean), never an ever-growing system temporary folder.
+    seen: list[Path] = []
+
+    def recording(path: Path, destination: Path) -> None:
+        seen.append(destination)
+        extract_zip_safely(path, destination)
+
+    monkeypatch.setattr(evaluate, "extract_zip_safely", recording)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run(command, tree["a"], tree["root"] / "b.npz", "--truth", tree["truth"],
+                 "--replicates", 100, "--json", out / "r.json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(seen) == 1 and seen[0].parent == out, seen
+    assert owner_pid(seen[0], out / "r.json") == os.getpid()
+    assert sorted(p.name for p in out.iterdir()) == ["r.json"]
