@@ -116,6 +116,21 @@ def special_file_kind(mode: int) -> str | None:
     return next((name for test, name in kinds if test(mode)), "special file")
 
 
+def absent_or_kind(path: Path) -> str:
+    """Why ``path`` is not the file or folder asked for: ``not found``, or what it is instead.
+
+    >>> absent_or_kind(Path("/no/such/path")), absent_or_kind(Path("/"))
+    ('not found', 'is a folder')
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "not found"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    return f"is a {special_file_kind(mode) or 'file'}"
+
+
 def decoded_bytes(image: Image.Image) -> int:
     """Bytes Pillow will allocate to decode an opened (not yet loaded) image, from its header."""
     width, height = image.size

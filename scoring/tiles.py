@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from scoring.errors import MissingFileError, summarize
+from scoring.masks import absent_or_kind
 
 #: ``PRED_<id>.tif`` (challenge format) or ``PRED_IMG_<id>.tif`` (IGN's newer library).
 PRED_PATTERN = re.compile(r"^PRED_(?P<img>IMG_)?(?P<id>\d+)\.tif\Z")
@@ -142,8 +143,10 @@ def index_tiles(root: Path, kind: str) -> TileIndex:
         MissingFileError: ``root`` is not a folder.
     """
     if not root.is_dir():
+        why = absent_or_kind(root)
         raise MissingFileError(
-            f"{root}: folder not found; expected a folder of {KIND_NAMES[kind]} files"
+            f"{root}: {'folder ' if why == 'not found' else ''}{why}; expected a folder of "
+            f"{KIND_NAMES[kind]} files"
         )
     by_id: dict[int, Path] = {}
     duplicates: dict[int, list[Path]] = {}

@@ -369,9 +369,9 @@ def bundle(
             raise typer.BadParameter("--check FILE takes no --dataset, --reference or --output")
         verdict = check_bundle(check)
         for warning in verdict.warnings:
-            typer.echo(f"warning: {warning}", err=True)
+            typer.echo(f"warning: {check}: {warning}", err=True)
         for error in verdict.errors:
-            typer.echo(f"error: {error}", err=True)
+            typer.echo(f"error: {check}: {error}", err=True)
         if not verdict.ok:
             raise typer.Exit(code=1)
         typer.echo(f"{check}: valid {verdict.platform} bundle ({len(verdict.warnings)} warnings)")

@@ -624,6 +624,8 @@ class _Checker:
 def check_bundle(path: Path) -> BundleCheck:
     """Check a bundle zip; every problem is collected, none raised.
 
+    The messages name what inside the bundle is wrong; the CLI puts the bundle's path before them.
+
     Raises:
         MissingFileError: ``path`` does not exist.
     """
@@ -632,7 +634,7 @@ def check_bundle(path: Path) -> BundleCheck:
     try:
         members = _read_zip(path.read_bytes(), BUNDLE_LIMITS)
     except (zipfile.BadZipFile, OSError, BundleZipError) as exc:
-        return BundleCheck(path, None, (f"{path}: not a readable zip ({exc})",), ())
+        return BundleCheck(path, None, (f"not a readable zip ({exc})",), ())
     checker = _Checker(path, members)
     data = checker.check_layout()
     platform = None

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 from scoring.counts import PatchCounts
 from scoring.errors import DataError, FlairKitWarning, MissingFileError, summarize
+from scoring.masks import absent_or_kind
 from scoring.tiles import DOMAIN_PATTERN, ZONE_PATTERN, format_id, tile_id
 from starting_kit.pathlists import read_path_list
 
@@ -94,7 +95,10 @@ def read_zones_csv(path: Path) -> dict[int, Location]:
             says which field and what it must look like), or an id is given two locations.
     """
     if not path.is_file():
-        raise MissingFileError(f"{path}: zones csv not found")
+        why = absent_or_kind(path)
+        raise MissingFileError(
+            f"{path}: zones csv {why}; expected a csv of id,domain,zone rows or IGN's path list"
+        )
     text = path.read_text("utf-8", errors="replace")
     first = next((line for line in text.splitlines() if line.strip()), "")
     table: dict[int, tuple[Location, int]] = {}

@@ -879,3 +879,28 @@ def test_a_special_file_given_as_the_submission_is_refused_unread(
     out = tmp_path / "out"
     out.mkdir()
     assert_score(submission, reference, 1, expected, out / "r.json")
+
+
+def test_a_special_file_where_a_folder_or_csv_is_expected_is_named_for_what_it_is(
+    tmp_path: Path, reference: Path, scratch_tmp: Path, no_hang: None
+) -> None:
+    preds = write_folder(tmp_path / "preds", good_files())
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    code, _out, err = run_cli(["score", str(preds), str(fifo), "--workers", "1"])
+    assert code == 1 and err == (
+        f"error: {fifo}: is a FIFO (named pipe); expected a folder of MSK_<id>.tif files\n"
+    )
+    html = tmp_path / "r.html"
+    args = ["score", str(preds), str(reference), "--html", str(html), "--zones", str(fifo)]
+    code, _out, err = run_cli([*args, "--workers", "1"])
+    assert code == 1 and err.count("\n") == 1, err
+    assert err.startswith(f"error: {fifo}: zones csv is a FIFO (named pipe); expected"), err
+    assert not html.exists()
+
+
+def test_bundle_check_names_the_zip_it_checked(tmp_path: Path, scratch_tmp: Path) -> None:
+    submission = write_zip(tmp_path / "submission.zip", good_files())
+    code, _out, err = run_cli(["bundle", "--check", str(submission)])
+    assert code == 1 and "Traceback" not in err
+    assert err.startswith(f"error: {submission}: no competition.yaml at the zip root"), err
