@@ -8,6 +8,7 @@ same bytes. Zips nested in the bundle are stored, not deflated again.
 from __future__ import annotations
 
 import shutil
+import warnings
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -90,8 +91,13 @@ def scoring_program_entries() -> list[tuple[str, Source]]:
 
 def _check_reference_mask(path: Path) -> None:
     try:
-        with open_regular(path) as source, Image.open(source) as image:
-            mode, size = image.mode, image.size
+        with warnings.catch_warnings():
+            # Pillow's warnings (truncated file, decompression bomb) would add lines to stderr; the
+            # full decode below refuses such a mask in one line.
+            warnings.simplefilter("ignore", UserWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with open_regular(path) as source, Image.open(source) as image:
+                mode, size = image.mode, image.size
     except DataError:
         raise
     except Exception as exc:  # Pillow signals bad files with many exception types.

@@ -904,3 +904,18 @@ def test_bundle_check_names_the_zip_it_checked(tmp_path: Path, scratch_tmp: Path
     code, _out, err = run_cli(["bundle", "--check", str(submission)])
     assert code == 1 and "Traceback" not in err
     assert err.startswith(f"error: {submission}: no competition.yaml at the zip root"), err
+
+
+def test_bundle_refuses_a_truncated_reference_mask_in_one_line(tmp_path: Path) -> None:
+    # In a child process: Pillow's warnings reach its stderr there, as a user sees them.
+    ref = write_reference(tmp_path / "ref")
+    (ref / f"MSK_{CORPUS_IDS[0]:06d}.tif").write_bytes(truncated_tiff())
+    out = tmp_path / "bundle.zip"
+    run = subprocess.run(
+        [sys.executable, "-m", "starting_kit", "bundle", "--dataset", "flair1",
+         "--reference", str(ref), "-o", str(out)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.count("\n") == 1 and f"MSK_{CORPUS_IDS[0]:06d}.tif" in run.stderr, run.stderr
+    assert not out.exists()
