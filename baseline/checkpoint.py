@@ -24,7 +24,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import torch
 
@@ -38,9 +38,10 @@ from baseline.contract import (
 )
 from baseline.fusion import uses_sentinel
 from baseline.weights.layout import mismatch_details, shapes_of
-from scoring.atomic import atomic_path
+from scoring.atomic import atomic_file
 from scoring.classes import CLASS_NAMES
 from scoring.errors import ConfigError, DataError, MissingFileError
+from scoring.masks import absent_or_kind
 from starting_kit import __version__
 
 #: Version of the payload layout that training writes.
@@ -49,13 +50,48 @@ CHECKPOINT_FORMAT = 1
 CONTRACT_FORMAT = 2
 #: Payload layouts this flair-kit reads.
 READABLE_FORMATS = (CHECKPOINT_FORMAT, CONTRACT_FORMAT)
+#: Where checkpoints come from, for the message about a path that is not one.
+CHECKPOINT_HINT = "give best.pt or last.pt of a `flair-kit baseline train` run folder"
 _REQUIRED = ("model", "config", "classes", "flair_kit_version", "format", "epoch")
 
 
+class _KeptWriteErrors:
+    """A binary sink that keeps the ``OSError`` of a failed write.
+
+    ``torch.save`` swallows its writer's exceptions and raises ``RuntimeError: [enforce fail at
+    inline_container.cc] unexpected pos`` instead, so a full disk would lose its errno.
+    """
+
+    def __init__(self, sink: IO[bytes]) -> None:
+        self.sink = sink
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.sink.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.sink.flush()
+
+
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` to ``path`` atomically (temporary file, then rename)."""
-    with atomic_path(path) as scratch:
-        torch.save(payload, scratch)
+    """Write ``payload`` to ``path`` atomically (temporary file, then rename).
+
+    Raises:
+        OSError: the write failed (a full or read-only disk, a file-size limit), naming ``path``
+            with its real errno; no partial file is left.
+    """
+    with atomic_file(path, "wb") as sink:
+        kept = _KeptWriteErrors(sink)
+        try:
+            torch.save(payload, cast("IO[bytes]", kept))  # torch calls write() and flush() only
+        except RuntimeError:
+            if kept.error is None:
+                raise
+            raise kept.error from None
 
 
 def load_failure(exc: Exception) -> str:
@@ -84,7 +120,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             always one line.
     """
     if not path.is_file():
-        raise MissingFileError(f"{path}: checkpoint not found")
+        raise MissingFileError(f"{path}: checkpoint {absent_or_kind(path)}; {CHECKPOINT_HINT}")
     fix = (
         "use best.pt or last.pt written by `flair-kit baseline train` (copy it again if it was "
         "damaged)"

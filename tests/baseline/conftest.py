@@ -7,7 +7,9 @@ the validation mIoU. Sizes are 32 or 64 pixels; everything is seeded.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -228,3 +230,38 @@ def test_config(tmp_path: Path) -> Path:
     path = tmp_path / "test.yaml"
     path.write_text(TEST_CONFIG, encoding="utf-8")
     return path
+
+
+class FullDiskSink:
+    """A binary sink that takes ``room`` bytes, then fails every write with ENOSPC, as a full disk
+    does (torch.save sees the failure only through its writer)."""
+
+    def __init__(self, sink: Any, room: int) -> None:
+        self.sink = sink
+        self.room = room
+
+    def write(self, data: bytes) -> int:
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self.sink.write(data)
+
+    def flush(self) -> None:
+        self.sink.flush()
+
+
+@pytest.fixture
+def checkpoint_disk_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every checkpoint written from now on finds the disk full after 2 KB."""
+    import contextlib
+
+    import baseline.checkpoint
+
+    real = baseline.checkpoint.atomic_file
+
+    @contextlib.contextmanager
+    def full_after_2k(target: Any, mode: str = "wb", **options: Any) -> Any:
+        with real(target, mode, **options) as sink:
+            yield FullDiskSink(sink, room=2048)
+
+    monkeypatch.setattr(baseline.checkpoint, "atomic_file", full_after_2k)
