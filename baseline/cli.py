@@ -154,6 +154,7 @@ def baseline_train(
     """Train the baseline (several GPUs/nodes: torchrun --nproc_per_node N -m starting_kit baseline train ...)."""
     require_dependencies()
     from baseline.config import load_config, with_overrides
+    from baseline.model import check_encoder_name
     from baseline.progress import ConsoleObserver
     from baseline.train import render_train_result, train
 
@@ -172,6 +173,7 @@ def baseline_train(
         "data.num_workers": workers,
     }
     cfg = with_overrides(load_config(config), **overrides)
+    check_encoder_name(cfg.model.encoder, where=config)  # names the file, before any work
     result = train(cfg, resume=resume, overwrite=overwrite, observer=ConsoleObserver(sys.stderr))
     if result.rank == 0:
         typer.echo(render_train_result(result), nl=False)

@@ -31,6 +31,7 @@ import yaml
 from baseline.choices import Amp, Device
 from scoring.classes import NUM_CLASSES
 from scoring.errors import ConfigError, MissingFileError
+from scoring.masks import absent_or_kind
 from starting_kit.choices import Dataset
 
 SplitStrategy = Literal["official", "random"]
@@ -332,6 +333,7 @@ def validate_config(cfg: TrainConfig, where: str = "config") -> TrainConfig:
         (cfg.epochs >= 1, "epochs", cfg.epochs, "at least 1"),
         (cfg.batch_size >= 1, "batch_size", cfg.batch_size, "at least 1"),
         (cfg.accumulate_steps >= 1, "accumulate_steps", cfg.accumulate_steps, "at least 1"),
+        (0 <= cfg.seed < 2**32, "seed", cfg.seed, f"an integer from 0 to {2**32 - 1}"),
         (cfg.optim.lr > 0, "optim.lr", cfg.optim.lr, "positive"),
         (
             0.0 < cfg.data.val_fraction < 1.0,
@@ -463,11 +465,17 @@ def load_config(source: str | Path) -> TrainConfig:
     path = packaged.get(str(source)) or Path(source)
     if not path.is_file():
         raise MissingFileError(
-            f"{source}: configuration not found; give a YAML file or one of the packaged "
-            f"configurations: {', '.join(sorted(packaged))}"
+            f"{source}: configuration {absent_or_kind(path)}; give a YAML file or one of the "
+            f"packaged configurations: {', '.join(sorted(packaged))}"
         )
+    data = path.read_bytes()
     try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+        values = yaml.safe_load(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at byte offset {exc.start}); "
+            "a configuration is a UTF-8 YAML file: re-save it as UTF-8"
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     return config_from_dict(values or {}, where=str(path))

@@ -394,6 +394,34 @@ def _check_accepts(arch: str, option: str) -> None:
         )
 
 
+#: Encoders named when an unknown one is refused (smp knows 70 more).
+COMMON_ENCODERS = ("resnet18", "resnet34", "resnet50", "efficientnet-b0", "mit_b2", "mit_b5")
+
+
+def check_encoder_name(encoder: str, where: str = "model") -> None:
+    """Refuse an encoder that neither smp nor (``tu-<name>``) timm knows, before building.
+
+    Raises:
+        ConfigError: ``where: model.encoder is ...`` with a few valid names and where to find all.
+    """
+    import segmentation_models_pytorch as smp
+
+    known = smp.encoders.get_encoder_names()
+    if encoder in known:
+        return
+    if encoder.startswith("tu-"):
+        import timm
+
+        if timm.is_model(encoder[3:]):
+            return
+    raise ConfigError(
+        f"{where}: model.encoder is {encoder!r}, which segmentation-models-pytorch does not "
+        f"know; set it to an smp encoder such as {', '.join(COMMON_ENCODERS)} ({len(known)} in "
+        "all: python -c 'import segmentation_models_pytorch as smp; "
+        "print(smp.encoders.get_encoder_names())') or tu-<timm model name>"
+    )
+
+
 def build_model(
     arch: str,
     encoder: str,
@@ -423,6 +451,7 @@ def build_model(
     """
     import segmentation_models_pytorch as smp
 
+    check_encoder_name(encoder)
     weights_path: Path | None = None
     smp_weights: Any = None
     if encoder_weights == "imagenet":

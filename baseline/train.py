@@ -37,6 +37,7 @@ import csv
 import io
 import math
 import os
+import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -88,7 +89,7 @@ from baseline.runtime import (
 )
 from baseline.sentinel import collate_with_series
 from baseline.splits import Split, explicit_split, split_samples, write_split
-from scoring.atomic import atomic_write_text
+from scoring.atomic import atomic_write_text, make_parent_folder
 from scoring.classes import CLASS_NAMES, NUM_CLASSES, NUM_SCORED_CLASSES, OTHER_INDEX
 from scoring.errors import (
     ConfigError,
@@ -650,16 +651,37 @@ def _train(
     observer: Observer,
 ) -> TrainResult:
     run_dir, state = _prepare_run_dir(cfg, resume, overwrite)
+    new_folder = first_missing_folder(run_dir) if info.is_main else None
+    try:
+        return _train_in(run_dir, state, cfg, info, device, observer)
+    except BaseException:
+        if new_folder is not None and not (run_dir / LAST_NAME).exists():
+            shutil.rmtree(new_folder, ignore_errors=True)  # leave no half-made run behind
+        raise
+
+
+def first_missing_folder(path: Path) -> Path | None:
+    """The outermost of ``path`` and its parents that does not exist yet (None: it exists).
+
+    >>> first_missing_folder(Path("/")) is None, first_missing_folder(Path("/no-such/run"))
+    (True, PosixPath('/no-such'))
+    """
+    missing = [p for p in (path, *path.parents) if not os.path.lexists(p)]
+    return missing[-1] if missing else None
+
+
+def _train_in(
+    run_dir: Path,
+    state: dict[str, Any] | None,
+    cfg: TrainConfig,
+    info: DistInfo,
+    device: torch.device,
+    observer: Observer,
+) -> TrainResult:
     amp_dtype = resolve_amp(cfg.amp, device)
     seed_everything(cfg.seed)
     split = make_split(cfg)
     train_set, train_loader, train_sampler, val_loader = _loaders(split, cfg, info, device)
-    if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_split(run_dir / SPLIT_NAME, split)
-        atomic_write_text(
-            run_dir / CONFIG_NAME, yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
-        )
     model = build_network(
         cfg,
         len(cfg.data.bands),
@@ -670,6 +692,13 @@ def _train(
     _check_image_size(train_set, model.output_stride)
     if state is not None:
         load_model_state(model, state["model"], run_dir / LAST_NAME, cfg)
+    if info.is_main:
+        # Only once every setting and input has been checked: a refused run writes nothing.
+        make_parent_folder(run_dir / CONFIG_NAME)
+        write_split(run_dir / SPLIT_NAME, split)
+        atomic_write_text(
+            run_dir / CONFIG_NAME, yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+        )
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -83,12 +84,37 @@ def test_missing_config_names_the_packaged_ones(tmp_path: Path) -> None:
         ("epochs: 0\n", r"epochs is 0; expected at least 1"),
         ("data:\n  bands: [0, 1]\n", r"data.bands is \(0, 1\); expected 1-based band indices"),
         ("data:\n  bands: [1, 1]\n", r"data.bands is \(1, 1\); expected without repeats"),
+        ("seed: -5\n", r"seed is -5; expected an integer from 0 to 4294967295"),
+        ("seed: 4294967296\n", r"seed is 4294967296; expected an integer from 0 to 4294967295"),
     ],
 )
 def test_invalid_values_are_named_with_the_file(tmp_path: Path, text: str, message: str) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError, match=rf"^{path}: {message}"):
         load_config(path)
+
+
+def test_a_config_that_is_not_utf8_is_named_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "bin.yaml"
+    path.write_bytes(b"epochs: 2\nname: caf\xe9\n\x00\xff")
+    with pytest.raises(
+        ConfigError,
+        match=rf"^{path}: not UTF-8 text \(byte 0xe9 at byte offset 19\); .* re-save it as UTF-8$",
+    ):
+        load_config(path)
+
+
+def test_a_config_that_is_no_file_says_what_it_is(tmp_path: Path) -> None:
+    (tmp_path / "folder.yaml").mkdir()
+    os.mkfifo(tmp_path / "pipe.yaml")  # opened, it would block forever without a writer
+    os.symlink("loop.yaml", tmp_path / "loop.yaml")
+    for name, what in [
+        ("folder.yaml", "is a folder"),
+        ("pipe.yaml", r"is a FIFO \(named pipe\)"),
+        ("loop.yaml", r"cannot be read \(Too many levels of symbolic links\)"),
+    ]:
+        with pytest.raises(MissingFileError, match=rf"{name}: configuration {what}; give a YAML"):
+            load_config(tmp_path / name)
 
 
 def test_malformed_yaml(tmp_path: Path) -> None:

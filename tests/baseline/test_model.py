@@ -59,7 +59,8 @@ def test_fused_model_needs_metadata() -> None:
     ("arch", "encoder", "message"),
     [
         ("unetx", "resnet34", r"Wrong architecture type `unetx`"),
-        ("unet", "resnet35", r"Wrong encoder name `resnet35`"),
+        ("unet", "resnet35", r"model: model.encoder is 'resnet35', which .* such as resnet18, "),
+        ("unet", "tu-nosuch", r"model: model.encoder is 'tu-nosuch', which .* tu-<timm model"),
     ],
 )
 def test_unknown_architecture_or_encoder(arch: str, encoder: str, message: str) -> None:

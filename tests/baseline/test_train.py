@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import errno
 import json
 import math
 from pathlib import Path
@@ -14,11 +15,17 @@ import torch
 import yaml
 
 import baseline.train as train_module
-from baseline.checkpoint import load_checkpoint
+from baseline.checkpoint import load_checkpoint, save_checkpoint
 from baseline.config import config_from_dict, with_overrides
 from baseline.train import class_weights, train, weighted_ce_sums
 from scoring.classes import CLASS_NAMES, NUM_CLASSES
-from scoring.errors import ConfigError, DataError, MissingFileError, OutputExistsError
+from scoring.errors import (
+    ConfigError,
+    DataError,
+    MissingFileError,
+    OutputExistsError,
+    describe_os_error,
+)
 from starting_kit import __version__
 from starting_kit.pathlists import format_path_list
 
@@ -305,3 +312,62 @@ def test_patch_size_must_fit_the_encoder(make_tree, tmp_path: Path) -> None:
         DataError, match=r"patches are 40x40 but the model needs sizes divisible by 32"
     ):
         train(config(root, tmp_path / "run", epochs=1))
+
+
+def test_a_full_disk_at_the_checkpoint_is_an_os_error_naming_it(
+    tiny_model, checkpoint_disk_full, flair_root: Path, tmp_path: Path
+) -> None:
+    """torch.save reports its writer's ENOSPC as a RuntimeError; the errno and file come back,
+    no partial file is left, and the new run folder is removed (nothing to resume)."""
+    run_dir = tmp_path / "new" / "run"
+    with pytest.raises(OSError) as caught:
+        train(config(flair_root, run_dir, epochs=1))
+    assert not isinstance(caught.value, RuntimeError)
+    assert caught.value.errno == errno.ENOSPC
+    assert describe_os_error(caught.value).startswith(
+        f"{run_dir / 'best.pt'}: the disk is full (No space left on device); free space"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_checkpoint_keeps_the_errno_and_leaves_no_partial_file(
+    checkpoint_disk_full, tmp_path: Path
+) -> None:
+    with pytest.raises(OSError) as caught:
+        save_checkpoint(tmp_path / "x.pt", {"weights": torch.zeros(4096)})
+    assert (caught.value.errno, caught.value.filename) == (errno.ENOSPC, str(tmp_path / "x.pt"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_refused_encoder_leaves_a_new_run_folder_unmade(flair_root: Path, tmp_path: Path) -> None:
+    """The network is built (and its encoder refused) before config.yaml and split.json."""
+    with pytest.raises(ConfigError, match=r"model.encoder is 'nosuch', .* such as resnet18"):
+        train(config(flair_root, tmp_path / "new" / "run", **{"model.encoder": "nosuch"}))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_refused_run_in_an_existing_folder_writes_nothing_there(
+    make_tree, tmp_path: Path
+) -> None:
+    root = make_tree("odd", size=40)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(DataError, match=r"patches are 40x40"):
+        train(config(root, tmp_path / "run", epochs=1))
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["notes.txt"]
+
+
+def test_a_negative_seed_is_refused_before_the_run_folder_is_made(
+    flair_root: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from starting_kit.cli import app
+
+    argv = ["baseline", "train", "--config", "flair1-toy-cpu", "--data", str(flair_root)]
+    result = CliRunner().invoke(app, [*argv, "--output", str(tmp_path / "run"), "--seed", "-1"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip().splitlines() == [
+        "error: command-line overrides: seed is -1; expected an integer from 0 to 4294967295"
+    ]
+    assert list(tmp_path.iterdir()) == []
