@@ -30,6 +30,7 @@ from baseline.weights.layout import (
     with_prefix,
 )
 from baseline.weights.readers import Source, read_source
+from scoring.atomic import check_outputs_apart, make_parent_folder
 from scoring.errors import ConfigError, OutputExistsError
 from starting_kit import __version__
 
@@ -170,8 +171,7 @@ def import_weights(
         raise ConfigError(f"--from {family!r}; expected one of {', '.join(WEIGHTS_SOURCES)}")
     if output.exists() and not overwrite:
         raise OutputExistsError(f"{output}: exists; pass --overwrite or choose another --output")
-    if output.resolve() == src.resolve():
-        raise ConfigError(f"{output}: --output is the source file; write the checkpoint elsewhere")
+    check_outputs_apart({"--output": output}, [src])  # links followed, loops included
     source = read_source(src)
     name, imported = convert_source(source, family, options or ImportOptions())
     sha256 = file_sha256(src)
@@ -186,7 +186,7 @@ def import_weights(
         },
         sentinel=sentinel_pipeline(imported.config),
     )
-    output.parent.mkdir(parents=True, exist_ok=True)
+    make_parent_folder(output)
     save_checkpoint(output, imported_payload(imported.state, imported.config, contract))
     return ImportResult(output, name, len(imported.state), sha256, contract)
 

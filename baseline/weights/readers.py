@@ -17,6 +17,7 @@ import torch
 
 from baseline.checkpoint import load_failure
 from scoring.errors import DataError, MissingFileError
+from scoring.masks import absent_or_kind
 
 #: Suffixes read with ``torch.load``; ``.safetensors`` is read by the safetensors package.
 TORCH_SUFFIXES = (".ckpt", ".pth", ".pt", ".bin")
@@ -107,7 +108,10 @@ def read_file(path: Path) -> Any:
             damaged file, or an unknown suffix; one line.
     """
     if not path.is_file():
-        raise MissingFileError(f"{path}: weights file not found")
+        raise MissingFileError(
+            f"{path}: weights file {absent_or_kind(path)}; give the .ckpt, .pth, .pt or "
+            ".safetensors file itself"
+        )
     suffix = path.suffix.lower()
     if suffix == ".safetensors" or suffix in TORCH_SUFFIXES:
         _check_magic(path)

@@ -9,6 +9,7 @@ own smp models with the layouts the spec lists (``model.seg_model.``, ``seg_mode
 from __future__ import annotations
 
 import json
+import os
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -730,3 +731,84 @@ def test_zone_context_reads_the_declared_bands(toy: Path, tmp_path: Path) -> Non
         result = predict_cli(tmp_path / "nrg.pt", toy, tmp_path / context, "--context", context)
         assert result.exit_code == 0, result.output
         assert len(list((tmp_path / context).glob("PRED_*.tif"))) == 3
+
+
+# --- hostile paths and faults (review7-A 4, 5g, 8) -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ign_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An IGN FLAIR #1 Lightning checkpoint (IGN's exact keys, deterministic tensors)."""
+    path = tmp_path_factory.mktemp("ign") / "flair1.ckpt"
+    torch.save(lightning(filled(key_shapes("flair1-unet-keys.txt"))), path)
+    return path
+
+
+def one_error_line(result: Any) -> str:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: "), line
+    return line
+
+
+def test_a_source_that_is_no_file_says_what_it_is(tmp_path: Path) -> None:
+    (tmp_path / "dir.ckpt").mkdir()
+    os.mkfifo(tmp_path / "pipe.ckpt")  # opened, it would block forever without a writer
+    os.symlink("loop2.ckpt", tmp_path / "loop1.ckpt")
+    os.symlink("loop1.ckpt", tmp_path / "loop2.ckpt")
+    for source, what in [
+        (tmp_path / "dir.ckpt", "is a folder"),
+        (tmp_path / "pipe.ckpt", "is a FIFO (named pipe)"),
+        (tmp_path / "loop1.ckpt", "cannot be read (Too many levels of symbolic links)"),
+        (Path("/dev/zero"), "is a character device"),
+        (tmp_path / "absent.ckpt", "not found"),
+    ]:
+        line = one_error_line(
+            invoke("baseline", "import-weights", source, "--output", tmp_path / "w.pt")
+        )
+        assert line == f"error: {source}: weights file {what}; give the .ckpt, .pth, .pt or " + (
+            ".safetensors file itself"
+        )
+    assert not (tmp_path / "w.pt").exists()
+
+
+def test_an_output_under_a_file_or_onto_the_source_is_refused(
+    ign_ckpt: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    line = one_error_line(
+        invoke("baseline", "import-weights", ign_ckpt, "--output", tmp_path / "notes.txt" / "w.pt")
+    )
+    assert line.startswith(f"error: {tmp_path / 'notes.txt'}: a file stands where a folder is"), (
+        line
+    )
+    os.symlink(ign_ckpt, tmp_path / "link.ckpt")
+    line = one_error_line(
+        invoke(
+            "baseline",
+            "import-weights",
+            ign_ckpt,
+            "--output",
+            tmp_path / "link.ckpt",
+            "--overwrite",
+        )
+    )
+    assert (
+        line
+        == f"error: {ign_ckpt}: --output would overwrite this input; write the output elsewhere"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.ckpt", "notes.txt"]
+
+
+def test_a_full_disk_while_importing_is_one_line_naming_the_output(
+    checkpoint_disk_full: None, ign_ckpt: Path, tmp_path: Path
+) -> None:
+    line = one_error_line(
+        invoke("baseline", "import-weights", ign_ckpt, "--output", tmp_path / "w.pt")
+    )
+    assert line == (
+        f"error: {tmp_path / 'w.pt'}: the disk is full (No space left on device); free space on "
+        "that disk or write somewhere else"
+    )
+    assert list(tmp_path.iterdir()) == []

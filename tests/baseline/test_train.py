@@ -7,6 +7,7 @@ import dataclasses
 import errno
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -371,3 +372,36 @@ def test_a_negative_seed_is_refused_before_the_run_folder_is_made(
         "error: command-line overrides: seed is -1; expected an integer from 0 to 4294967295"
     ]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unknown_encoder_names_the_config_file_and_key(flair_root: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from starting_kit.cli import app
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(TEST_CONFIG.replace("encoder: resnet18", "encoder: nosuch"), encoding="utf-8")
+    argv = ["baseline", "train", "--config", str(path), "--data", str(flair_root)]
+    result = CliRunner().invoke(app, [*argv, "--output", str(tmp_path / "run")])
+    assert result.exit_code == 1, result.output
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {path}: model.encoder is 'nosuch', which "), line
+    assert "such as resnet18, resnet34, resnet50, efficientnet-b0" in line
+    assert "densenet" not in line  # a few names, not smp's whole list
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]
+
+
+def test_a_checkpoint_that_is_no_file_says_what_it_is(tmp_path: Path) -> None:
+    (tmp_path / "dir.pt").mkdir()
+    os.mkfifo(tmp_path / "pipe.pt")  # opened, it would block forever without a writer
+    os.symlink("loop.pt", tmp_path / "loop.pt")
+    for name, what in [
+        ("dir.pt", "is a folder"),
+        ("pipe.pt", r"is a FIFO \(named pipe\)"),
+        ("loop.pt", r"cannot be read \(Too many levels of symbolic links\)"),
+        ("absent.pt", "not found"),
+    ]:
+        with pytest.raises(MissingFileError, match=rf"{name}: checkpoint {what}; give best.pt"):
+            load_checkpoint(tmp_path / name)
+    with pytest.raises(MissingFileError, match=r"/dev/zero: checkpoint is a character device"):
+        load_checkpoint(Path("/dev/zero"))

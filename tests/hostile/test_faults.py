@@ -657,3 +657,57 @@ def test_an_expect_list_that_is_a_fifo_is_refused_without_reading(data: Path, wo
     run = run_command(argv, work, timeout=60)
     assert_one_line_error(run, "ids.csv: not a regular file")
     assert_untouched(work, before)
+
+
+# -- checkpoints on real read-only and full disks (train, import-weights) --------------------
+
+
+@pytest.fixture(scope="module")
+def weights_inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """IGN FLAIR #1 weights to import, a tiny dataset root and the fast training configuration."""
+    pytest.importorskip("torch")
+    import torch
+
+    from tests.baseline.conftest import TEST_CONFIG, make_flair_tree
+    from tests.baseline.test_import_weights import filled, key_shapes, lightning
+
+    root = tmp_path_factory.mktemp("weights-inputs")
+    source = root / "flair1.ckpt"
+    torch.save(lightning(filled(key_shapes("flair1-unet-keys.txt"))), source)
+    (root / "test.yaml").write_text(TEST_CONFIG, encoding="utf-8")
+    return source, make_flair_tree(root / "data"), root / "test.yaml"
+
+
+@pytest.mark.parametrize("fault", ["read-only", "full"])
+def test_import_weights_onto_a_read_only_or_full_disk(
+    tmpfs_available: None, weights_inputs: tuple[Path, Path, Path], work: Path, fault: str
+) -> None:
+    mount = Mount(work / "disk", size="1m", read_only=fault == "read-only", full=fault == "full")
+    mount.path.mkdir()
+    before = snapshot(work)
+    argv = [*KIT, "baseline", "import-weights", str(weights_inputs[0]), "--output", "disk/w.pt"]
+    run = run_command(argv, work, mounts=[mount])
+    what = "the file system is read-only" if fault == "read-only" else "the disk is full"
+    assert_one_line_error(run, f"error: disk/w.pt: {what}")
+    assert set(run.inside[str(mount.path)]) <= {"filler", "filler2"}
+    assert_untouched(work, before)
+
+
+def test_train_onto_a_disk_too_small_for_the_checkpoint(
+    tmpfs_available: None, weights_inputs: tuple[Path, Path, Path], work: Path
+) -> None:
+    """1 MB holds config.yaml and split.json, not the U-Net's best.pt: one line naming best.pt,
+    and the new run folder is gone (nothing to resume)."""
+    _, data, config = weights_inputs
+    mount = Mount(work / "disk", size="1m")
+    mount.path.mkdir()
+    before = snapshot(work)
+    argv = [*KIT, "baseline", "train", "--config", str(config), "--data", str(data)]
+    run = run_command([*argv, "--output", "disk/run", "--epochs", "1"], work, mounts=[mount])
+    assert "Traceback" not in run.stderr and run.returncode == 1, run.stderr
+    assert run.lines()[-1] == (
+        "error: disk/run/best.pt: the disk is full (No space left on device); free space on that "
+        "disk or write somewhere else"
+    )
+    assert run.inside[str(mount.path)] == []
+    assert_untouched(work, before)
