@@ -77,6 +77,7 @@ from scoring.errors import (
     MissingFileError,
     OutputExistsError,
 )
+from scoring.masks import absent_or_kind
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -350,7 +351,7 @@ def map_metadata(path: Path, variant: MetadataVariant) -> NDArray[np.float32]:
         DataError: not JSON, several entries, or an entry the encoding refuses (field named).
     """
     if not path.is_file():
-        raise MissingFileError(f"{path}: metadata JSON not found")
+        raise MissingFileError(f"{path}: metadata JSON {absent_or_kind(path)}")
     try:
         content = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:

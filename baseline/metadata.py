@@ -37,6 +37,7 @@ from typing import Any, Literal
 import numpy as np
 
 from scoring.errors import DataError, MissingFileError
+from scoring.masks import absent_or_kind
 
 #: Length of the encoded vector.
 METADATA_SIZE = 45
@@ -188,7 +189,7 @@ def read_metadata(path: Path) -> dict[str, dict[str, Any]]:
         DataError: the file is not a JSON object of objects.
     """
     if not path.is_file():
-        raise MissingFileError(f"{path}: metadata JSON not found")
+        raise MissingFileError(f"{path}: metadata JSON {absent_or_kind(path)}")
     try:
         content = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

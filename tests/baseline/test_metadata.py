@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -197,3 +198,16 @@ def test_read_metadata(tmp_path: Path) -> None:
         DataError, match=r"expected a JSON object mapping IMG_<id> to metadata objects"
     ):
         read_metadata(path)
+
+
+def test_a_metadata_json_that_is_no_file_says_what_it_is(tmp_path: Path) -> None:
+    """train's metadata JSON and map --metadata: a folder or FIFO is named, never opened."""
+    from baseline.mapping import map_metadata
+
+    (tmp_path / "dir.json").mkdir()
+    os.mkfifo(tmp_path / "pipe.json")  # opened, it would block forever without a writer
+    for name, what in [("dir.json", "is a folder"), ("pipe.json", r"is a FIFO \(named pipe\)")]:
+        with pytest.raises(MissingFileError, match=rf"{name}: metadata JSON {what}$"):
+            read_metadata(tmp_path / name)
+        with pytest.raises(MissingFileError, match=rf"{name}: metadata JSON {what}$"):
+            map_metadata(tmp_path / name, "corrected")
