@@ -693,6 +693,7 @@ def test_import_weights_onto_a_read_only_or_full_disk(
     assert_untouched(work, before)
 
 
+@pytest.mark.slow  # trains a real U-Net epoch in a child process; the in-process twin is in test_train
 def test_train_onto_a_disk_too_small_for_the_checkpoint(
     tmpfs_available: None, weights_inputs: tuple[Path, Path, Path], work: Path
 ) -> None:
