@@ -20,6 +20,8 @@ No model and no output format here; :mod:`baseline.mapping` drives it.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import hashlib
 import json
 import logging
@@ -146,16 +148,38 @@ def require_regular(path: Path, what: str) -> None:
 @contextmanager
 def quiet_gdal() -> Iterator[None]:
     """Keep GDAL's and libtiff's own messages (``_tiffSeekProc: No space left on device.``) off
-    stderr while they run: rasterio logs them, and Python's last-resort handler would print each
-    before the one ``error:`` line; the failure itself still raises, and is reported once.
+    stderr while they run; the failure itself still raises and is reported once, as one line.
+
+    libtiff prints those lines from C through its global error handler, which is unset here;
+    rasterio logs GDAL's other messages, which Python's last-resort handler would print.
     """
     logger = logging.getLogger("rasterio")
     level = logger.level
     logger.setLevel(logging.CRITICAL + 1)
+    libtiff = _libtiff()
+    previous = libtiff.TIFFSetErrorHandler(None) if libtiff is not None else None
     try:
         yield
     finally:
+        if libtiff is not None:
+            libtiff.TIFFSetErrorHandler(previous)
         logger.setLevel(level)
+
+
+@functools.cache
+def _libtiff() -> Any:
+    """The libtiff rasterio's wheels bundle (GDAL writes GeoTIFFs through it); None elsewhere,
+    where its messages are left as they are."""
+    folder = Path(rasterio.__file__).parent.with_name("rasterio.libs")
+    for path in sorted(folder.glob("libtiff-*.so*")):
+        try:
+            lib = ctypes.CDLL(str(path))  # already loaded by GDAL: the same library
+        except OSError:
+            return None
+        lib.TIFFSetErrorHandler.restype = ctypes.c_void_p
+        lib.TIFFSetErrorHandler.argtypes = [ctypes.c_void_p]
+        return lib
+    return None
 
 
 def unreadable_raster(path: Path, exc: Exception) -> DataError:
