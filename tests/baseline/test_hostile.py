@@ -37,6 +37,7 @@ from baseline.model import FlairSegmenter
 from scoring.classes import NUM_CLASSES
 from scoring.tiles import index_tiles
 from starting_kit.cli import app
+from tests.hostile.test_inputs import no_hang  # noqa: F401 (a fixture: fail, never hang)
 
 from .conftest import TEST_CONFIG, build_tiny_model, make_flair_tree
 from .test_utt import UTT_CONFIG
@@ -346,21 +347,6 @@ def test_map_names_the_window_of_a_damaged_block(strided_checkpoint: Path, tmp_p
     assert_nothing_beside(tmp_path, "strided.pt", "in.tif")
 
 
-@pytest.fixture
-def no_hang() -> Any:
-    """Fail, instead of blocking forever, a command that opens a FIFO (30 s)."""
-    import signal
-
-    def expire(signum: int, frame: object) -> None:
-        raise AssertionError("the command blocked (a FIFO was opened)")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(30)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
-
-
 def test_map_never_writes_over_its_inputs(strided_checkpoint: Path, tmp_path: Path) -> None:
     raster = write_raster(tmp_path / "in.tif", random_image(40, 40))
     kept = {p: p.read_bytes() for p in (raster, strided_checkpoint)}
@@ -394,10 +380,9 @@ def test_map_never_writes_over_its_inputs(strided_checkpoint: Path, tmp_path: Pa
     assert sorted(p.name for p in maps.iterdir()) == ["a.tif", "b.tif"]
 
 
+@pytest.mark.usefixtures("no_hang")
 @pytest.mark.parametrize("where", ["raster", "list", "in-folder", "list-line"])
-def test_map_refuses_a_fifo_unread(
-    strided_checkpoint: Path, tmp_path: Path, no_hang: None, where: str
-) -> None:
+def test_map_refuses_a_fifo_unread(strided_checkpoint: Path, tmp_path: Path, where: str) -> None:
     fifo = tmp_path / ("list.txt" if where == "list" else "f.tif")
     source = fifo
     if where == "in-folder":
@@ -445,8 +430,9 @@ def map_folder(checkpoint: Path, tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.mark.parametrize("kind", ["folder", "fifo"])
 @pytest.mark.parametrize("quicklook", [False, True], ids=["resume", "quicklook"])
+@pytest.mark.usefixtures("no_hang")
 def test_map_resume_counts_only_a_regular_file_as_a_finished_map(
-    strided_checkpoint: Path, tmp_path: Path, no_hang: None, kind: str, quicklook: bool
+    strided_checkpoint: Path, tmp_path: Path, kind: str, quicklook: bool
 ) -> None:
     rasters, maps = map_folder(strided_checkpoint, tmp_path)
     (maps / "b.tif").unlink()
