@@ -439,6 +439,8 @@ def write_map(
             n_tiles = fill(writer)
             writer.close()
         if cog:
+            # a flush lost on a full disk leaves a file GDAL cannot reopen for the COG copy
+            check_written(cog_scratch, out)
             with quiet_gdal():
                 make_cog(cog_scratch, scratch, "deflate")
         check_written(scratch, out)
