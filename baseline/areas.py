@@ -20,11 +20,15 @@ No model and no output format here; :mod:`baseline.mapping` drives it.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import hashlib
 import json
+import logging
 import warnings
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +41,7 @@ from rasterio.windows import Window
 from baseline.geotiff import read_window
 from scoring.atomic import atomic_write_json
 from scoring.errors import ConfigError, DataError, MissingFileError
+from scoring.masks import absent_or_kind, open_regular
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -54,27 +59,35 @@ OPEN_RASTERS = 16
 def list_rasters(source: Path) -> list[Path]:
     """The rasters of a folder or a text list, in a stable order.
 
+    Only regular files count: a FIFO, socket or device named like a raster in the folder, or
+    named by the list (or standing as the list itself), is refused unread, never opened.
+
     Raises:
         MissingFileError: ``source`` or a listed raster does not exist.
-        DataError: no raster found, or two rasters share a stem (one output each).
+        DataError: no raster found, two rasters share a stem (one output each), a list that is
+            not UTF-8 text (line named), or an input that is not a regular file (what it is named).
     """
     if not source.exists():
         raise MissingFileError(f"{source}: not found; expected a raster, a folder or a list")
     if source.is_dir():
-        found = sorted(
-            p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES
-        )
+        found = []
+        for path in sorted(source.rglob("*")):
+            if path.suffix.lower() not in RASTER_SUFFIXES or path.is_dir():
+                continue
+            require_regular(path, "raster")
+            found.append(path)
         where = f"{source}: no raster ({', '.join(RASTER_SUFFIXES)}) in the folder"
     else:
         found = []
-        for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), 1):
-            text = line.strip()
+        for number, text in read_list_lines(source):
             if not text or text.startswith("#"):
                 continue
             path = Path(text) if Path(text).is_absolute() else source.parent / text
-            if not path.is_file():
-                raise MissingFileError(
-                    f"{source}, line {number}: {path} not found; list one existing raster per "
+            state = absent_or_kind(path)
+            if state != "is a file":
+                error = MissingFileError if state == "not found" else DataError
+                raise error(
+                    f"{source}, line {number}: {path} {state}; list one existing raster file per "
                     "line (relative paths start at the list's folder)"
                 )
             found.append(path)
@@ -90,6 +103,91 @@ def list_rasters(source: Path) -> list[Path]:
             )
         stems[path.stem] = path
     return found
+
+
+def read_list_lines(source: Path) -> list[tuple[int, str]]:
+    """The numbered, stripped lines of a text list of rasters (read only if a regular file).
+
+    Raises:
+        DataError: not a regular file (refused unread), or a line that is not UTF-8 (named).
+    """
+    with open_regular(source, "a text list of rasters, one path a line") as handle:
+        data = handle.read()
+    lines = []
+    for number, raw in enumerate(data.splitlines(), 1):
+        try:
+            lines.append((number, raw.decode("utf-8").strip()))
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"{source}, line {number}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                "a list of rasters is a UTF-8 text file with one path a line"
+            ) from None
+    return lines
+
+
+def require_regular(path: Path, what: str) -> None:
+    """Refuse, unread, an input that is missing or not a regular file (symbolic links followed).
+
+    ``what`` names the file expected (``"raster"``), for the message.
+
+    Raises:
+        MissingFileError: nothing at ``path``.
+        DataError: a folder, FIFO, socket or device there (what it is named).
+    """
+    state = absent_or_kind(path)
+    if state == "is a file":
+        return
+    if state == "not found":
+        raise MissingFileError(f"{path}: {what} not found")
+    raise DataError(
+        f"{path}: {state}, not a regular file; expected a {what} file (refused unread): "
+        "remove it or give the path of a file"
+    )
+
+
+@contextmanager
+def quiet_gdal() -> Iterator[None]:
+    """Keep GDAL's and libtiff's own messages (``_tiffSeekProc: No space left on device.``) off
+    stderr while they run; the failure itself still raises and is reported once, as one line.
+
+    libtiff prints those lines from C through its global error handler, which is unset here;
+    rasterio logs GDAL's other messages, which Python's last-resort handler would print.
+    """
+    logger = logging.getLogger("rasterio")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    libtiff = _libtiff()
+    previous = libtiff.TIFFSetErrorHandler(None) if libtiff is not None else None
+    try:
+        yield
+    finally:
+        if libtiff is not None:
+            libtiff.TIFFSetErrorHandler(previous)
+        logger.setLevel(level)
+
+
+@functools.cache
+def _libtiff() -> Any:
+    """The libtiff rasterio's wheels bundle (GDAL writes GeoTIFFs through it); None elsewhere,
+    where its messages are left as they are."""
+    folder = Path(rasterio.__file__).parent.with_name("rasterio.libs")
+    for path in sorted(folder.glob("libtiff-*.so*")):
+        try:
+            lib = ctypes.CDLL(str(path))  # already loaded by GDAL: the same library
+        except OSError:
+            return None
+        lib.TIFFSetErrorHandler.restype = ctypes.c_void_p
+        lib.TIFFSetErrorHandler.argtypes = [ctypes.c_void_p]
+        return lib
+    return None
+
+
+def unreadable_raster(path: Path, exc: Exception) -> DataError:
+    """The error for a file GDAL cannot open as a raster, with the fix."""
+    return DataError(
+        f"{path}: not a readable raster ({exc}); give a GeoTIFF, VRT, JPEG 2000 or other raster "
+        "GDAL reads, or replace the damaged file with a fresh copy"
+    )
 
 
 @dataclass(frozen=True)
@@ -127,7 +225,7 @@ def read_footprint(path: Path) -> Footprint:
                     src.width,
                 )
     except RasterioIOError as exc:
-        raise DataError(f"{path}: not a readable raster ({exc})") from None
+        raise unreadable_raster(path, exc) from None
 
 
 @dataclass(frozen=True)
@@ -351,25 +449,34 @@ def check_manifest(folder: Path, record: Mapping[str, Any], *, overwrite: bool) 
     """Refuse to mix outputs of another checkpoint or other options into ``folder``; record ours.
 
     ``record`` holds ``checkpoint_sha256`` and the options that change outputs. A folder without
-    a manifest, or with ``overwrite``, gets ours (written atomically).
+    a manifest, or with ``overwrite``, gets ours (written atomically). A key recorded on one side
+    only (``classes``, ``metadata_sha256``: written only when used) is a difference too.
 
     Raises:
         ConfigError: the folder's manifest differs (each difference named) and not
-            ``overwrite``, or it is unreadable.
+            ``overwrite``, or it is unreadable or not a JSON object.
     """
     path = folder / MANIFEST
     if path.exists() and not overwrite:
+        fix = "pass --overwrite to map every raster again, or map into another --output folder"
         try:
-            recorded = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            with open_regular(path, "a JSON manifest") as handle:
+                recorded = json.loads(handle.read().decode("utf-8"))
+        except (DataError, ValueError) as exc:
             raise ConfigError(
                 f"{path}: unreadable manifest ({exc}); delete it only if the folder's maps all "
                 "come from this checkpoint and options, or pass --overwrite"
             ) from None
+        if not isinstance(recorded, dict):
+            raise ConfigError(
+                f"{path}: not a map manifest (a JSON {type(recorded).__name__} where an object "
+                f"is expected); {fix}"
+            )
         differs = [
-            f"{key} {recorded.get(key)!r} there, {value!r} now"
-            for key, value in record.items()
-            if recorded.get(key) != value
+            f"{'' if key == 'classes' else key + ' '}{describe_record(key, recorded.get(key))} "
+            f"there, {describe_record(key, record.get(key))} now"
+            for key in [*record, *(k for k in recorded if k not in record)]
+            if recorded.get(key) != record.get(key)
         ]
         if differs:
             raise ConfigError(
@@ -379,3 +486,20 @@ def check_manifest(folder: Path, record: Mapping[str, Any], *, overwrite: bool) 
         return
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, dict(record))
+
+
+def describe_record(key: str, value: Any) -> str:
+    """A manifest value as a message shows it: plain words, no Python reprs.
+
+    >>> describe_record("classes", None), describe_record("classes", "challenge")
+    ("the model's own classes", 'the challenge classes')
+    >>> describe_record("tta", True), describe_record("metadata_sha256", None)
+    ('on', 'none (no --metadata)')
+    """
+    if key == "classes":  # recorded only with --challenge-classes
+        return "the model's own classes" if value is None else f"the {value} classes"
+    if value is None:
+        return "none (no --metadata)" if key == "metadata_sha256" else "not recorded"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)

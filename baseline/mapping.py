@@ -14,7 +14,7 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -38,7 +38,10 @@ from baseline.areas import (
     list_rasters,
     place_rasters,
     plan_shards,
+    quiet_gdal,
     read_footprint,
+    require_regular,
+    unreadable_raster,
 )
 from baseline.blending import DEFAULT_STRIP_WIDTH, Scorer, blend_strips, blend_window, make_grid
 from baseline.choices import MAP_PRODUCTS, Amp, Device, MapProduct
@@ -68,13 +71,18 @@ from baseline.runtime import (
     shutdown_distributed,
     worker_error,
 )
-from scoring.atomic import probe_writable, publish, remove_stale_temporaries, temporary_path
+from scoring.atomic import (
+    check_outputs_apart,
+    probe_writable,
+    publish,
+    remove_stale_temporaries,
+    temporary_path,
+)
 from scoring.classes import CLASS_COLOURS, CLASS_NAMES
 from scoring.errors import (
     ConfigError,
     DataError,
     FlairKitError,
-    MissingFileError,
     OutputExistsError,
 )
 from scoring.masks import absent_or_kind
@@ -186,10 +194,11 @@ def map_raster(
         raise ConfigError(f"strip width is {strip_width} pixels; expected at least 1")
     if quicklook is not None:
         check_quicklook_side(quicklook)
+    # never a map over what the run reads, not even with --overwrite
+    check_outputs_apart({"--output": out}, read_inputs(raster, checkpoint, metadata))
     if out.exists() and not overwrite:
         raise OutputExistsError(f"{out}: exists; pass --overwrite or choose another --output")
-    if not raster.exists():
-        raise MissingFileError(f"{raster}: raster not found")
+    require_regular(raster, "raster")
     if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
         raise ConfigError(
             f"{raster}: one raster is mapped by one process; under torchrun give --raster a "
@@ -205,7 +214,7 @@ def map_raster(
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             src = rasterio.open(raster)
     except RasterioIOError as exc:
-        raise DataError(f"{raster}: not a readable raster ({exc})") from None
+        raise unreadable_raster(raster, exc) from None
     try:
         # The raster's size is checked against the model before the network is built.
         model, cfg, contract, scorer_metadata = load_map_model(
@@ -265,6 +274,11 @@ def map_raster(
         cog=cog,
         quicklook=drawn,
     )
+
+
+def read_inputs(*paths: Path | None) -> list[Path]:
+    """The files a map run reads (the optional ``--metadata`` left out when not given)."""
+    return [p for p in paths if p is not None]
 
 
 def check_tiles(
@@ -350,8 +364,7 @@ def map_metadata(path: Path, variant: MetadataVariant) -> NDArray[np.float32]:
         MissingFileError: no such file.
         DataError: not JSON, several entries, or an entry the encoding refuses (field named).
     """
-    if not path.is_file():
-        raise MissingFileError(f"{path}: metadata JSON {absent_or_kind(path)}")
+    require_regular(path, "metadata JSON")
     try:
         content = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -415,15 +428,21 @@ def write_map(
     count = 1 if output == "classes" else len(classes)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        with rasterio.open(
-            cog_scratch if cog else scratch, "w", **output_profile(src_profile, count=count)
-        ) as dst:
+        with (
+            quiet_gdal(),
+            rasterio.open(
+                cog_scratch if cog else scratch, "w", **output_profile(src_profile, count=count)
+            ) as dst,
+        ):
             describe_output(dst, output, classes, colours)
             writer = StripWriter(dst, output)
             n_tiles = fill(writer)
             writer.close()
         if cog:
-            make_cog(cog_scratch, scratch, "deflate")
+            # a flush lost on a full disk leaves a file GDAL cannot reopen for the COG copy
+            check_written(cog_scratch, out)
+            with quiet_gdal():
+                make_cog(cog_scratch, scratch, "deflate")
         check_written(scratch, out)
         publish(scratch, out)
     finally:
@@ -548,6 +567,9 @@ def map_rasters(
             f"{folder}: --output names the folder of the maps when --raster is a folder or a "
             f"list; give a folder (e.g. --output {folder.with_suffix('')})"
         )
+    # the maps' folder is neither an input folder nor inside one (each map's own path is
+    # checked against its raster once they are listed, in _plan)
+    check_outputs_apart({"--output": folder}, read_inputs(source, checkpoint, metadata))
     tile = 512 if tile is None else tile
     overlap = tile // 4 if overlap is None else overlap
     margin = min(tile // 8, overlap // 2) if margin is None else margin
@@ -586,7 +608,8 @@ def map_rasters(
                     **({"metadata_sha256": file_sha256(metadata)} if metadata else {}),
                 }
                 fits = partial(check_tiles, tile=tile, cfg=cfg)
-                plan = _plan(source, folder, contract, record, overwrite, info, fits)
+                inputs = read_inputs(checkpoint, metadata)
+                plan = _plan(source, folder, contract, record, overwrite, info, fits, inputs)
             except FlairKitError as exc:
                 plan = exc
         plan = broadcast_object(plan, info)
@@ -669,7 +692,7 @@ def _missing_quicklooks(plan: _Plan, folder: Path, max_side: int) -> None:
     for mosaic in plan.mosaics:
         for member in mosaic.members:
             path = folder / f"{member.footprint.path.stem}.tif"
-            if path.exists() and not quicklook_path(path).exists():
+            if finished_map(path) and not quicklook_path(path).exists():
                 write_quicklook(path, max_side)
 
 
@@ -708,22 +731,26 @@ def _plan(
     overwrite: bool,
     info: DistInfo,
     fits: Callable[..., None] | None = None,
+    inputs: Sequence[Path] = (),
 ) -> _Plan:
     """Rank 0: list and check the inputs, check the manifest, shard the outputs still missing.
 
     ``fits(where, (height, width))`` refuses a mosaic the model cannot tile
-    (:func:`check_tiles`).
+    (:func:`check_tiles`). No map may overwrite its raster or one of ``inputs`` (the
+    checkpoint, the metadata), even with ``overwrite``. Only a regular file at a map's path
+    counts as a finished map; anything else there (a folder, a FIFO) is an error naming it.
     """
     rasters = list_rasters(source)
     footprints = []
     for path in rasters:
+        check_outputs_apart({"--output": folder / f"{path.stem}.tif"}, [path, *inputs])
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
                 with rasterio.open(path) as src:
                     check_raster(src, path, contract)
         except RasterioIOError as exc:
-            raise DataError(f"{path}: not a readable raster ({exc})") from None
+            raise unreadable_raster(path, exc) from None
         footprints.append(read_footprint(path))
     mosaics = place_rasters(footprints)
     if fits is not None:
@@ -738,11 +765,28 @@ def _plan(
     for m, mosaic in enumerate(mosaics):
         for k, member in enumerate(mosaic.members):
             name = f"{member.footprint.path.stem}.tif"
-            if (folder / name).exists() and not overwrite:
+            if finished_map(folder / name) and not overwrite:
                 skipped += 1
                 continue
             jobs.append(Job(m, k, member.footprint.pixels, name))
     return _Plan(mosaics, plan_shards(jobs, info.world_size), len(rasters), skipped)
+
+
+def finished_map(path: Path) -> bool:
+    """Whether a map was already written at ``path`` (a resumed run skips it).
+
+    Maps are published atomically, so a regular file there is complete.
+
+    Raises:
+        ConfigError: something else stands there (a folder, a FIFO...), named.
+    """
+    state = absent_or_kind(path)
+    if state in ("not found", "is a file"):
+        return state == "is a file"
+    raise ConfigError(
+        f"{path}: {state} where this map goes, not a finished map; remove it, or map into "
+        "another --output folder"
+    )
 
 
 def render_area_result(result: AreaResult) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +20,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
+from rasterio.errors import NotGeoreferencedWarning
 
+from baseline.areas import quiet_gdal, require_regular
 from scoring.atomic import atomic_write_bytes
 from scoring.classes import CLASS_COLOURS, CLASS_NAMES, colour_rgb
 from scoring.errors import ConfigError, DataError
@@ -119,15 +122,22 @@ def read_map_classes(path: Path, max_side: int) -> tuple[NDArray[np.int64], list
     and colours come from the file's tags, else from the nomenclature.
 
     Raises:
-        DataError: the file is not readable as a raster.
+        DataError: the file is not a regular file (refused unread) or not readable as a raster.
     """
+    require_regular(path, "map")
     try:
-        with rasterio.open(path) as src:
-            shape = quicklook_shape(src.height, src.width, max_side)
-            bands = src.read(out_shape=(src.count, *shape), resampling=Resampling.nearest)
-            tags = src.tags()
+        # a damaged map may have lost its georeferencing: the error below says what to do
+        with warnings.catch_warnings(), quiet_gdal():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                shape = quicklook_shape(src.height, src.width, max_side)
+                bands = src.read(out_shape=(src.count, *shape), resampling=Resampling.nearest)
+                tags = src.tags()
     except rasterio.errors.RasterioIOError as exc:
-        raise DataError(f"{path}: cannot read the map for its quicklook ({exc})") from None
+        raise DataError(
+            f"{path}: cannot read the map for its quicklook ({exc}); delete the damaged map and "
+            "map again (a folder run remakes only the missing maps), or pass --overwrite"
+        ) from None
     names = json.loads(tags["CLASS_NAMES"]) if "CLASS_NAMES" in tags else list(CLASS_NAMES)
     colours = json.loads(tags["CLASS_COLOURS"]) if "CLASS_COLOURS" in tags else list(CLASS_COLOURS)
     classes = bands[0] if len(bands) == 1 else bands.argmax(axis=0)

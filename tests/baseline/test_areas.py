@@ -187,11 +187,34 @@ def test_a_rerun_resumes_and_the_manifest_guards_the_folder(
                        r"tile 32 there, 64 now.*--overwrite"):  # fmt: skip
         map_rasters(checkpoint, tmp_path / "tiles", maps, **{**OPTIONS, "tile": 64})
     other = make_checkpoint("conv3")
-    with pytest.raises(ConfigError, match=r"checkpoint_sha256 '[0-9a-f]{64}' there"):
+    with pytest.raises(
+        ConfigError, match=r"checkpoint_sha256 [0-9a-f]{64} there, [0-9a-f]{64} now"
+    ):
         map_rasters(other, tmp_path / "tiles", maps, **OPTIONS)
     replaced = map_rasters(other, tmp_path / "tiles", maps, overwrite=True, **OPTIONS)
     assert (replaced.rasters, replaced.skipped) == (4, 0)
     assert map_rasters(other, tmp_path / "tiles", maps, **OPTIONS).skipped == 4
+
+
+def test_the_manifest_names_differences_in_words_both_ways(
+    make_checkpoint,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    checkpoint = make_checkpoint("pointwise")
+    write_tiles(tmp_path / "tiles", random_image(70, 90, seed=5))
+    maps = tmp_path / "maps"
+    map_rasters(checkpoint, tmp_path / "tiles", maps, challenge_classes=True, **OPTIONS)
+    # recorded only with --challenge-classes: a rerun without it would mix two class lists
+    with pytest.raises(ConfigError) as refused:
+        map_rasters(checkpoint, tmp_path / "tiles", maps, **{**OPTIONS, "tta": True})
+    message = str(refused.value)
+    assert "tta off there, on now" in message
+    assert "the challenge classes there, the model's own classes now" in message
+    assert "None" not in message and "'" not in message.replace("model's", "")
+    other = tmp_path / "other"
+    map_rasters(checkpoint, tmp_path / "tiles", other, **OPTIONS)
+    with pytest.raises(ConfigError, match="the model's own classes there, the challenge classes"):
+        map_rasters(checkpoint, tmp_path / "tiles", other, challenge_classes=True, **OPTIONS)
 
 
 def test_input_errors(make_checkpoint, tmp_path: Path) -> None:  # noqa: F811

@@ -8,6 +8,7 @@ product of every command, and the demo's zip validates with the command the demo
 
 from __future__ import annotations
 
+import os
 import pickle
 import re
 import shlex
@@ -36,6 +37,7 @@ from baseline.model import FlairSegmenter
 from scoring.classes import NUM_CLASSES
 from scoring.tiles import index_tiles
 from starting_kit.cli import app
+from tests.hostile.test_inputs import no_hang  # noqa: F401 (a fixture: fail, never hang)
 
 from .conftest import TEST_CONFIG, build_tiny_model, make_flair_tree
 from .test_utt import UTT_CONFIG
@@ -343,6 +345,129 @@ def test_map_names_the_window_of_a_damaged_block(strided_checkpoint: Path, tmp_p
     )
     assert re.search(r"rows \d+\.\.\d+, columns \d+\.\.\d+", line)
     assert_nothing_beside(tmp_path, "strided.pt", "in.tif")
+
+
+def test_map_never_writes_over_its_inputs(strided_checkpoint: Path, tmp_path: Path) -> None:
+    raster = write_raster(tmp_path / "in.tif", random_image(40, 40))
+    kept = {p: p.read_bytes() for p in (raster, strided_checkpoint)}
+    (tmp_path / "link.tif").symlink_to(raster)
+    for target in (raster, strided_checkpoint, tmp_path / "link.tif"):
+        result = map_cli(strided_checkpoint, raster, target, "--overwrite", "--tile", "32")
+        assert_one_line_error(result, ": --output would overwrite this input")
+    # folder mode: the maps' folder is the rasters' folder, or lies inside it
+    rasters = tmp_path / "rasters"
+    rasters.mkdir()
+    write_raster(rasters / "a.tif", random_image(40, 40))
+    for target in (rasters, rasters / "maps"):
+        result = map_cli(strided_checkpoint, rasters, target, "--overwrite", "--tile", "32")
+        assert_one_line_error(result, "--output would", f"{rasters}")
+    assert sorted(p.name for p in rasters.iterdir()) == ["a.tif"]
+    # a listed raster, or the checkpoint, stands where a map of the folder goes
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    listed = write_raster(maps / "b.tif", random_image(40, 40))
+    shutil.copy(strided_checkpoint, maps / "a.tif")
+    kept.update({p: p.read_bytes() for p in (listed, maps / "a.tif")})
+    (tmp_path / "list.txt").write_text("rasters/a.tif\n", encoding="utf-8")
+    (tmp_path / "both.txt").write_text("maps/b.tif\n", encoding="utf-8")
+    for listing, checkpoint, name in (
+        (tmp_path / "both.txt", strided_checkpoint, "b.tif"),
+        (tmp_path / "list.txt", maps / "a.tif", "a.tif"),
+    ):
+        result = map_cli(checkpoint, listing, maps, "--overwrite", "--tile", "32")
+        assert_one_line_error(result, f"{maps / name}: --output would overwrite this input")
+    assert {p: p.read_bytes() for p in kept} == kept
+    assert sorted(p.name for p in maps.iterdir()) == ["a.tif", "b.tif"]
+
+
+@pytest.mark.usefixtures("no_hang")
+@pytest.mark.parametrize("where", ["raster", "list", "in-folder", "list-line"])
+def test_map_refuses_a_fifo_unread(strided_checkpoint: Path, tmp_path: Path, where: str) -> None:
+    fifo = tmp_path / ("list.txt" if where == "list" else "f.tif")
+    source = fifo
+    if where == "in-folder":
+        fifo = tmp_path / "rasters" / "f.tif"
+        source = fifo.parent
+        source.mkdir()
+        write_raster(source / "a.tif", random_image(40, 40))
+    os.mkfifo(fifo)
+    if where == "list-line":
+        source = tmp_path / "list.txt"
+        source.write_text("# one FIFO\nf.tif\n", encoding="utf-8")
+    output = tmp_path / ("m.tif" if where == "raster" else "maps")
+    result = map_cli(strided_checkpoint, source, output, "--tile", "32")
+    line = assert_one_line_error(result, f"{fifo}", "is a FIFO (named pipe)")
+    if where == "list-line":
+        assert f"{source}, line 2: " in line
+    assert not output.exists()
+
+
+def test_map_list_lines_say_what_they_name_and_where_decoding_fails(
+    strided_checkpoint: Path, tmp_path: Path
+) -> None:
+    write_raster(tmp_path / "a.tif", random_image(40, 40))
+    (tmp_path / "dir.tif").mkdir()
+    listing = tmp_path / "list.txt"
+    listing.write_text("a.tif\ndir.tif\n", encoding="utf-8")
+    result = map_cli(strided_checkpoint, listing, tmp_path / "maps", "--tile", "32")
+    assert_one_line_error(result, f"{listing}, line 2: {tmp_path / 'dir.tif'} is a folder")
+    listing.write_bytes(b"a.tif\n\xff\xfe.tif\n")
+    result = map_cli(strided_checkpoint, listing, tmp_path / "maps", "--tile", "32")
+    assert_one_line_error(result, f"{listing}, line 2: not UTF-8 text", "one path a line")
+    assert not (tmp_path / "maps").exists()
+
+
+def map_folder(checkpoint: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """Two rasters in ``rasters/`` mapped into ``maps/``."""
+    rasters = tmp_path / "rasters"
+    rasters.mkdir()
+    write_raster(rasters / "a.tif", random_image(40, 40))
+    write_raster(rasters / "b.tif", random_image(30, 50, seed=2))
+    maps = tmp_path / "maps"
+    assert map_cli(checkpoint, rasters, maps, "--tile", "32").exit_code == 0
+    return rasters, maps
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+@pytest.mark.parametrize("quicklook", [False, True], ids=["resume", "quicklook"])
+@pytest.mark.usefixtures("no_hang")
+def test_map_resume_counts_only_a_regular_file_as_a_finished_map(
+    strided_checkpoint: Path, tmp_path: Path, kind: str, quicklook: bool
+) -> None:
+    rasters, maps = map_folder(strided_checkpoint, tmp_path)
+    (maps / "b.tif").unlink()
+    if kind == "folder":
+        (maps / "b.tif").mkdir()
+    else:
+        os.mkfifo(maps / "b.tif")
+    extra = ["--quicklook"] if quicklook else []
+    result = map_cli(strided_checkpoint, rasters, maps, "--tile", "32", *extra)
+    what = "is a folder" if kind == "folder" else "is a FIFO (named pipe)"
+    assert_one_line_error(result, f"{maps / 'b.tif'}: {what} where this map goes", "remove it")
+    assert not list(maps.glob("*.png"))
+
+
+def test_map_manifest_that_is_not_an_object(strided_checkpoint: Path, tmp_path: Path) -> None:
+    rasters, maps = map_folder(strided_checkpoint, tmp_path)
+    (maps / "flair-map.json").write_text("[1]", encoding="utf-8")
+    result = map_cli(strided_checkpoint, rasters, maps, "--tile", "32")
+    assert_one_line_error(result, "flair-map.json: not a map manifest (a JSON list", "--overwrite")
+    again = map_cli(strided_checkpoint, rasters, maps, "--tile", "32", "--overwrite")
+    assert again.exit_code == 0, again.output
+
+
+def test_map_damaged_inputs_and_maps_say_how_to_fix(
+    strided_checkpoint: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "junk.tif").write_text("not a raster", encoding="utf-8")
+    result = map_cli(strided_checkpoint, tmp_path / "junk.tif", tmp_path / "m.tif")
+    assert_one_line_error(result, "junk.tif: not a readable raster", "replace the damaged file")
+    rasters, maps = map_folder(strided_checkpoint, tmp_path)
+    truncate(maps / "b.tif", 200)
+    result = map_cli(strided_checkpoint, rasters, maps, "--tile", "32", "--quicklook")
+    assert_one_line_error(
+        result, f"{maps / 'b.tif'}: cannot read the map for its quicklook", "delete the damaged map"
+    )
 
 
 # ---------------------------------------------------------------------------------------------

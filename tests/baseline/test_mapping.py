@@ -41,7 +41,7 @@ from baseline.checkpoint import model_payload, save_checkpoint
 from baseline.config import config_from_dict, with_overrides
 from baseline.geotiff import colour_table
 from baseline.inference import predict_scores
-from baseline.mapping import map_raster
+from baseline.mapping import map_metadata, map_raster
 from baseline.model import FlairSegmenter, MetadataMLP, build_model
 from baseline.predict import predict
 from baseline.zone_context import Placed, build_mosaics, tile_metadata_lookup
@@ -624,6 +624,19 @@ def test_map_errors(make_checkpoint, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="fuses per-patch aerial metadata"):
         map_raster(make_checkpoint("pointwise", use_metadata=True), good, tmp_path / "o.tif")
     assert not (tmp_path / "o.tif").exists() and not list(tmp_path.glob(".*partial"))
+
+
+def test_map_metadata_that_is_not_a_file_says_what_it_is(tmp_path: Path) -> None:
+    import os
+
+    with pytest.raises(MissingFileError, match=r"none.json: metadata JSON not found"):
+        map_metadata(tmp_path / "none.json", "corrected")
+    (tmp_path / "dir.json").mkdir()
+    with pytest.raises(DataError, match=r"dir.json: is a folder, not a regular file"):
+        map_metadata(tmp_path / "dir.json", "corrected")
+    os.mkfifo(tmp_path / "pipe.json")  # reading it would block forever
+    with pytest.raises(DataError, match=r"pipe.json: is a FIFO \(named pipe\)"):
+        map_metadata(tmp_path / "pipe.json", "corrected")
 
 
 def test_map_overwrite(make_checkpoint, tmp_path: Path) -> None:

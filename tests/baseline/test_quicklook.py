@@ -157,3 +157,37 @@ def test_cli_quicklook_options(make_checkpoint, tmp_path: Path) -> None:  # noqa
     assert small.exit_code == 2 and not (tmp_path / "o.tif").exists()
     with pytest.raises(ConfigError, match=r"quicklook size is 8 px; expected at least 16"):
         map_raster(make_checkpoint("pointwise"), raster, tmp_path / "q.tif", quicklook=8)
+
+
+def test_a_damaged_or_special_map_is_one_clear_error(tmp_path: Path) -> None:
+    import os
+    import warnings
+
+    from affine import Affine
+
+    from scoring.errors import DataError
+
+    profile = {
+        "driver": "GTiff",
+        "height": 40,
+        "width": 50,
+        "count": 1,
+        "dtype": "uint8",
+        "crs": "EPSG:2154",
+        "transform": Affine(0.2, 0.0, 0.0, 0.0, -0.2, 0.0),
+        "tiled": True,
+        "compress": "deflate",
+    }
+    damaged = tmp_path / "m.tif"
+    with rasterio.open(damaged, "w", **profile) as dst:
+        dst.write(np.zeros((1, 40, 50), dtype=np.uint8))
+    damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])  # lost its tags
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(DataError, match=r"m.tif: cannot read the map .*delete the damaged map"):
+            write_quicklook(damaged, 32)
+    assert [w.category.__name__ for w in caught] == []  # the error alone says what happened
+    os.mkfifo(tmp_path / "f.tif")  # opening it would block forever
+    with pytest.raises(DataError, match=r"f.tif: is a FIFO \(named pipe\), not a regular file"):
+        write_quicklook(tmp_path / "f.tif", 32)
+    assert not list(tmp_path.glob("*.png"))
