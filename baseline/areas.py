@@ -41,7 +41,7 @@ from rasterio.windows import Window
 from baseline.geotiff import read_window
 from scoring.atomic import atomic_write_json
 from scoring.errors import ConfigError, DataError, MissingFileError
-from scoring.masks import absent_or_kind, open_regular
+from scoring.masks import absent_or_kind, open_regular, require_regular
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -123,26 +123,6 @@ def read_list_lines(source: Path) -> list[tuple[int, str]]:
                 "a list of rasters is a UTF-8 text file with one path a line"
             ) from None
     return lines
-
-
-def require_regular(path: Path, what: str) -> None:
-    """Refuse, unread, an input that is missing or not a regular file (symbolic links followed).
-
-    ``what`` names the file expected (``"raster"``), for the message.
-
-    Raises:
-        MissingFileError: nothing at ``path``.
-        DataError: a folder, FIFO, socket or device there (what it is named).
-    """
-    state = absent_or_kind(path)
-    if state == "is a file":
-        return
-    if state == "not found":
-        raise MissingFileError(f"{path}: {what} not found")
-    raise DataError(
-        f"{path}: {state}, not a regular file; expected a {what} file (refused unread): "
-        "remove it or give the path of a file"
-    )
 
 
 @contextmanager

@@ -40,7 +40,6 @@ from baseline.areas import (
     plan_shards,
     quiet_gdal,
     read_footprint,
-    require_regular,
     unreadable_raster,
 )
 from baseline.blending import DEFAULT_STRIP_WIDTH, Scorer, blend_strips, blend_window, make_grid
@@ -85,7 +84,7 @@ from scoring.errors import (
     FlairKitError,
     OutputExistsError,
 )
-from scoring.masks import absent_or_kind
+from scoring.masks import absent_or_kind, require_regular
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

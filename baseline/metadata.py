@@ -36,8 +36,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from scoring.errors import DataError, MissingFileError
-from scoring.masks import absent_or_kind
+from scoring.errors import DataError
+from scoring.masks import require_regular
 
 #: Length of the encoded vector.
 METADATA_SIZE = 45
@@ -188,8 +188,7 @@ def read_metadata(path: Path) -> dict[str, dict[str, Any]]:
         MissingFileError: the file does not exist.
         DataError: the file is not a JSON object of objects.
     """
-    if not path.is_file():
-        raise MissingFileError(f"{path}: metadata JSON {absent_or_kind(path)}")
+    require_regular(path, "metadata JSON")
     try:
         content = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

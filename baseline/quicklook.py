@@ -22,10 +22,11 @@ import rasterio
 from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning
 
-from baseline.areas import quiet_gdal, require_regular
+from baseline.areas import quiet_gdal
 from scoring.atomic import atomic_write_bytes
 from scoring.classes import CLASS_COLOURS, CLASS_NAMES, colour_rgb
 from scoring.errors import ConfigError, DataError
+from scoring.masks import require_regular
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

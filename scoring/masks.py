@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import numpy as np
 from PIL import Image
 
-from scoring.errors import DataError, SubmissionError
+from scoring.errors import DataError, MissingFileError, SubmissionError
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -129,6 +129,26 @@ def absent_or_kind(path: Path) -> str:
     except OSError as exc:
         return f"cannot be read ({exc.strerror or exc})"
     return f"is a {special_file_kind(mode) or 'file'}"
+
+
+def require_regular(path: Path, what: str) -> None:
+    """Refuse, unread, an input that is missing or not a regular file (symbolic links followed).
+
+    ``what`` names the file expected (``"raster"``), for the message.
+
+    Raises:
+        MissingFileError: nothing at ``path``.
+        DataError: a folder, FIFO, socket or device there (what it is named).
+    """
+    state = absent_or_kind(path)
+    if state == "is a file":
+        return
+    if state == "not found":
+        raise MissingFileError(f"{path}: {what} not found")
+    raise DataError(
+        f"{path}: {state}, not a regular file; expected a {what} file (refused unread): "
+        "remove it or give the path of a file"
+    )
 
 
 def decoded_bytes(image: Image.Image) -> int:

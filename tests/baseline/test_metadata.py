@@ -207,7 +207,9 @@ def test_a_metadata_json_that_is_no_file_says_what_it_is(tmp_path: Path) -> None
     (tmp_path / "dir.json").mkdir()
     os.mkfifo(tmp_path / "pipe.json")  # opened, it would block forever without a writer
     for name, what in [("dir.json", "is a folder"), ("pipe.json", r"is a FIFO \(named pipe\)")]:
-        with pytest.raises(MissingFileError, match=rf"{name}: metadata JSON {what}$"):
+        # One message for both (scoring.masks.require_regular): what it is, and the fix.
+        message = rf"{name}: {what}, not a regular file; expected a metadata JSON file \(refused"
+        with pytest.raises(DataError, match=message):
             read_metadata(tmp_path / name)
-        with pytest.raises(MissingFileError, match=rf"{name}: metadata JSON {what}$"):
+        with pytest.raises(DataError, match=message):
             map_metadata(tmp_path / name, "corrected")
