@@ -17,6 +17,7 @@ Optional test-time augmentation (``tta``): the 8 symmetries of the square (D4), 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import time
@@ -45,7 +46,14 @@ from baseline.runtime import (
 from baseline.sentinel import collate_with_series
 from baseline.writers import PredictionWriters, default_writers
 from baseline.zone_context import predict_zones
-from scoring.atomic import atomic_write_json, make_parent_folder, publish, scratch_directory
+from scoring.atomic import (
+    atomic_write_json,
+    check_outputs_apart,
+    make_parent_folder,
+    probe_writable,
+    publish,
+    scratch_directory,
+)
 from scoring.errors import ConfigError, FlairKitError, FlairKitWarning, OutputExistsError
 from scoring.tiles import index_tiles
 from starting_kit.discovery import Sample, find_metadata
@@ -133,7 +141,7 @@ def _check_outputs(out: Path, pack: Path | None, overwrite: bool) -> None:
                 f"{out}: already holds {len(existing)} PRED files; pass --overwrite or choose "
                 "another --output"
             )
-    if pack is not None and pack.exists() and not overwrite:
+    if pack is not None and os.path.lexists(pack) and not overwrite:
         raise OutputExistsError(f"{pack}: exists; pass --overwrite or choose another --pack path")
 
 
@@ -414,7 +422,14 @@ def predict(
         raise ConfigError(f"writers is {num_writers}; expected at least 1")
     observer = observer or Observer()
     _check_outputs(out, pack, overwrite)
-    _check_timings_path(timings, out, pack)
+    inputs = [path for path in (checkpoint, data, metadata, csv_root) if path is not None]
+    check_outputs_apart({"--pack": pack}, inputs)
+    _check_timings_path(timings, out, pack, overwrite=overwrite, inputs=inputs)
+    # Where the zip and the timings go is checked now: a bad destination found after predicting
+    # left a complete --output and exit 1, and the rerun was refused for that output.
+    for destination in (pack, timings):
+        if destination is not None:
+            _check_destination(destination)
     model, cfg, contract = load_declared(checkpoint, bands=bands)
     if cfg.model.use_metadata and metadata is None and data.is_dir():
         metadata = find_metadata(data)
@@ -530,22 +545,56 @@ def predict(
     return result
 
 
-def _check_timings_path(timings: Path | None, out: Path, pack: Path | None) -> None:
-    """Refuse a timings file that would land in the submission (the platform scores it all)."""
+def _check_timings_path(
+    timings: Path | None, out: Path, pack: Path | None, *, overwrite: bool, inputs: list[Path]
+) -> None:
+    """Refuse a timings file that would land in the submission (the platform scores it all),
+    replace an input of the run (the checkpoint, the dataset's files), or replace an earlier
+    file without ``overwrite``.
+
+    Paths are compared with :func:`os.path.realpath`, which never raises (a symlink loop is a
+    path like any other; ``Path.resolve`` raised ``RuntimeError`` on it).
+    """
     if timings is None:
         return
-    where = timings.resolve()
-    if where == out.resolve() or where.is_relative_to(out.resolve()):
+    where = Path(os.path.realpath(timings))
+    folder = Path(os.path.realpath(out))
+    if where == folder or where.is_relative_to(folder):
         raise ConfigError(
             f"{timings}: --timings is inside --output {out}, which becomes the submission; "
             "write it elsewhere, e.g. beside the folder"
         )
-    if pack is not None and where == pack.resolve():
+    if pack is not None and where == Path(os.path.realpath(pack)):
         raise ConfigError(
             f"{timings}: --timings is the --pack zip; give the timings file another name"
         )
     if timings.is_dir():
         raise ConfigError(f"{timings}: is a folder; --timings takes a file name, e.g. timings.json")
+    check_outputs_apart({"--timings": timings}, inputs)
+    if os.path.lexists(timings) and not overwrite:
+        raise OutputExistsError(
+            f"{timings}: exists; pass --overwrite or choose another --timings path"
+        )
+
+
+def _check_destination(target: Path) -> None:
+    """Fail before predicting if the file ``target`` could not be written after it.
+
+    The nearest existing folder above ``target`` must be a folder (not a file) where a file can
+    be created (:func:`probe_writable`, which also refuses a folder, FIFO or device at
+    ``target``); missing folders below it are created at the end.
+
+    Raises:
+        NotADirectoryError: a file stands where a folder of the path should be.
+        OutputPathError, OSError: see :func:`probe_writable`.
+    """
+    missing = target
+    while not os.path.lexists(missing.parent) and missing.parent != missing:
+        missing = missing.parent
+    base = missing.parent
+    if not base.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(base))
+    probe_writable(missing)
 
 
 def file_sha256(path: Path) -> str:
