@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 
 from baseline.choices import CONTEXTS, Amp, Device, PredictContext
 from baseline.config import TrainConfig
-from baseline.data import FlairDataset, InputCheck
+from baseline.data import FlairDataset, InputCheck, patch_size
 from baseline.fusion import Segmenter, row_tiled, uses_sentinel
 from baseline.inference import inference_amp, load_declared, predict_batch
 from baseline.inputs import discover_inputs, flair2_test_inputs, prediction_source
@@ -449,7 +449,12 @@ def predict(
         )
     # Every patch is checked against the model (contract, and the size IGN's row tiling takes)
     # on the header its reader opens anyway: a later 0.5 m or 3-band patch is refused too.
-    check = InputCheck(contract, row_tiled(cfg))
+    # Every patch must also have the size of the first one (read from its header, which must fit
+    # a patch's budget): a batch stacks equal sizes, and a header declaring 200000x200000 pixels
+    # is refused before anything is allocated.
+    first = samples[0].image if samples else None
+    size = patch_size(first) if first is not None else None
+    check = InputCheck(contract, row_tiled(cfg), size=size, size_source=first)
     torch_device = resolve_device(device)
     amp_dtype = inference_amp(amp, torch_device, contract)
     model.to(torch_device).to(memory_format=torch.channels_last)
@@ -510,14 +515,14 @@ def predict(
         raise worker_error(exc) from None
     archive = None
     if pack is not None:
-        size = int(dataset[0]["image"].shape[-1]) if len(dataset) else 512
+        width = size[0] if size is not None else 512
         # The expected ids are those of the patches predicted: the dataset's test split (or the
         # folder or csv given), so a zip that misses or adds a patch is refused.
         archive = pack_submission(
             out,
             pack,
             expect=prediction_source(data, cfg.dataset),
-            expected_size=size,
+            expected_size=width,
             overwrite=overwrite,
         )
     result = PredictResult(

@@ -8,10 +8,17 @@ product of every command, and the demo's zip validates with the command the demo
 
 from __future__ import annotations
 
+import contextlib
+import os
 import pickle
 import re
 import shlex
 import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -175,6 +182,113 @@ def test_a_dataset_root_without_test_images_is_refused(
         result, "training images but no test images", f"--data {root / 'flair_aerial_train'}"
     )
     assert not (tmp_path / "pred").exists()
+
+
+def _unblock_later(fifo: Path, seconds: float) -> threading.Thread:
+    """Open the FIFO's writing end after ``seconds``: a reader blocked on it gets EOF, so a test of
+    a command that wrongly opens the FIFO fails instead of hanging."""
+
+    def writer() -> None:
+        time.sleep(seconds)
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_fifo_in_place_of_a_test_image_is_refused_unread(
+    tiny_checkpoint: Path, tmp_path: Path, workers: int
+) -> None:
+    root = make_flair_tree(tmp_path / "data")
+    image = sorted((root / "flair_1_aerial_test").rglob("IMG_*.tif"))[2]
+    image.unlink()
+    os.mkfifo(image)
+    _unblock_later(image, 20)
+    work = tmp_path / "work"
+    work.mkdir()
+    result = predict_cli(tiny_checkpoint, root, work / "pred", "--workers", workers)
+    assert_one_line_error(result, f"{image}: is a FIFO (named pipe)", "refused unread")
+    assert_nothing_beside(work)
+
+
+_READ_A_FIFO = """
+import sys
+from pathlib import Path
+
+import baseline.data
+from scoring.atomic import Terminated, scratch_directory, sigterm_raises
+
+# The FIFO appeared after the check (a race): GDAL blocks in open() until SIGTERM interrupts it,
+# and then calls back into Python to log the failure.
+baseline.data._refuse_special_file = lambda path, expected: None
+with sigterm_raises():
+    try:
+        with scratch_directory(Path(sys.argv[2])):
+            print("reading", flush=True)
+            baseline.data.read_image(Path(sys.argv[1]), (1, 2, 3))
+    except Terminated:
+        print("terminated", flush=True)
+        raise
+"""
+
+
+def test_sigterm_inside_gdal_still_removes_the_scratch_folder(tmp_path: Path) -> None:
+    fifo = tmp_path / "IMG_000001.tif"
+    os.mkfifo(fifo)
+    work = tmp_path / "work"
+    work.mkdir()
+    child = subprocess.Popen(
+        [sys.executable, "-c", _READ_A_FIFO, str(fifo), str(work / "pred")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "reading\n"
+        time.sleep(1.0)  # inside GDAL's blocking open()
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 143, err
+    assert out == "terminated\n", err
+    assert_nothing_beside(work)
+
+
+@pytest.mark.parametrize("which", ["first", "later"])
+def test_a_header_declaring_a_huge_patch_is_refused_before_reading(
+    tiny_checkpoint: Path, tmp_path: Path, which: str
+) -> None:
+    root = make_flair_tree(tmp_path / "data")
+    images = sorted((root / "flair_1_aerial_test").rglob("IMG_*.tif"))
+    image = images[0 if which == "first" else 3]
+    profile = dict(rasterio.open(image).profile, width=100000, height=100000, tiled=True)
+    profile.update(blockxsize=256, blockysize=256, compress="lzw", sparse_ok=True)
+    rasterio.open(image, "w", **profile).close()  # no pixel written: a small file
+    work = tmp_path / "work"
+    work.mkdir()
+    result = predict_cli(tiny_checkpoint, root, work / "pred")
+    expected = "512x512" if which == "first" else "32x32"
+    assert_one_line_error(result, f"{image}: header declares 100000x100000", expected)
+    assert_nothing_beside(work)
+
+
+def test_patches_of_mixed_sizes_name_the_odd_one(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    root = make_flair_tree(tmp_path / "data")
+    images = sorted((root / "flair_1_aerial_test").rglob("IMG_*.tif"))
+    profile = dict(rasterio.open(images[4]).profile, width=33, height=33)
+    with rasterio.open(images[4], "w", **profile) as dst:
+        dst.write(np.zeros((5, 33, 33), np.uint8))
+    work = tmp_path / "work"
+    work.mkdir()
+    result = predict_cli(tiny_checkpoint, root, work / "pred", "--pack", work / "s.zip")
+    assert_one_line_error(
+        result, f"{images[4]}: header declares 33x33 px", "are 32x32", str(images[0])
+    )
+    assert_nothing_beside(work)
 
 
 # ---------------------------------------------------------------------------------------------
