@@ -99,18 +99,18 @@ def _signals_held() -> Iterator[None]:
         return
     held: list[int] = []
     for signum in caught:
-        signal.signal(signum, lambda signum, frame: held.append(signum))
+        signal.signal(signum, lambda arrived, frame: held.append(arrived))
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        for signum in held:
-            handler = previous[signum]
+        for arrived in held:
+            handler = previous[signal.Signals(arrived)]
             if callable(handler):
-                handler(signum, None)
+                handler(arrived, None)
             elif handler == signal.SIG_DFL:
-                signal.raise_signal(signum)
+                signal.raise_signal(arrived)
 
 
 def _refuse_special_file(path: Path, expected: str) -> None:

@@ -54,8 +54,15 @@ from scoring.atomic import (
     publish,
     scratch_directory,
 )
-from scoring.errors import ConfigError, FlairKitError, FlairKitWarning, OutputExistsError
-from scoring.tiles import index_tiles
+from scoring.errors import (
+    ConfigError,
+    DataError,
+    FlairKitError,
+    FlairKitWarning,
+    OutputExistsError,
+)
+from scoring.masks import absent_or_kind
+from scoring.tiles import index_tiles, is_ignored_name, tile_id
 from starting_kit.discovery import Sample, find_metadata
 from starting_kit.predictions import prediction_name
 from starting_kit.submission import pack_submission
@@ -447,6 +454,8 @@ def predict(
             csv_root=csv_root,
             dataset=cfg.dataset,
         )
+    if data.is_dir():
+        _refuse_folders_named_like_images(prediction_source(data, cfg.dataset))
     # Every patch is checked against the model (contract, and the size IGN's row tiling takes)
     # on the header its reader opens anyway: a later 0.5 m or 3-band patch is refused too.
     # Every patch must also have the size of the first one (read from its header, which must fit
@@ -516,12 +525,13 @@ def predict(
     archive = None
     if pack is not None:
         width = size[0] if size is not None else 512
-        # The expected ids are those of the patches predicted: the dataset's test split (or the
-        # folder or csv given), so a zip that misses or adds a patch is refused.
+        # The expected ids are exactly those of the patches this run found and predicted (not a
+        # second reading of the folder, which could differ), so a zip that misses or adds a
+        # patch is refused.
         archive = pack_submission(
             out,
             pack,
-            expect=prediction_source(data, cfg.dataset),
+            expect=frozenset(sample.tile for sample in samples),
             expected_size=width,
             overwrite=overwrite,
         )
@@ -548,6 +558,27 @@ def predict(
         make_parent_folder(timings)
         atomic_write_json(timings, timings_record(result))
     return result
+
+
+def _refuse_folders_named_like_images(source: Path) -> None:
+    """Refuse a folder (or a link to one) named like a test image under ``source``.
+
+    Discovery lists files only, so such an entry was skipped in silence: one patch fewer
+    predicted, and the zip still validated. FIFOs, sockets and devices named like an image are
+    listed, and refused unread when read (:func:`baseline.data.read_image`).
+
+    Raises:
+        DataError: naming the first such entry.
+    """
+    for folder, subdirs, _files in os.walk(source):
+        subdirs[:] = sorted(name for name in subdirs if not is_ignored_name(name))
+        named = [name for name in subdirs if tile_id(name, "image") is not None]
+        if named:
+            path = Path(folder, named[0])
+            raise DataError(
+                f"{path}: {absent_or_kind(path)} named like a test image; expected the "
+                "IMG_<id>.tif GeoTIFF itself: put the image file there or remove the folder"
+            )
 
 
 def _check_timings_path(

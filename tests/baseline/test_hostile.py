@@ -291,6 +291,49 @@ def test_patches_of_mixed_sizes_name_the_odd_one(tiny_checkpoint: Path, tmp_path
     assert_nothing_beside(work)
 
 
+@pytest.mark.parametrize("entry", ["folder", "link to a folder"])
+def test_a_folder_named_like_a_test_image_is_an_error_not_a_skip(
+    tiny_checkpoint: Path, tmp_path: Path, entry: str
+) -> None:
+    root = make_flair_tree(tmp_path / "data")
+    image = sorted((root / "flair_1_aerial_test").rglob("IMG_*.tif"))[1]
+    image.unlink()
+    if entry == "folder":
+        image.mkdir()
+    else:
+        (tmp_path / "elsewhere").mkdir()
+        image.symlink_to(tmp_path / "elsewhere")
+    work = tmp_path / "work"
+    work.mkdir()
+    result = predict_cli(tiny_checkpoint, root, work / "pred", "--pack", work / "s.zip")
+    assert_one_line_error(result, f"{image}: is a folder named like a test image")
+    assert_nothing_beside(work)
+
+
+def test_the_zip_is_validated_against_the_ids_predicted(
+    tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import baseline.predict
+    import starting_kit.expect
+
+    root = make_flair_tree(tmp_path / "data")
+    first = min(index_tiles(root / "flair_1_aerial_test", "image").by_id)
+    read: list[object] = []
+    monkeypatch.setattr(starting_kit.expect, "folder_ids", lambda path: read.append(path))
+    publish = baseline.predict._publish
+
+    def publish_one_short(scratch: Path, out: Path) -> None:
+        (scratch / f"PRED_{first:06d}.tif").unlink()  # a PRED file lost on the way
+        publish(scratch, out)
+
+    monkeypatch.setattr(baseline.predict, "_publish", publish_one_short)
+    work = tmp_path / "work"
+    work.mkdir()
+    result = predict_cli(tiny_checkpoint, root, work / "pred", "--pack", work / "s.zip")
+    assert_one_line_error(result, "not packed", f"{first:06d}")
+    assert not (work / "s.zip").exists() and read == []
+
+
 # ---------------------------------------------------------------------------------------------
 # baseline map
 
