@@ -416,6 +416,10 @@ def predict(
     Raises:
         ConfigError: a checkpoint/option mismatch (both values named), invalid options, a
             ``timings`` path inside ``out`` or equal to ``pack``.
+        OutputPathError: ``pack`` or ``timings`` is an input (the checkpoint, a dataset file)
+            or lies in an input folder, or is a FIFO or device.
+        NotADirectoryError, OSError: ``pack`` or ``timings`` cannot be written (checked before
+            predicting).
         OutputExistsError: outputs exist and ``overwrite`` is False.
         MissingFileError, DataError: missing or malformed inputs.
         SubmissionError: the packed predictions fail validation.
@@ -429,14 +433,18 @@ def predict(
         raise ConfigError(f"writers is {num_writers}; expected at least 1")
     observer = observer or Observer()
     _check_outputs(out, pack, overwrite)
-    inputs = [path for path in (checkpoint, data, metadata, csv_root) if path is not None]
-    check_outputs_apart({"--pack": pack}, inputs)
-    _check_timings_path(timings, out, pack, overwrite=overwrite, inputs=inputs)
+    _check_timings_path(timings, out, pack)
     # Where the zip and the timings go is checked now: a bad destination found after predicting
     # left a complete --output and exit 1, and the rerun was refused for that output.
     for destination in (pack, timings):
         if destination is not None:
             _check_destination(destination)
+    inputs = [path for path in (checkpoint, data, metadata, csv_root) if path is not None]
+    check_outputs_apart({"--pack": pack, "--timings": timings}, inputs)
+    if timings is not None and os.path.lexists(timings) and not overwrite:
+        raise OutputExistsError(
+            f"{timings}: exists; pass --overwrite or choose another --timings path"
+        )
     model, cfg, contract = load_declared(checkpoint, bands=bands)
     if cfg.model.use_metadata and metadata is None and data.is_dir():
         metadata = find_metadata(data)
@@ -581,12 +589,8 @@ def _refuse_folders_named_like_images(source: Path) -> None:
             )
 
 
-def _check_timings_path(
-    timings: Path | None, out: Path, pack: Path | None, *, overwrite: bool, inputs: list[Path]
-) -> None:
-    """Refuse a timings file that would land in the submission (the platform scores it all),
-    replace an input of the run (the checkpoint, the dataset's files), or replace an earlier
-    file without ``overwrite``.
+def _check_timings_path(timings: Path | None, out: Path, pack: Path | None) -> None:
+    """Refuse a timings file that would land in the submission (the platform scores it all).
 
     Paths are compared with :func:`os.path.realpath`, which never raises (a symlink loop is a
     path like any other; ``Path.resolve`` raised ``RuntimeError`` on it).
@@ -606,11 +610,6 @@ def _check_timings_path(
         )
     if timings.is_dir():
         raise ConfigError(f"{timings}: is a folder; --timings takes a file name, e.g. timings.json")
-    check_outputs_apart({"--timings": timings}, inputs)
-    if os.path.lexists(timings) and not overwrite:
-        raise OutputExistsError(
-            f"{timings}: exists; pass --overwrite or choose another --timings path"
-        )
 
 
 def _check_destination(target: Path) -> None:
