@@ -17,12 +17,13 @@ Optional test-time augmentation (``tta``): the 8 symmetries of the square (D4), 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -235,6 +236,24 @@ def _to_host(classes: torch.Tensor) -> tuple[torch.Tensor, Any]:
     return host, event
 
 
+@contextlib.contextmanager
+def _readers_closed(batches: Iterator[Any]) -> Iterator[Iterator[Any]]:
+    """Yield a DataLoader's iterator and stop its reader processes when the loop ends.
+
+    After a SIGTERM to the whole process group, the readers die of it too; stopping them while
+    the interpreter collected the iterator let torch's SIGCHLD check print an ignored
+    "DataLoader worker is killed by signal" traceback after the "terminated" line. The main
+    process's own exception (Terminated, a reader's error) is what the user gets.
+    """
+    try:
+        yield batches
+    finally:
+        shutdown = getattr(batches, "_shutdown_workers", None)  # torch's, for reader processes
+        if shutdown is not None:
+            with contextlib.suppress(RuntimeError):
+                shutdown()
+
+
 def _compiled(model: Segmenter) -> Segmenter:
     """``torch.compile`` of the model for inference (lazy: it compiles at the first call)."""
     compiled: Segmenter = torch.compile(model, dynamic=False)  # type: ignore[assignment]
@@ -303,51 +322,54 @@ def _predict_into(
             [sample.image for sample in chosen],
         )
 
-    batches = iter(loader)
-    step = 0
-    while True:
-        before_read = time.perf_counter()
-        batch = next(batches, None)
-        times.read_wait_s += time.perf_counter() - before_read
-        if batch is None:
-            break
-        step += 1
-        images = batch["image"].to(device, non_blocking=True)
-        meta = batch["metadata"].to(device, non_blocking=True) if model.uses_metadata else None
-        series = None
-        if "sentinel" in batch:
-            series = tuple(
-                batch[k].to(device, non_blocking=True) for k in ("sentinel", "dates", "date_mask")
-            )
-        with torch.inference_mode():
-            clock.start()
-            try:
-                classes = predict_batch(
-                    network, images, meta, tta=tta, amp_dtype=amp_dtype, sentinel=series
+    with _readers_closed(iter(loader)) as batches:
+        step = 0
+        while True:
+            before_read = time.perf_counter()
+            batch = next(batches, None)
+            times.read_wait_s += time.perf_counter() - before_read
+            if batch is None:
+                break
+            step += 1
+            images = batch["image"].to(device, non_blocking=True)
+            meta = batch["metadata"].to(device, non_blocking=True) if model.uses_metadata else None
+            series = None
+            if "sentinel" in batch:
+                series = tuple(
+                    batch[k].to(device, non_blocking=True)
+                    for k in ("sentinel", "dates", "date_mask")
                 )
-            except Exception as exc:
-                if network is model or isinstance(exc, FlairKitError):
-                    raise
-                # torch.compile compiles at the first call; a missing compiler or an
-                # unsupported operator shows here. Eager mode gives the same predictions.
-                warnings.warn(
-                    f"--compile failed ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
-                    "predicting without compilation",
-                    CompileFallbackWarning,
-                    stacklevel=2,
-                )
-                network = model
+            with torch.inference_mode():
                 clock.start()
-                classes = predict_batch(
-                    network, images, meta, tta=tta, amp_dtype=amp_dtype, sentinel=series
-                )
-            clock.stop()
-            copied = _to_host(classes)
-        if waiting is not None:
-            hand_over(waiting)
-        waiting = (*copied, batch["index"].tolist())
-        done += len(classes)
-        observer.step("predict", step, len(loader), done / max(time.perf_counter() - start, 1e-9))
+                try:
+                    classes = predict_batch(
+                        network, images, meta, tta=tta, amp_dtype=amp_dtype, sentinel=series
+                    )
+                except Exception as exc:
+                    if network is model or isinstance(exc, FlairKitError):
+                        raise
+                    # torch.compile compiles at the first call; a missing compiler or an
+                    # unsupported operator shows here. Eager mode gives the same predictions.
+                    warnings.warn(
+                        f"--compile failed ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+                        "predicting without compilation",
+                        CompileFallbackWarning,
+                        stacklevel=2,
+                    )
+                    network = model
+                    clock.start()
+                    classes = predict_batch(
+                        network, images, meta, tta=tta, amp_dtype=amp_dtype, sentinel=series
+                    )
+                clock.stop()
+                copied = _to_host(classes)
+            if waiting is not None:
+                hand_over(waiting)
+            waiting = (*copied, batch["index"].tolist())
+            done += len(classes)
+            observer.step(
+                "predict", step, len(loader), done / max(time.perf_counter() - start, 1e-9)
+            )
     if waiting is not None:
         hand_over(waiting)
     times.model_s = clock.total()

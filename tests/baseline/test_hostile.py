@@ -258,6 +258,64 @@ def test_sigterm_inside_gdal_still_removes_the_scratch_folder(tmp_path: Path) ->
     assert_nothing_beside(work)
 
 
+_SLOW_PREDICT = """
+import sys
+import time
+
+import baseline.data
+import baseline.inference
+from tests.baseline.conftest import build_tiny_model
+
+baseline.inference.build_model = build_tiny_model
+read_image = baseline.data.read_image
+
+
+def slow_read(*args, **kwargs):
+    time.sleep(0.3)  # a slow disk: the run is still reading when SIGTERM comes
+    return read_image(*args, **kwargs)
+
+
+baseline.data.read_image = slow_read
+sys.argv = ["flair-kit", *sys.argv[1:]]
+from starting_kit.cli import main
+
+main()
+"""
+
+
+def test_sigterm_to_the_process_group_with_readers_is_one_line_and_leaves_nothing(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    root = make_flair_tree(tmp_path / "data", per_zone=8)
+    work = tmp_path / "work"
+    work.mkdir()
+    args = ["baseline", "predict", "--checkpoint", tiny_checkpoint, "--data", root,
+            "--output", work / "pred", "--device", "cpu", "--amp", "off", "--workers", "2",
+            "--batch-size", "2"]  # fmt: skip
+    child = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_PREDICT, *map(str, args)],
+        cwd=Path(__file__).parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not any(work.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # the readers are running
+        os.killpg(child.pid, signal.SIGTERM)
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 143, err
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip()]
+    assert lines[-1] == "terminated (SIGTERM)", err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert_nothing_beside(work)
+
+
 @pytest.mark.parametrize("which", ["first", "later"])
 def test_a_header_declaring_a_huge_patch_is_refused_before_reading(
     tiny_checkpoint: Path, tmp_path: Path, which: str
