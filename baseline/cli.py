@@ -230,7 +230,9 @@ def baseline_predict(
     metadata: Metadata = None,
     overwrite: Annotated[
         bool,
-        overwrite_option("Replace the PRED files in --output (all of them) and the zip."),
+        overwrite_option(
+            "Replace the PRED files in --output (all of them), the zip and the --timings file."
+        ),
     ] = False,
     context: Annotated[
         PredictContext,
@@ -261,7 +263,8 @@ def baseline_predict(
         Path | None,
         typer.Option(
             "--timings",
-            help="Write wall and model times as JSON here (never inside --output or the zip).",
+            help="Write wall and model times as JSON here (never inside --output, the zip or "
+            "an input; an existing file needs --overwrite).",
         ),
     ] = None,
 ) -> None:

@@ -14,8 +14,12 @@ flips in a resumed run and under any number of workers or processes.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -30,6 +34,7 @@ from baseline.model import ROW_TILING_SIDE, row_tiling_fits, row_tiling_refusal
 from baseline.sentinel import read_series
 from scoring.classes import TRUTH_LUT
 from scoring.errors import DataError, MissingFileError
+from scoring.masks import PATCH_SIZE, ImageSizeMismatch, check_declared_size, open_regular
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -51,15 +56,116 @@ class InputCheck:
 
     contract: ModelContract
     row_tiled: bool = False
+    #: (width, height) every patch of the run must have, and the file that set it (the first
+    #: patch, :func:`patch_size`): a batch stacks equal sizes only, and a header declaring
+    #: 200000x200000 pixels must be refused before anything is allocated.
+    size: tuple[int, int] | None = None
+    size_source: Path | None = None
 
     def __call__(self, src: Any, path: Path) -> None:
         """Refuse the patch ``src`` opened from ``path`` (ConfigError, DataError: see above)."""
+        if self.size is not None and (src.width, src.height) != self.size:
+            width, height = self.size
+            raise ImageSizeMismatch(
+                f"{path}: header declares {src.width}x{src.height} px but this run's patches are "
+                f"{width}x{height} (the size of {self.size_source}); every patch predicted "
+                f"together has one size: crop or resample it to {width}x{height}, or predict it "
+                "on its own (rasters of any size: flair-kit baseline map)",
+                (src.width, src.height),
+                self.size,
+            )
         check_raster_input(self.contract, src, path)
         if self.row_tiled and not row_tiling_fits(src.height, src.width):
             raise row_tiling_refusal(
                 f"{path}: the patch is {src.width}x{src.height} px",
                 f"predict {ROW_TILING_SIDE}x{ROW_TILING_SIDE}-px patches (FLAIR's)",
             )
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM during a GDAL call, and deliver them right after it.
+
+    GDAL calls back into Python (rasterio's error logger) from C code, where an exception
+    cannot propagate: a SIGTERM raised there ended the process at once (Cython prints a
+    ``SystemExit`` and exits), leaving the run's scratch folder and no message, and a Ctrl-C
+    there became a wrong "damaged file" diagnosis. Held, the signal raises in plain Python
+    code once GDAL has returned, where cleanups run. Only the main thread handles signals.
+    """
+    caught = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.getsignal(signum) for signum in caught}
+    if threading.current_thread() is not threading.main_thread() or None in previous.values():
+        yield
+        return
+    held: list[int] = []
+    for signum in caught:
+        signal.signal(signum, lambda arrived, frame: held.append(arrived))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for arrived in held:
+            handler = previous[signal.Signals(arrived)]
+            if callable(handler):
+                handler(arrived, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(arrived)
+
+
+def _refuse_special_file(path: Path, expected: str) -> None:
+    """Refuse a FIFO, socket, device or folder at ``path`` unread (GDAL blocks on a FIFO)."""
+    if os.path.lexists(path):
+        open_regular(path, expected).close()
+
+
+def patch_size(path: Path) -> tuple[int, int]:
+    """The (width, height) of the patch at ``path``, from its header (nothing decoded).
+
+    Raises:
+        OversizeImageError: the header declares more than a patch may take once decoded (a
+            larger raster goes through ``flair-kit baseline map``).
+        MissingFileError, DataError: see :func:`read_image`.
+    """
+    with _opened_image(path) as src:
+        layout = f"{src.count} bands of {src.dtypes[0]}"
+        size = (src.width, src.height)
+        need = src.width * src.height * src.count * np.dtype(src.dtypes[0]).itemsize
+        check_declared_size(
+            path, size, need, layout, (PATCH_SIZE, PATCH_SIZE), kind="a FLAIR patch"
+        )
+        return size
+
+
+def _unreadable(path: Path, exc: RasterioIOError) -> DataError:
+    # GDAL's own reason (a failed block, a bad offset) is the exception's cause.
+    return DataError(
+        f"{path}: not a readable GeoTIFF ({exc.__cause__ or exc}); the file is damaged or "
+        "truncated: copy or download it again"
+    )
+
+
+@contextlib.contextmanager
+def _opened_image(path: Path) -> Iterator[Any]:
+    """The aerial patch at ``path`` opened with rasterio (header only), signals held.
+
+    Raises:
+        MissingFileError: the file does not exist.
+        DataError: not a regular file (refused unread), or not a readable GeoTIFF.
+    """
+    _refuse_special_file(path, "a GeoTIFF image")
+    with _signals_held():
+        try:
+            # Patches need no georeferencing here; GDAL's warning would only precede the error.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                src = rasterio.open(path)
+        except RasterioIOError as exc:
+            if not path.exists():
+                raise MissingFileError(f"{path}: image not found") from None
+            raise _unreadable(path, exc) from None
+        with src:
+            yield src
 
 
 def read_image(
@@ -71,35 +177,24 @@ def read_image(
 
     Raises:
         MissingFileError: the file does not exist.
-        DataError: unreadable, not uint8, or fewer bands than requested (both values named).
+        DataError: unreadable, not a regular file (a FIFO, socket or device: refused unread),
+            not uint8, or fewer bands than requested (both values named).
         ConfigError: see :class:`InputCheck`.
     """
-    try:
-        # Patches need no georeferencing here; GDAL's warning would only precede the real error.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            src = rasterio.open(path)
-        with src:
-            if check is not None:
-                check(src, path)
-            if max(bands) > src.count:
-                raise DataError(
-                    f"{path}: the configuration reads bands {tuple(bands)} but the image has "
-                    f"{src.count} band(s); set data.bands to bands 1..{src.count}"
-                )
-            if src.dtypes[0] != "uint8":
-                raise DataError(
-                    f"{path}: image dtype is {src.dtypes[0]}; expected uint8 FLAIR patches"
-                )
+    with _opened_image(path) as src:
+        if check is not None:
+            check(src, path)
+        if max(bands) > src.count:
+            raise DataError(
+                f"{path}: the configuration reads bands {tuple(bands)} but the image has "
+                f"{src.count} band(s); set data.bands to bands 1..{src.count}"
+            )
+        if src.dtypes[0] != "uint8":
+            raise DataError(f"{path}: image dtype is {src.dtypes[0]}; expected uint8 FLAIR patches")
+        try:
             return src.read(indexes=list(bands))
-    except RasterioIOError as exc:
-        if not path.exists():
-            raise MissingFileError(f"{path}: image not found") from None
-        # GDAL's own reason (a failed block, a bad offset) is the exception's cause.
-        raise DataError(
-            f"{path}: not a readable GeoTIFF ({exc.__cause__ or exc}); the file is damaged or "
-            "truncated: copy or download it again"
-        ) from None
+        except RasterioIOError as exc:
+            raise _unreadable(path, exc) from None
 
 
 def read_mask(path: Path) -> NDArray[np.uint8]:
@@ -107,10 +202,11 @@ def read_mask(path: Path) -> NDArray[np.uint8]:
 
     Raises:
         MissingFileError: the file does not exist.
-        DataError: unreadable or not an integer raster.
+        DataError: unreadable, not a regular file (refused unread) or not an integer raster.
     """
+    _refuse_special_file(path, "a GeoTIFF mask")
     try:
-        with rasterio.open(path) as src:
+        with _signals_held(), rasterio.open(path) as src:
             if not np.issubdtype(np.dtype(src.dtypes[0]), np.integer):
                 raise DataError(
                     f"{path}: mask dtype is {src.dtypes[0]}; expected uint8 raw labels 1..19"

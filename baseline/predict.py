@@ -17,11 +17,13 @@ Optional test-time augmentation (``tta``): the 8 symmetries of the square (D4), 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from torch.utils.data import DataLoader
 
 from baseline.choices import CONTEXTS, Amp, Device, PredictContext
 from baseline.config import TrainConfig
-from baseline.data import FlairDataset, InputCheck
+from baseline.data import FlairDataset, InputCheck, patch_size
 from baseline.fusion import Segmenter, row_tiled, uses_sentinel
 from baseline.inference import inference_amp, load_declared, predict_batch
 from baseline.inputs import discover_inputs, flair2_test_inputs, prediction_source
@@ -45,9 +47,23 @@ from baseline.runtime import (
 from baseline.sentinel import collate_with_series
 from baseline.writers import PredictionWriters, default_writers
 from baseline.zone_context import predict_zones
-from scoring.atomic import atomic_write_json, make_parent_folder, publish, scratch_directory
-from scoring.errors import ConfigError, FlairKitError, FlairKitWarning, OutputExistsError
-from scoring.tiles import index_tiles
+from scoring.atomic import (
+    atomic_write_json,
+    check_outputs_apart,
+    make_parent_folder,
+    probe_writable,
+    publish,
+    scratch_directory,
+)
+from scoring.errors import (
+    ConfigError,
+    DataError,
+    FlairKitError,
+    FlairKitWarning,
+    OutputExistsError,
+)
+from scoring.masks import absent_or_kind
+from scoring.tiles import index_tiles, is_ignored_name, tile_id
 from starting_kit.discovery import Sample, find_metadata
 from starting_kit.predictions import prediction_name
 from starting_kit.submission import pack_submission
@@ -133,7 +149,7 @@ def _check_outputs(out: Path, pack: Path | None, overwrite: bool) -> None:
                 f"{out}: already holds {len(existing)} PRED files; pass --overwrite or choose "
                 "another --output"
             )
-    if pack is not None and pack.exists() and not overwrite:
+    if pack is not None and os.path.lexists(pack) and not overwrite:
         raise OutputExistsError(f"{pack}: exists; pass --overwrite or choose another --pack path")
 
 
@@ -220,6 +236,24 @@ def _to_host(classes: torch.Tensor) -> tuple[torch.Tensor, Any]:
     return host, event
 
 
+@contextlib.contextmanager
+def _readers_closed(batches: Iterator[Any]) -> Iterator[Iterator[Any]]:
+    """Yield a DataLoader's iterator and stop its reader processes when the loop ends.
+
+    After a SIGTERM to the whole process group, the readers die of it too; stopping them while
+    the interpreter collected the iterator let torch's SIGCHLD check print an ignored
+    "DataLoader worker is killed by signal" traceback after the "terminated" line. The main
+    process's own exception (Terminated, a reader's error) is what the user gets.
+    """
+    try:
+        yield batches
+    finally:
+        shutdown = getattr(batches, "_shutdown_workers", None)  # torch's, for reader processes
+        if shutdown is not None:
+            with contextlib.suppress(RuntimeError):
+                shutdown()
+
+
 def _compiled(model: Segmenter) -> Segmenter:
     """``torch.compile`` of the model for inference (lazy: it compiles at the first call)."""
     compiled: Segmenter = torch.compile(model, dynamic=False)  # type: ignore[assignment]
@@ -288,51 +322,54 @@ def _predict_into(
             [sample.image for sample in chosen],
         )
 
-    batches = iter(loader)
-    step = 0
-    while True:
-        before_read = time.perf_counter()
-        batch = next(batches, None)
-        times.read_wait_s += time.perf_counter() - before_read
-        if batch is None:
-            break
-        step += 1
-        images = batch["image"].to(device, non_blocking=True)
-        meta = batch["metadata"].to(device, non_blocking=True) if model.uses_metadata else None
-        series = None
-        if "sentinel" in batch:
-            series = tuple(
-                batch[k].to(device, non_blocking=True) for k in ("sentinel", "dates", "date_mask")
-            )
-        with torch.inference_mode():
-            clock.start()
-            try:
-                classes = predict_batch(
-                    network, images, meta, tta=tta, amp_dtype=amp_dtype, sentinel=series
+    with _readers_closed(iter(loader)) as batches:
+        step = 0
+        while True:
+            before_read = time.perf_counter()
+            batch = next(batches, None)
+            times.read_wait_s += time.perf_counter() - before_read
+            if batch is None:
+                break
+            step += 1
+            images = batch["image"].to(device, non_blocking=True)
+            meta = batch["metadata"].to(device, non_blocking=True) if model.uses_metadata else None
+            series = None
+            if "sentinel" in batch:
+                series = tuple(
+                    batch[k].to(device, non_blocking=True)
+                    for k in ("sentinel", "dates", "date_mask")
                 )
-            except Exception as exc:
-                if network is model or isinstance(exc, FlairKitError):
-                    raise
-                # torch.compile compiles at the first call; a missing compiler or an
-                # unsupported operator shows here. Eager mode gives the same predictions.
-                warnings.warn(
-                    f"--compile failed ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
-                    "predicting without compilation",
-                    CompileFallbackWarning,
-                    stacklevel=2,
-                )
-                network = model
+            with torch.inference_mode():
                 clock.start()
-                classes = predict_batch(
-                    network, images, meta, tta=tta, amp_dtype=amp_dtype, sentinel=series
-                )
-            clock.stop()
-            copied = _to_host(classes)
-        if waiting is not None:
-            hand_over(waiting)
-        waiting = (*copied, batch["index"].tolist())
-        done += len(classes)
-        observer.step("predict", step, len(loader), done / max(time.perf_counter() - start, 1e-9))
+                try:
+                    classes = predict_batch(
+                        network, images, meta, tta=tta, amp_dtype=amp_dtype, sentinel=series
+                    )
+                except Exception as exc:
+                    if network is model or isinstance(exc, FlairKitError):
+                        raise
+                    # torch.compile compiles at the first call; a missing compiler or an
+                    # unsupported operator shows here. Eager mode gives the same predictions.
+                    warnings.warn(
+                        f"--compile failed ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+                        "predicting without compilation",
+                        CompileFallbackWarning,
+                        stacklevel=2,
+                    )
+                    network = model
+                    clock.start()
+                    classes = predict_batch(
+                        network, images, meta, tta=tta, amp_dtype=amp_dtype, sentinel=series
+                    )
+                clock.stop()
+                copied = _to_host(classes)
+            if waiting is not None:
+                hand_over(waiting)
+            waiting = (*copied, batch["index"].tolist())
+            done += len(classes)
+            observer.step(
+                "predict", step, len(loader), done / max(time.perf_counter() - start, 1e-9)
+            )
     if waiting is not None:
         hand_over(waiting)
     times.model_s = clock.total()
@@ -401,6 +438,10 @@ def predict(
     Raises:
         ConfigError: a checkpoint/option mismatch (both values named), invalid options, a
             ``timings`` path inside ``out`` or equal to ``pack``.
+        OutputPathError: ``pack`` or ``timings`` is an input (the checkpoint, a dataset file)
+            or lies in an input folder, or is a FIFO or device.
+        NotADirectoryError, OSError: ``pack`` or ``timings`` cannot be written (checked before
+            predicting).
         OutputExistsError: outputs exist and ``overwrite`` is False.
         MissingFileError, DataError: missing or malformed inputs.
         SubmissionError: the packed predictions fail validation.
@@ -415,6 +456,17 @@ def predict(
     observer = observer or Observer()
     _check_outputs(out, pack, overwrite)
     _check_timings_path(timings, out, pack)
+    # Where the zip and the timings go is checked now: a bad destination found after predicting
+    # left a complete --output and exit 1, and the rerun was refused for that output.
+    for destination in (pack, timings):
+        if destination is not None:
+            _check_destination(destination)
+    inputs = [path for path in (checkpoint, data, metadata, csv_root) if path is not None]
+    check_outputs_apart({"--pack": pack, "--timings": timings}, inputs)
+    if timings is not None and os.path.lexists(timings) and not overwrite:
+        raise OutputExistsError(
+            f"{timings}: exists; pass --overwrite or choose another --timings path"
+        )
     model, cfg, contract = load_declared(checkpoint, bands=bands)
     if cfg.model.use_metadata and metadata is None and data.is_dir():
         metadata = find_metadata(data)
@@ -432,9 +484,16 @@ def predict(
             csv_root=csv_root,
             dataset=cfg.dataset,
         )
+    if data.is_dir():
+        _refuse_folders_named_like_images(prediction_source(data, cfg.dataset))
     # Every patch is checked against the model (contract, and the size IGN's row tiling takes)
     # on the header its reader opens anyway: a later 0.5 m or 3-band patch is refused too.
-    check = InputCheck(contract, row_tiled(cfg))
+    # Every patch must also have the size of the first one (read from its header, which must fit
+    # a patch's budget): a batch stacks equal sizes, and a header declaring 200000x200000 pixels
+    # is refused before anything is allocated.
+    first = samples[0].image if samples else None
+    size = patch_size(first) if first is not None else None
+    check = InputCheck(contract, row_tiled(cfg), size=size, size_source=first)
     torch_device = resolve_device(device)
     amp_dtype = inference_amp(amp, torch_device, contract)
     model.to(torch_device).to(memory_format=torch.channels_last)
@@ -495,14 +554,15 @@ def predict(
         raise worker_error(exc) from None
     archive = None
     if pack is not None:
-        size = int(dataset[0]["image"].shape[-1]) if len(dataset) else 512
-        # The expected ids are those of the patches predicted: the dataset's test split (or the
-        # folder or csv given), so a zip that misses or adds a patch is refused.
+        width = size[0] if size is not None else 512
+        # The expected ids are exactly those of the patches this run found and predicted (not a
+        # second reading of the folder, which could differ), so a zip that misses or adds a
+        # patch is refused.
         archive = pack_submission(
             out,
             pack,
-            expect=prediction_source(data, cfg.dataset),
-            expected_size=size,
+            expect=frozenset(sample.tile for sample in samples),
+            expected_size=width,
             overwrite=overwrite,
         )
     result = PredictResult(
@@ -530,22 +590,68 @@ def predict(
     return result
 
 
+def _refuse_folders_named_like_images(source: Path) -> None:
+    """Refuse a folder (or a link to one) named like a test image under ``source``.
+
+    Discovery lists files only, so such an entry was skipped in silence: one patch fewer
+    predicted, and the zip still validated. FIFOs, sockets and devices named like an image are
+    listed, and refused unread when read (:func:`baseline.data.read_image`).
+
+    Raises:
+        DataError: naming the first such entry.
+    """
+    for folder, subdirs, _files in os.walk(source):
+        subdirs[:] = sorted(name for name in subdirs if not is_ignored_name(name))
+        named = [name for name in subdirs if tile_id(name, "image") is not None]
+        if named:
+            path = Path(folder, named[0])
+            raise DataError(
+                f"{path}: {absent_or_kind(path)} named like a test image; expected the "
+                "IMG_<id>.tif GeoTIFF itself: put the image file there or remove the folder"
+            )
+
+
 def _check_timings_path(timings: Path | None, out: Path, pack: Path | None) -> None:
-    """Refuse a timings file that would land in the submission (the platform scores it all)."""
+    """Refuse a timings file that would land in the submission (the platform scores it all).
+
+    Paths are compared with :func:`os.path.realpath`, which never raises (a symlink loop is a
+    path like any other; ``Path.resolve`` raised ``RuntimeError`` on it).
+    """
     if timings is None:
         return
-    where = timings.resolve()
-    if where == out.resolve() or where.is_relative_to(out.resolve()):
+    where = Path(os.path.realpath(timings))
+    folder = Path(os.path.realpath(out))
+    if where == folder or where.is_relative_to(folder):
         raise ConfigError(
             f"{timings}: --timings is inside --output {out}, which becomes the submission; "
             "write it elsewhere, e.g. beside the folder"
         )
-    if pack is not None and where == pack.resolve():
+    if pack is not None and where == Path(os.path.realpath(pack)):
         raise ConfigError(
             f"{timings}: --timings is the --pack zip; give the timings file another name"
         )
     if timings.is_dir():
         raise ConfigError(f"{timings}: is a folder; --timings takes a file name, e.g. timings.json")
+
+
+def _check_destination(target: Path) -> None:
+    """Fail before predicting if the file ``target`` could not be written after it.
+
+    The nearest existing folder above ``target`` must be a folder (not a file) where a file can
+    be created (:func:`probe_writable`, which also refuses a folder, FIFO or device at
+    ``target``); missing folders below it are created at the end.
+
+    Raises:
+        NotADirectoryError: a file stands where a folder of the path should be.
+        OutputPathError, OSError: see :func:`probe_writable`.
+    """
+    missing = target
+    while not os.path.lexists(missing.parent) and missing.parent != missing:
+        missing = missing.parent
+    base = missing.parent
+    if not base.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(base))
+    probe_writable(missing)
 
 
 def file_sha256(path: Path) -> str:

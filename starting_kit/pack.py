@@ -205,7 +205,7 @@ def pack_submission(
     pred_dir: Path,
     output: Path,
     *,
-    expect: str | Path | None = None,
+    expect: str | Path | frozenset[int] | None = None,
     fix: bool = False,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
@@ -220,7 +220,8 @@ def pack_submission(
         pred_dir: folder of ``PRED_<id>.tif`` files, searched recursively; other files are left
             out (with a warning), platform debris silently.
         output: the ``.zip`` to write (its folder is created if needed).
-        expect: the expected id set (see :func:`starting_kit.expect.expected_ids`).
+        expect: the expected id set (see :func:`starting_kit.expect.expected_ids`), or the ids
+            themselves (a caller that has just found the inputs it predicted).
         fix: re-encode files that are valid in content but not in form into the official format.
         overwrite: replace an existing ``output``.
         progress: called with (steps done, steps total) over validation and writing.
@@ -239,7 +240,7 @@ def pack_submission(
     """
     pred_dir, output = Path(pred_dir), Path(output)
     _check_paths(pred_dir, output, overwrite)
-    expected = expected_ids(expect) if expect is not None else None
+    expected = expect if isinstance(expect, frozenset) or expect is None else expected_ids(expect)
     listing = list_folder(pred_dir, pack=True)
     total = 2 * len(listing.members)
     with contextlib.ExitStack() as stack:

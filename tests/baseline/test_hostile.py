@@ -8,11 +8,17 @@ product of every command, and the demo's zip validates with the command the demo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import re
 import shlex
 import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -177,6 +183,214 @@ def test_a_dataset_root_without_test_images_is_refused(
         result, "training images but no test images", f"--data {root / 'flair_aerial_train'}"
     )
     assert not (tmp_path / "pred").exists()
+
+
+def _unblock_later(fifo: Path, seconds: float) -> threading.Thread:
+    """Open the FIFO's writing end after ``seconds``: a reader blocked on it gets EOF, so a test of
+    a command that wrongly opens the FIFO fails instead of hanging."""
+
+    def writer() -> None:
+        time.sleep(seconds)
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_fifo_in_place_of_a_test_image_is_refused_unread(
+    tiny_checkpoint: Path, tmp_path: Path, workers: int
+) -> None:
+    root = make_flair_tree(tmp_path / "data")
+    image = sorted((root / "flair_1_aerial_test").rglob("IMG_*.tif"))[2]
+    image.unlink()
+    os.mkfifo(image)
+    _unblock_later(image, 20)
+    work = tmp_path / "work"
+    work.mkdir()
+    result = predict_cli(tiny_checkpoint, root, work / "pred", "--workers", workers)
+    assert_one_line_error(result, f"{image}: is a FIFO (named pipe)", "refused unread")
+    assert_nothing_beside(work)
+
+
+_READ_A_FIFO = """
+import sys
+from pathlib import Path
+
+import baseline.data
+from scoring.atomic import Terminated, scratch_directory, sigterm_raises
+
+# The FIFO appeared after the check (a race): GDAL blocks in open() until SIGTERM interrupts it,
+# and then calls back into Python to log the failure.
+baseline.data._refuse_special_file = lambda path, expected: None
+with sigterm_raises():
+    try:
+        with scratch_directory(Path(sys.argv[2])):
+            print("reading", flush=True)
+            baseline.data.read_image(Path(sys.argv[1]), (1, 2, 3))
+    except Terminated:
+        print("terminated", flush=True)
+        raise
+"""
+
+
+def test_sigterm_inside_gdal_still_removes_the_scratch_folder(tmp_path: Path) -> None:
+    fifo = tmp_path / "IMG_000001.tif"
+    os.mkfifo(fifo)
+    work = tmp_path / "work"
+    work.mkdir()
+    child = subprocess.Popen(
+        [sys.executable, "-c", _READ_A_FIFO, str(fifo), str(work / "pred")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "reading\n"
+        time.sleep(1.0)  # inside GDAL's blocking open()
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 143, err
+    assert out == "terminated\n", err
+    assert_nothing_beside(work)
+
+
+_SLOW_PREDICT = """
+import sys
+import time
+
+import baseline.data
+import baseline.inference
+from tests.baseline.conftest import build_tiny_model
+
+baseline.inference.build_model = build_tiny_model
+read_image = baseline.data.read_image
+
+
+def slow_read(*args, **kwargs):
+    time.sleep(0.3)  # a slow disk: the run is still reading when SIGTERM comes
+    return read_image(*args, **kwargs)
+
+
+baseline.data.read_image = slow_read
+sys.argv = ["flair-kit", *sys.argv[1:]]
+from starting_kit.cli import main
+
+main()
+"""
+
+
+def test_sigterm_to_the_process_group_with_readers_is_one_line_and_leaves_nothing(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    root = make_flair_tree(tmp_path / "data", per_zone=8)
+    work = tmp_path / "work"
+    work.mkdir()
+    args = ["baseline", "predict", "--checkpoint", tiny_checkpoint, "--data", root,
+            "--output", work / "pred", "--device", "cpu", "--amp", "off", "--workers", "2",
+            "--batch-size", "2"]  # fmt: skip
+    child = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_PREDICT, *map(str, args)],
+        cwd=Path(__file__).parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not any(work.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # the readers are running
+        os.killpg(child.pid, signal.SIGTERM)
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 143, err
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip()]
+    assert lines[-1] == "terminated (SIGTERM)", err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert_nothing_beside(work)
+
+
+@pytest.mark.parametrize("which", ["first", "later"])
+def test_a_header_declaring_a_huge_patch_is_refused_before_reading(
+    tiny_checkpoint: Path, tmp_path: Path, which: str
+) -> None:
+    root = make_flair_tree(tmp_path / "data")
+    images = sorted((root / "flair_1_aerial_test").rglob("IMG_*.tif"))
+    image = images[0 if which == "first" else 3]
+    profile = dict(rasterio.open(image).profile, width=100000, height=100000, tiled=True)
+    profile.update(blockxsize=256, blockysize=256, compress="lzw", sparse_ok=True)
+    rasterio.open(image, "w", **profile).close()  # no pixel written: a small file
+    work = tmp_path / "work"
+    work.mkdir()
+    result = predict_cli(tiny_checkpoint, root, work / "pred")
+    expected = "512x512" if which == "first" else "32x32"
+    assert_one_line_error(result, f"{image}: header declares 100000x100000", expected)
+    assert_nothing_beside(work)
+
+
+def test_patches_of_mixed_sizes_name_the_odd_one(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    root = make_flair_tree(tmp_path / "data")
+    images = sorted((root / "flair_1_aerial_test").rglob("IMG_*.tif"))
+    profile = dict(rasterio.open(images[4]).profile, width=33, height=33)
+    with rasterio.open(images[4], "w", **profile) as dst:
+        dst.write(np.zeros((5, 33, 33), np.uint8))
+    work = tmp_path / "work"
+    work.mkdir()
+    result = predict_cli(tiny_checkpoint, root, work / "pred", "--pack", work / "s.zip")
+    assert_one_line_error(
+        result, f"{images[4]}: header declares 33x33 px", "are 32x32", str(images[0])
+    )
+    assert_nothing_beside(work)
+
+
+@pytest.mark.parametrize("entry", ["folder", "link to a folder"])
+def test_a_folder_named_like_a_test_image_is_an_error_not_a_skip(
+    tiny_checkpoint: Path, tmp_path: Path, entry: str
+) -> None:
+    root = make_flair_tree(tmp_path / "data")
+    image = sorted((root / "flair_1_aerial_test").rglob("IMG_*.tif"))[1]
+    image.unlink()
+    if entry == "folder":
+        image.mkdir()
+    else:
+        (tmp_path / "elsewhere").mkdir()
+        image.symlink_to(tmp_path / "elsewhere")
+    work = tmp_path / "work"
+    work.mkdir()
+    result = predict_cli(tiny_checkpoint, root, work / "pred", "--pack", work / "s.zip")
+    assert_one_line_error(result, f"{image}: is a folder named like a test image")
+    assert_nothing_beside(work)
+
+
+def test_the_zip_is_validated_against_the_ids_predicted(
+    tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import baseline.predict
+    import starting_kit.expect
+
+    root = make_flair_tree(tmp_path / "data")
+    first = min(index_tiles(root / "flair_1_aerial_test", "image").by_id)
+    read: list[object] = []
+    monkeypatch.setattr(starting_kit.expect, "folder_ids", lambda path: read.append(path))
+    publish = baseline.predict._publish
+
+    def publish_one_short(scratch: Path, out: Path) -> None:
+        (scratch / f"PRED_{first:06d}.tif").unlink()  # a PRED file lost on the way
+        publish(scratch, out)
+
+    monkeypatch.setattr(baseline.predict, "_publish", publish_one_short)
+    work = tmp_path / "work"
+    work.mkdir()
+    result = predict_cli(tiny_checkpoint, root, work / "pred", "--pack", work / "s.zip")
+    assert_one_line_error(result, "not packed", f"{first:06d}")
+    assert not (work / "s.zip").exists() and read == []
 
 
 # ---------------------------------------------------------------------------------------------

@@ -267,3 +267,59 @@ def test_writer_processes_that_cannot_start_fall_back_to_threads(tmp_path: Path)
         writers.submit([tmp_path / "PRED_000001.tif"], maps(1), [])
     assert (writers.kind, writers.workers) == ("thread", 2)
     assert (tmp_path / "PRED_000001.tif").is_file()
+
+
+def _copy_of(path: Path, target: Path) -> Path:
+    target.write_bytes(path.read_bytes())
+    return target
+
+
+@pytest.mark.parametrize("what", ["checkpoint", "dataset file", "existing file"])
+def test_timings_never_replace_an_input_or_an_existing_file(
+    checkpoint: Path, make_tree, tmp_path: Path, what: str
+) -> None:
+    root = make_tree("data", per_zone=1)
+    own = _copy_of(checkpoint, tmp_path / "ck.pt")
+    timings = {
+        "checkpoint": own,
+        "dataset file": root / "flair-1_metadata_aerial.json",
+        "existing file": tmp_path / "t.json",
+    }[what]
+    if what == "existing file":
+        timings.write_text("an earlier run")
+    before = timings.read_bytes()
+    out = tmp_path / "pred"
+    done = predict_cli(own, root, out, "--timings", timings)
+    assert done.exit_code == 1, done.output
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: {timings}" if what == "existing file" else "error: "), line
+    assert ("pass --overwrite" if what == "existing file" else "--timings would") in line
+    assert timings.read_bytes() == before and not out.exists()
+    if what == "existing file":
+        assert predict_cli(own, root, out, "--timings", timings, "--overwrite").exit_code == 0
+        assert json.loads(timings.read_text())["n_tiles"] == 2
+
+
+@pytest.mark.parametrize("option", ["--timings", "--pack"])
+@pytest.mark.parametrize("bad", ["under a file", "a device", "a symlink loop"])
+def test_bad_destinations_fail_before_predicting(
+    checkpoint: Path, flair_root: Path, tmp_path: Path, option: str, bad: str
+) -> None:
+    if bad == "a symlink loop":
+        (tmp_path / "l1").symlink_to(tmp_path / "l2")
+        (tmp_path / "l2").symlink_to(tmp_path / "l1")
+    target = {
+        "under a file": checkpoint / "t.json",
+        "a device": Path("/dev/null"),
+        "a symlink loop": tmp_path / "l1",
+    }[bad]
+    out = tmp_path / "pred"
+    done = predict_cli(checkpoint, flair_root, out, option, target)
+    assert done.exit_code == 1, done.output
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert "Traceback" not in done.output and "predicted" not in done.output
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == (
+        ["l1", "l2"] if bad == "a symlink loop" else []
+    )
