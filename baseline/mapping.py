@@ -194,7 +194,7 @@ def map_raster(
     if quicklook is not None:
         check_quicklook_side(quicklook)
     # never a map over what the run reads, not even with --overwrite
-    check_outputs_apart({"--output": out}, read_inputs(raster, checkpoint, metadata))
+    check_outputs_apart({"--output": out}, [raster, checkpoint, metadata])
     if out.exists() and not overwrite:
         raise OutputExistsError(f"{out}: exists; pass --overwrite or choose another --output")
     require_regular(raster, "raster")
@@ -273,11 +273,6 @@ def map_raster(
         cog=cog,
         quicklook=drawn,
     )
-
-
-def read_inputs(*paths: Path | None) -> list[Path]:
-    """The files a map run reads (the optional ``--metadata`` left out when not given)."""
-    return [p for p in paths if p is not None]
 
 
 def check_tiles(
@@ -568,7 +563,7 @@ def map_rasters(
         )
     # the maps' folder is neither an input folder nor inside one (each map's own path is
     # checked against its raster once they are listed, in _plan)
-    check_outputs_apart({"--output": folder}, read_inputs(source, checkpoint, metadata))
+    check_outputs_apart({"--output": folder}, [source, checkpoint, metadata])
     tile = 512 if tile is None else tile
     overlap = tile // 4 if overlap is None else overlap
     margin = min(tile // 8, overlap // 2) if margin is None else margin
@@ -607,7 +602,7 @@ def map_rasters(
                     **({"metadata_sha256": file_sha256(metadata)} if metadata else {}),
                 }
                 fits = partial(check_tiles, tile=tile, cfg=cfg)
-                inputs = read_inputs(checkpoint, metadata)
+                inputs = [checkpoint, metadata]
                 plan = _plan(source, folder, contract, record, overwrite, info, fits, inputs)
             except FlairKitError as exc:
                 plan = exc
@@ -730,7 +725,7 @@ def _plan(
     overwrite: bool,
     info: DistInfo,
     fits: Callable[..., None] | None = None,
-    inputs: Sequence[Path] = (),
+    inputs: Sequence[Path | None] = (),
 ) -> _Plan:
     """Rank 0: list and check the inputs, check the manifest, shard the outputs still missing.
 

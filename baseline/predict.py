@@ -461,8 +461,9 @@ def predict(
     for destination in (pack, timings):
         if destination is not None:
             _check_destination(destination)
-    inputs = [path for path in (checkpoint, data, metadata, csv_root) if path is not None]
-    check_outputs_apart({"--pack": pack, "--timings": timings}, inputs)
+    check_outputs_apart(
+        {"--pack": pack, "--timings": timings}, [checkpoint, data, metadata, csv_root]
+    )
     if timings is not None and os.path.lexists(timings) and not overwrite:
         raise OutputExistsError(
             f"{timings}: exists; pass --overwrite or choose another --timings path"

@@ -162,7 +162,9 @@ def make_parent_folder(target: StrPath) -> None:
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(blocker)) from exc
 
 
-def check_outputs_apart(outputs: Mapping[str, StrPath | None], inputs: Iterable[StrPath]) -> None:
+def check_outputs_apart(
+    outputs: Mapping[str, StrPath | None], inputs: Iterable[StrPath | None]
+) -> None:
     """Refuse outputs that would overwrite an input, write into an input folder, or overwrite each
     other (``--json A.npz`` where A.npz is being compared, ``--html truth/MSK_1.tif``,
     ``--json X --html X``): a run must never destroy or change what it reads.
@@ -171,7 +173,7 @@ def check_outputs_apart(outputs: Mapping[str, StrPath | None], inputs: Iterable[
 
     Args:
         outputs: option name (``--json``) -> path asked for (None: not asked for).
-        inputs: the files and folders the run reads.
+        inputs: the files and folders the run reads (None: an optional input not given).
 
     Raises:
         OutputPathError: naming the option, the path and the input it would overwrite or write
@@ -189,6 +191,8 @@ def check_outputs_apart(outputs: Mapping[str, StrPath | None], inputs: Iterable[
         seen[key] = name
     asked = {name: path for name, path in outputs.items() if path is not None}
     for source in inputs:
+        if source is None:
+            continue
         read = os.path.realpath(source)
         for name, path in asked.items():
             written = os.path.realpath(path)

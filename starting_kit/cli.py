@@ -179,7 +179,7 @@ def score(
     # An option no output uses, a folder, FIFO, missing folder, read-only disk or an output over
     # or inside an input (--save-counts run.zip, --html truth/MSK_1.tif) fails before the scoring.
     outputs.check_used(images=images, errors=errors, zones=zones)
-    outputs.probe([predictions, truth, *(p for p in (zones, images) if p is not None)])
+    outputs.probe([predictions, truth, zones, images])
     progress = StderrProgress("scoring")
     # A zip is extracted beside an output when there is one: nothing written outside its folder.
     beside = outputs.scratch_beside()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scoring.atomic import (
+    StrPath,
     Writer,
     check_outputs_apart,
     json_writer,
@@ -60,7 +61,7 @@ class Outputs:
     csv: Path | None = None
     counts: Path | None = None
 
-    def probe(self, inputs: Sequence[Path] = ()) -> None:
+    def probe(self, inputs: Sequence[Path | None] = ()) -> None:
         """Fail before any work when an output cannot be written (no folder, read-only disk),
         would overwrite one of ``inputs`` or another output, or a counts file lacks ``.npz``."""
         check_counts_name(self.counts)
@@ -106,10 +107,6 @@ class Outputs:
                     f"{option} is used only by {wanted}; add {wanted}, or leave {option} out"
                 )
 
-    def write(self, contents: dict[Path | None, Writer]) -> None:
-        """Write the outputs asked for, all of them or none (see ``write_together``)."""
-        write_together({path: writer for path, writer in contents.items() if path is not None})
-
 
 @dataclass(frozen=True)
 class ErrorOptions:
@@ -141,8 +138,7 @@ def _analysed(
     paths: Sequence[Path], truth: Path | None, outputs: Outputs, options: RankingOptions
 ) -> Analysis:
     """Check the outputs, load the inputs, run the paired bootstrap; scoring warnings first."""
-    read = (truth, options.zones_csv, options.errors.images)
-    outputs.probe([*paths, *(p for p in read if p is not None)])
+    outputs.probe([*paths, truth, options.zones_csv, options.errors.images])
     submissions, notes = load_submissions(
         paths,
         truth,
@@ -211,13 +207,16 @@ def run_compare(
     options = options or RankingOptions()
     analysis = _analysed([a, b], truth, outputs, options)
     comparison = compare_analysis(analysis)
-    contents: dict[Path | None, Writer] = {outputs.json: json_writer(comparison.to_dict())}
+    # Only what was asked for is rendered; all of it is published together, or none.
+    contents: dict[StrPath, Writer] = {}
+    if outputs.json is not None:
+        contents[outputs.json] = json_writer(comparison.to_dict())
     if outputs.html is not None:
         from starting_kit.reports.pages import comparison_page
 
         found, galleries = error_analyses(analysis.submissions, options.errors)
         contents[outputs.html] = text_writer(comparison_page(comparison, found, galleries))
-    outputs.write(contents)
+    write_together(contents)
     return comparison
 
 
@@ -232,7 +231,9 @@ def run_leaderboard(
     options = options or RankingOptions()
     analysis = _analysed(paths, truth, outputs, options)
     board = rank_analysis(analysis)
-    contents: dict[Path | None, Writer] = {outputs.json: json_writer(board.to_dict())}
+    contents: dict[StrPath, Writer] = {}
+    if outputs.json is not None:
+        contents[outputs.json] = json_writer(board.to_dict())
     if outputs.csv is not None:
         table = board.frame().to_csv(index=False, lineterminator="\n")
         contents[outputs.csv] = text_writer(table)
@@ -242,7 +243,7 @@ def run_leaderboard(
         ranked = [analysis.submissions[entry.column] for entry in board.entries]
         found, galleries = error_analyses(ranked, options.errors)
         contents[outputs.html] = text_writer(leaderboard_page(board, found, galleries))
-    outputs.write(contents)
+    write_together(contents)
     return board
 
 
@@ -262,11 +263,13 @@ def write_score_outputs(
     Args:
         counts: each patch's counts; needed (not None) for ``--save-counts`` and ``--html``.
     """
-    contents: dict[Path | None, Writer] = {outputs.json: json_writer(report.to_dict())}
+    contents: dict[StrPath, Writer] = {}
+    if outputs.json is not None:
+        contents[outputs.json] = json_writer(report.to_dict())
     if counts is None:
         if outputs.counts is not None or outputs.html is not None:
             raise ValueError("score --save-counts and --html need the patch counts")
-        outputs.write(contents)
+        write_together(contents)
         return ()
     located, _, notes = locate_recording(counts, zones_csv)
     if outputs.counts is not None:
@@ -278,5 +281,5 @@ def write_score_outputs(
         found, galleries = error_analyses([submission], errors or ErrorOptions())
         page = score_page(report, name, found[0], galleries.get(name, ()))
         contents[outputs.html] = text_writer(page)
-    outputs.write(contents)
+    write_together(contents)
     return notes

@@ -356,6 +356,15 @@ def test_outputs_inside_an_input_folder_are_refused(tmp_path: Path) -> None:
     assert mask.read_bytes() == b"mask" and listing(truth / "D1" / "msk") == ["MSK_1.tif"]
 
 
+def test_an_optional_input_not_given_is_skipped(tmp_path: Path) -> None:
+    """None stands for an optional input left out (--metadata, --zones), as for outputs."""
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    check_outputs_apart({"--json": tmp_path / "r.json", "--html": None}, [None, truth, None])
+    with pytest.raises(OutputPathError, match="--json would write into the input folder"):
+        check_outputs_apart({"--json": truth / "r.json"}, [None, truth])
+
+
 def test_write_together_writes_all_or_none(tmp_path: Path) -> None:
     first, second, third = (tmp_path / name for name in ("a.json", "b.npz", "c.html"))
     third.write_text("old page")
