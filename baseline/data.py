@@ -15,7 +15,6 @@ flips in a resumed run and under any number of workers or processes.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import threading
 import warnings
@@ -34,7 +33,7 @@ from baseline.model import ROW_TILING_SIDE, row_tiling_fits, row_tiling_refusal
 from baseline.sentinel import read_series
 from scoring.classes import TRUTH_LUT
 from scoring.errors import DataError, MissingFileError
-from scoring.masks import PATCH_SIZE, ImageSizeMismatch, check_declared_size, open_regular
+from scoring.masks import PATCH_SIZE, ImageSizeMismatch, check_declared_size, require_regular
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -113,12 +112,6 @@ def _signals_held() -> Iterator[None]:
                 signal.raise_signal(arrived)
 
 
-def _refuse_special_file(path: Path, expected: str) -> None:
-    """Refuse a FIFO, socket, device or folder at ``path`` unread (GDAL blocks on a FIFO)."""
-    if os.path.lexists(path):
-        open_regular(path, expected).close()
-
-
 def patch_size(path: Path) -> tuple[int, int]:
     """The (width, height) of the patch at ``path``, from its header (nothing decoded).
 
@@ -153,7 +146,7 @@ def _opened_image(path: Path) -> Iterator[Any]:
         MissingFileError: the file does not exist.
         DataError: not a regular file (refused unread), or not a readable GeoTIFF.
     """
-    _refuse_special_file(path, "a GeoTIFF image")
+    require_regular(path, "GeoTIFF image")  # GDAL would block on a FIFO
     with _signals_held():
         try:
             # Patches need no georeferencing here; GDAL's warning would only precede the error.
@@ -204,7 +197,7 @@ def read_mask(path: Path) -> NDArray[np.uint8]:
         MissingFileError: the file does not exist.
         DataError: unreadable, not a regular file (refused unread) or not an integer raster.
     """
-    _refuse_special_file(path, "a GeoTIFF mask")
+    require_regular(path, "GeoTIFF mask")
     try:
         with _signals_held(), rasterio.open(path) as src:
             if not np.issubdtype(np.dtype(src.dtypes[0]), np.integer):

@@ -16,7 +16,7 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from scoring.errors import DataError
-from scoring.masks import PATCH_SIZE, open_regular
+from scoring.masks import PATCH_SIZE, require_regular
 from scoring.tiles import index_tiles
 from starting_kit.expect import check_expect_source
 
@@ -50,7 +50,7 @@ def expected_patch_size(expect: str | Path | None, size: int | None = None) -> i
             continue
         first = found[min(found)]
         # GDAL would block forever on a FIFO named IMG_<id>.tif: refuse special files unread.
-        open_regular(first).close()
+        require_regular(first, "patch")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)

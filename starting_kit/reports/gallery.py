@@ -21,7 +21,7 @@ from PIL import Image
 
 from scoring.classes import CLASS_COLOURS, NUM_CLASSES, TRUTH_LUT, colour_rgb
 from scoring.errors import DataError
-from scoring.masks import Size, check_declared_size, load_image, open_regular
+from scoring.masks import Size, check_declared_size, load_image, require_regular
 from scoring.tiles import format_id, index_tiles, tile_id
 
 #: Side of each panel in the gallery, in pixels (a 512 patch is shown at half size).
@@ -77,8 +77,7 @@ def _rgb_image(path: Path, mask: Path, mask_size: Size) -> NDArray[np.uint8]:
     Raises:
         DataError: not a regular file, unreadable, or another size than its mask.
     """
-    with open_regular(path):  # refuses special files without blocking on them
-        pass
+    require_regular(path, "aerial image")  # GDAL would block on a FIFO
     try:
         with warnings.catch_warnings():
             # rasterio warns about images without georeferencing: irrelevant to a picture, and
