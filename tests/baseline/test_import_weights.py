@@ -617,15 +617,21 @@ def test_an_unknown_normalisation_is_refused_by_predict(toy: Path, tmp_path: Pat
 # --- IGN's exact variants ------------------------------------------------------------------
 
 
-def test_imported_ign_flair1_metadata_checkpoint_gives_igns_own_logits(tmp_path: Path) -> None:
-    # IGN's checkpoint of the FLAIR #1 oracle (IGN's weights, saved as IGN's training saves them),
-    # through the command: the imported model must give the logits IGN's own class gave.
+def ign_flair1_oracle_checkpoint(tmp_path: Path) -> tuple[dict[str, Any], Path]:
+    """IGN's FLAIR #1 metadata oracle and its weights saved as IGN's training saves them."""
     oracle = load_oracle("flair1-meta-oracle.pt")
     state = OrderedDict(unet_weights("model.seg_model.", key_list("flair1-unet-meta-keys.txt")))
     state.update({f"model.enc.{k}": v for k, v in oracle["state_dict"]["enc"].items()})
     state["criterion.weight"] = torch.tensor([1.0] * 12 + [0.0])
     ckpt = tmp_path / "ckpt-epoch=00-val_loss=9.33_flair1_meta.ckpt"
     torch.save(lightning(state), ckpt)
+    return oracle, ckpt
+
+
+def test_imported_ign_flair1_metadata_checkpoint_gives_igns_own_logits(tmp_path: Path) -> None:
+    # IGN's checkpoint of the FLAIR #1 oracle (IGN's weights, saved as IGN's training saves them),
+    # through the command: the imported model must give the logits IGN's own class gave.
+    oracle, ckpt = ign_flair1_oracle_checkpoint(tmp_path)
     imported = invoke("baseline", "import-weights", ckpt, "--output", tmp_path / "meta.pt")
     assert imported.exit_code == 0, imported.output
     contract = load_checkpoint(tmp_path / "meta.pt")["contract"]
@@ -644,12 +650,7 @@ def test_imported_ign_flair1_metadata_checkpoint_gives_igns_own_logits(tmp_path:
 def test_predict_with_an_imported_ign_checkpoint_writes_igns_own_classes(tmp_path: Path) -> None:
     # The whole command path (reader, metadata encoding, normalisation, precision, writer) on the
     # oracle's two patches: the PRED files must hold the argmax of IGN's own logits, pixel for pixel.
-    oracle = load_oracle("flair1-meta-oracle.pt")
-    state = OrderedDict(unet_weights("model.seg_model.", key_list("flair1-unet-meta-keys.txt")))
-    state.update({f"model.enc.{k}": v for k, v in oracle["state_dict"]["enc"].items()})
-    state["criterion.weight"] = torch.tensor([1.0] * 12 + [0.0])
-    ckpt = tmp_path / "ckpt-epoch=00-val_loss=9.33_flair1_meta.ckpt"
-    torch.save(lightning(state), ckpt)
+    oracle, ckpt = ign_flair1_oracle_checkpoint(tmp_path)
     assert invoke("baseline", "import-weights", ckpt, "--output", tmp_path / "m.pt").exit_code == 0
     images = oracle["inputs"]["img_uint8"].numpy()
     patches = (("IMG_000717", "D004_2021/Z8_NF"), ("IMG_003690", "D007_2020/Z5_NF"))
